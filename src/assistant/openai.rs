@@ -1,0 +1,249 @@
+//! Any OpenAI-compatible Chat Completions server: OpenAI itself, Ollama, vLLM, llama.cpp.
+//! The wire types are our own and lenient: such servers send odd `finish_reason`s, extra
+//! fields and missing usage, none of which may break a turn.
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::json;
+use std::time::Duration;
+
+use super::{ModelReply, ModelRequest, Provider, ProviderError, Usage};
+use crate::config::Config;
+
+/// The OpenAI-compatible provider.
+pub struct OpenAiProvider {
+    client: reqwest::Client,
+    url: String,
+    key: String,
+    project: Option<String>,
+    org: Option<String>,
+    timeout: Duration,
+    max_retries: u32,
+    backoff: Duration,
+}
+
+impl OpenAiProvider {
+    /// A provider for the configured server.
+    pub fn new(cfg: &Config, key: &str) -> anyhow::Result<Self> {
+        crate::install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("opschat/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| anyhow::anyhow!("building the HTTP client: {e}"))?;
+        Ok(Self {
+            client,
+            url: format!(
+                "{}/chat/completions",
+                cfg.openai_base_url.trim_end_matches('/')
+            ),
+            key: key.to_string(),
+            project: cfg.openai_project_id.clone().filter(|s| !s.is_empty()),
+            org: cfg.openai_org_id.clone().filter(|s| !s.is_empty()),
+            timeout: cfg.openai_timeout(),
+            max_retries: cfg.openai_max_retries,
+            backoff: Duration::from_millis(250),
+        })
+    }
+
+    fn body(req: &ModelRequest<'_>) -> serde_json::Value {
+        let mut messages = Vec::with_capacity(req.history.len() + 2);
+        messages.push(json!({"role": "system", "content": req.system}));
+        for m in req.history {
+            messages.push(json!({"role": m.role.as_str(), "content": m.content}));
+        }
+        messages.push(json!({"role": "user", "content": req.question}));
+        json!({"model": req.model, "messages": messages, "temperature": 0.4, "stream": false})
+    }
+
+    async fn attempt(
+        &self,
+        body: &serde_json::Value,
+    ) -> Result<ModelReply, (ProviderError, Option<Duration>)> {
+        let mut rb = self
+            .client
+            .post(&self.url)
+            .bearer_auth(&self.key)
+            .timeout(self.timeout)
+            .json(body);
+        if let Some(p) = &self.project {
+            rb = rb.header("OpenAI-Project", p);
+        }
+        if let Some(o) = &self.org {
+            rb = rb.header("OpenAI-Organization", o);
+        }
+        let resp = rb
+            .send()
+            .await
+            .map_err(|e| (self.transport_error(&e), None))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|s| Duration::from_secs(s.min(10)));
+            let text = resp.text().await.unwrap_or_default();
+            return Err((
+                ProviderError::Upstream {
+                    status: status.as_u16(),
+                    message: upstream_message(&text),
+                },
+                retry_after,
+            ));
+        }
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| (self.transport_error(&e), None))?;
+        let parsed: Completion = serde_json::from_str(&text)
+            .map_err(|e| (ProviderError::BadResponse(format!("{e}")), None))?;
+        let choice = parsed
+            .choices
+            .into_iter()
+            .next()
+            .ok_or((ProviderError::BadResponse("no choices".into()), None))?;
+        let content = choice.message.and_then(|m| m.content).unwrap_or_default();
+        if content.trim().is_empty() {
+            return Err((
+                ProviderError::BadResponse("the answer was empty".into()),
+                None,
+            ));
+        }
+        let usage = parsed.usage.and_then(|u| {
+            Some(Usage {
+                prompt_tokens: i32::try_from(u.prompt_tokens?).ok()?,
+                completion_tokens: i32::try_from(u.completion_tokens?).ok()?,
+            })
+        });
+        let model = parsed
+            .model
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| body["model"].as_str().unwrap_or_default().to_string());
+        Ok(ModelReply {
+            content,
+            model,
+            usage,
+            items_used: None,
+        })
+    }
+
+    fn transport_error(&self, e: &reqwest::Error) -> ProviderError {
+        if e.is_timeout() {
+            ProviderError::Timeout(self.timeout.as_secs())
+        } else {
+            ProviderError::Network(without_url(e))
+        }
+    }
+}
+
+fn retryable(e: &ProviderError) -> bool {
+    match e {
+        ProviderError::Upstream { status, .. } => *status == 429 || *status >= 500,
+        ProviderError::Network(_) => true,
+        ProviderError::Timeout(_) | ProviderError::BadResponse(_) => false,
+    }
+}
+
+#[async_trait]
+impl Provider for OpenAiProvider {
+    async fn complete(&self, req: ModelRequest<'_>) -> Result<ModelReply, ProviderError> {
+        let body = Self::body(&req);
+        let mut attempt = 0;
+        loop {
+            match self.attempt(&body).await {
+                Ok(reply) => return Ok(reply),
+                Err((e, retry_after)) if retryable(&e) && attempt < self.max_retries => {
+                    let wait = retry_after.unwrap_or(self.backoff * 2u32.pow(attempt));
+                    tracing::warn!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "model call failed, retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+}
+
+/// The error message an upstream sent, in OpenAI's `{"error": {"message"}}` shape or as text.
+fn upstream_message(body: &str) -> String {
+    let from_json = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .or_else(|| v.get("error"))
+                .or_else(|| v.get("message"))
+                .and_then(|m| m.as_str().map(str::to_string))
+        });
+    crate::context::one_line(&from_json.unwrap_or_else(|| body.to_string()), 300)
+}
+
+/// A reqwest error's text without the URL (which may carry credentials in a query string).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    if let Some(url) = e.url() {
+        msg = msg.replace(url.as_str(), "<model server>");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+#[derive(Deserialize)]
+struct Completion {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    #[serde(default)]
+    message: Option<WireMessage>,
+}
+
+#[derive(Deserialize)]
+struct WireMessage {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: Option<i64>,
+    #[serde(default)]
+    completion_tokens: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_upstream_errors() {
+        assert_eq!(
+            upstream_message(r#"{"error":{"message":"Rate limit reached","type":"x"}}"#),
+            "Rate limit reached"
+        );
+        assert_eq!(upstream_message("Bad Gateway"), "Bad Gateway");
+    }
+
+    #[test]
+    fn tolerates_odd_servers() {
+        let c: Completion = serde_json::from_str(r#"{"choices":[{"message":{"role":"assistant","content":"hi"},"finish_reason":"eos_token"}]}"#).unwrap();
+        assert!(c.usage.is_none());
+        assert_eq!(
+            c.choices[0].message.as_ref().unwrap().content.as_deref(),
+            Some("hi")
+        );
+    }
+}

@@ -1,0 +1,329 @@
+//! The chat turn: validate, persist the question, build the context, pick the history, call the
+//! provider, persist the answer. The only place that orders those steps.
+
+pub mod suggestions;
+
+use serde_json::Value;
+use std::sync::Arc;
+use uuid::Uuid;
+
+use crate::assistant::{HistoryMessage, ModelRequest, ProviderError, Providers, tokens};
+use crate::config::Clock;
+use crate::context::{ClientContext, ItemRef, OpsContext};
+use crate::domain::{
+    MAX_MESSAGE_BYTES, Message, MessageStatus, Role, Session, title_from_question,
+};
+use crate::store::{NewMessage, NewSession, Store, StoreError};
+
+/// How the assistant is asked to behave; the day's data follows it.
+pub const SYSTEM_PROMPT: &str = "You are opschat, the operations assistant of a busy restaurant \
+manager. You help them see what is urgent, what is due, who to follow up with, what to delegate \
+and how to plan their time. Answer from the operations data below; name tasks and people exactly \
+as they are written there, with their due dates and priorities. Overdue and due-today work comes \
+first, then by priority (urgent, high, medium, low). Completed and cancelled work is never open \
+work. If the data does not contain the answer, say so plainly instead of guessing. Be direct and \
+concise; use Markdown lists, and a table for a time-boxed plan.\n\n";
+
+/// The most messages looked at when choosing history; the token budget usually stops sooner.
+const HISTORY_SCAN: i64 = 200;
+
+/// One question from a client.
+#[derive(Debug, Clone, Default)]
+pub struct TurnRequest {
+    pub message: String,
+    pub session_id: Option<Uuid>,
+    /// The client's optional `{"dailyDigest", "operations"}` context.
+    pub context: Option<Value>,
+    pub model: Option<String>,
+}
+
+/// The outcome of a successful turn.
+#[derive(Debug, Clone)]
+pub struct TurnReply {
+    pub session: Session,
+    pub question: Message,
+    pub answer: Message,
+    pub items_used: Vec<ItemRef>,
+}
+
+/// Why a turn did not produce an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("message is {0} bytes; the limit is {MAX_MESSAGE_BYTES}")]
+    TooLarge(usize),
+    #[error("chat session not found")]
+    SessionNotFound,
+    #[error("{0}")]
+    UnknownModel(String),
+    /// The question is saved; the model failed. Carries what the client needs to retry.
+    #[error("{error}")]
+    ModelFailed {
+        session_id: Uuid,
+        user_message_id: Uuid,
+        error: ProviderError,
+    },
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ChatError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ChatError::SessionNotFound,
+            other => ChatError::Store(other),
+        }
+    }
+}
+
+/// The chat service: shared by the HTTP API and the CLI.
+pub struct ChatService {
+    store: Arc<dyn Store>,
+    providers: Arc<Providers>,
+    clock: Clock,
+    user: String,
+    history_tokens: i32,
+}
+
+impl ChatService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        providers: Arc<Providers>,
+        clock: Clock,
+        user: String,
+        history_tokens: u32,
+    ) -> Self {
+        let history_tokens = i32::try_from(history_tokens).unwrap_or(i32::MAX);
+        Self {
+            store,
+            providers,
+            clock,
+            user,
+            history_tokens,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn providers(&self) -> &Providers {
+        &self.providers
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// The user whose sessions this service serves.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// Today's context, as a turn made now would see it.
+    pub async fn context_now(
+        &self,
+        client: Option<ClientContext>,
+    ) -> Result<OpsContext, StoreError> {
+        OpsContext::load(
+            self.store.as_ref(),
+            self.clock.local(self.clock.now()),
+            client,
+        )
+        .await
+    }
+
+    /// A session of this service's user.
+    pub async fn session(&self, id: Uuid) -> Result<Session, ChatError> {
+        match self.store.session(id).await? {
+            Some(s) if s.user_id == self.user => Ok(s),
+            _ => Err(ChatError::SessionNotFound),
+        }
+    }
+
+    /// Answers one question, persisting both sides of the exchange.
+    pub async fn turn(&self, req: TurnRequest) -> Result<TurnReply, ChatError> {
+        let question = req.message.trim();
+        if question.is_empty() {
+            return Err(ChatError::Invalid("message must not be empty".into()));
+        }
+        if req.message.len() > MAX_MESSAGE_BYTES {
+            return Err(ChatError::TooLarge(req.message.len()));
+        }
+        let client = match &req.context {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(ClientContext::from_json(v).map_err(ChatError::Invalid)?),
+        };
+        let (provider, model) = self
+            .providers
+            .resolve(req.model.as_deref())
+            .map_err(ChatError::UnknownModel)?;
+        let existing = match req.session_id {
+            Some(id) => Some(self.session(id).await?),
+            None => None,
+        };
+
+        let now = self.clock.now();
+        let ctx = OpsContext::load(self.store.as_ref(), self.clock.local(now), client).await?;
+
+        // The question is committed before any model is called: whatever happens next, it stays.
+        let user_msg = NewMessage {
+            id: Uuid::now_v7(),
+            session_id: existing.as_ref().map_or_else(Uuid::now_v7, |s| s.id),
+            role: Role::User,
+            content: question.to_string(),
+            context_used: req.context.clone().filter(|v| !v.is_null()),
+            model_used: None,
+            tokens_used: Some(tokens::count(question)),
+            prompt_tokens: None,
+            completion_tokens: None,
+            status: MessageStatus::Complete,
+            error: None,
+            reply_to: None,
+            created_at: now,
+        };
+        let (session, question_msg) = match existing {
+            Some(s) => (s, self.store.append_message(&user_msg).await?),
+            None => {
+                let new = NewSession {
+                    id: user_msg.session_id,
+                    user_id: self.user.clone(),
+                    title: title_from_question(question),
+                    context_snapshot: Some(ctx.snapshot()),
+                    started_at: now,
+                };
+                self.store.create_session(&new, &user_msg).await?
+            }
+        };
+
+        let (history, history_ids, history_tokens) =
+            self.history(session.id, question_msg.seq).await?;
+        let mut system = String::with_capacity(SYSTEM_PROMPT.len() + 4096);
+        system.push_str(SYSTEM_PROMPT);
+        system.push_str(&ctx.prompt_text());
+        let request = ModelRequest {
+            model: &model,
+            system: &system,
+            history: &history,
+            question,
+            context: &ctx,
+        };
+
+        let outcome = provider.complete(request).await;
+        let reply = match outcome {
+            Ok(reply) => reply,
+            Err(error) => {
+                tracing::warn!(session = %session.id, model = %model, %error, "model call failed; question kept");
+                let failed = NewMessage {
+                    id: Uuid::now_v7(),
+                    session_id: session.id,
+                    role: Role::Assistant,
+                    content: String::new(),
+                    context_used: Some(ctx.manifest(&history_ids, history_tokens)),
+                    model_used: Some(model.clone()),
+                    tokens_used: None,
+                    prompt_tokens: None,
+                    completion_tokens: None,
+                    status: MessageStatus::Failed,
+                    error: Some(error.to_string()),
+                    reply_to: Some(question_msg.id),
+                    created_at: self.clock.now(),
+                };
+                if let Err(e) = self.store.append_message(&failed).await {
+                    tracing::error!(session = %session.id, error = %e, "could not record the failed reply");
+                }
+                return Err(ChatError::ModelFailed {
+                    session_id: session.id,
+                    user_message_id: question_msg.id,
+                    error,
+                });
+            }
+        };
+
+        let (prompt_tokens, completion_tokens) = match reply.usage {
+            Some(u) => (u.prompt_tokens, u.completion_tokens),
+            None => {
+                let framing =
+                    tokens::PER_MESSAGE * (history.len() as i32 + 2) + tokens::REPLY_PRIMING;
+                (
+                    tokens::count(&system)
+                        + history_tokens
+                        + question_msg.tokens_used.unwrap_or(0)
+                        + framing,
+                    tokens::count(&reply.content),
+                )
+            }
+        };
+        let items_used = reply
+            .items_used
+            .unwrap_or_else(|| ctx.items_mentioned_in(&reply.content));
+        let mut manifest = ctx.manifest(&history_ids, history_tokens);
+        manifest["items_used"] = serde_json::to_value(&items_used).unwrap_or(Value::Null);
+        let answer = self
+            .store
+            .append_message(&NewMessage {
+                id: Uuid::now_v7(),
+                session_id: session.id,
+                role: Role::Assistant,
+                content: reply.content,
+                context_used: Some(manifest),
+                model_used: Some(reply.model),
+                tokens_used: Some(prompt_tokens.saturating_add(completion_tokens)),
+                prompt_tokens: Some(prompt_tokens),
+                completion_tokens: Some(completion_tokens),
+                status: MessageStatus::Complete,
+                error: None,
+                reply_to: Some(question_msg.id),
+                created_at: self.clock.now(),
+            })
+            .await?;
+        let session = self.store.session(session.id).await?.unwrap_or(session);
+        Ok(TurnReply {
+            session,
+            question: question_msg,
+            answer,
+            items_used,
+        })
+    }
+
+    /// The latest messages before `before_seq` that fit the token budget, oldest first, with
+    /// their ids and total tokens. The original sent the *first* ten messages of a session; a
+    /// long conversation needs its latest ones.
+    async fn history(
+        &self,
+        session_id: Uuid,
+        before_seq: i64,
+    ) -> Result<(Vec<HistoryMessage>, Vec<Uuid>, i32), StoreError> {
+        let recent = self
+            .store
+            .recent_conversation(session_id, before_seq, HISTORY_SCAN)
+            .await?;
+        let mut picked: Vec<&Message> = Vec::new();
+        let mut used = 0i32;
+        for m in recent.iter().rev() {
+            if m.content.is_empty() {
+                continue;
+            }
+            let cost = m
+                .content_tokens()
+                .unwrap_or_else(|| tokens::count(&m.content))
+                + tokens::PER_MESSAGE;
+            if used + cost > self.history_tokens {
+                break;
+            }
+            used += cost;
+            picked.push(m);
+        }
+        picked.reverse();
+        let ids = picked.iter().map(|m| m.id).collect();
+        let history = picked
+            .into_iter()
+            .map(|m| HistoryMessage {
+                role: m.role,
+                content: m.content.clone(),
+            })
+            .collect();
+        Ok((history, ids, used))
+    }
+}

@@ -1,0 +1,210 @@
+//! Settings from flags, the environment and `.env`, with the original feature's variable names.
+
+use anyhow::{Context as _, bail};
+use chrono::{DateTime, FixedOffset, Utc};
+use clap::Args;
+use std::time::Duration;
+
+/// The model name of the built-in offline analyst.
+pub const LOCAL_MODEL: &str = "opschat-local";
+
+/// Everything the server and the CLI need to know.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Database: `postgres://user@host/db`, or `sqlite:path` / a file path for embedded SQLite.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite:opschat.db",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// Connections in the database pool.
+    #[arg(long, env = "OPSCHAT_DB_POOL", default_value_t = 16, global = true)]
+    pub db_pool: u32,
+
+    /// Key for an OpenAI-compatible Chat Completions API; without it the offline analyst answers.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true, global = true)]
+    pub openai_api_key: Option<String>,
+
+    /// Base URL of the OpenAI-compatible API (Ollama, vLLM, llama.cpp servers work too).
+    #[arg(
+        long,
+        env = "OPENAI_BASE_URL",
+        default_value = "https://api.openai.com/v1",
+        global = true
+    )]
+    pub openai_base_url: String,
+
+    /// Model used when a request does not name one and an API key is set.
+    #[arg(long, env = "OPENAI_MODEL", default_value = "gpt-4o", global = true)]
+    pub openai_model: String,
+
+    /// Sent as the `OpenAI-Project` header.
+    #[arg(long, env = "OPENAI_PROJECT_ID", global = true)]
+    pub openai_project_id: Option<String>,
+
+    /// Sent as the `OpenAI-Organization` header.
+    #[arg(long, env = "OPENAI_ORG_ID", global = true)]
+    pub openai_org_id: Option<String>,
+
+    /// Seconds one model call may take, per attempt.
+    #[arg(long, env = "OPENAI_TIMEOUT_SECS", default_value_t = 60, global = true)]
+    pub openai_timeout_secs: u64,
+
+    /// Retries after a 429, a 5xx or a connection failure, with exponential backoff.
+    #[arg(long, env = "OPENAI_MAX_RETRIES", default_value_t = 2, global = true)]
+    pub openai_max_retries: u32,
+
+    /// Fixes "now" (RFC 3339) for reproducible answers and tests.
+    #[arg(long, env = "OPSCHAT_NOW", global = true)]
+    pub now: Option<String>,
+
+    /// The manager's UTC offset (e.g. `-05:00`); defaults to this machine's local time zone.
+    #[arg(long, env = "OPSCHAT_UTC_OFFSET", global = true)]
+    pub utc_offset: Option<String>,
+
+    /// The user the sessions belong to (the original's default user).
+    #[arg(long, env = "OPSCHAT_USER", default_value = "john", global = true)]
+    pub user: String,
+
+    /// Token budget for the conversation history sent to the model with each question.
+    #[arg(
+        long,
+        env = "OPSCHAT_HISTORY_TOKENS",
+        default_value_t = 4000,
+        global = true
+    )]
+    pub history_tokens: u32,
+}
+
+impl Config {
+    /// A configuration with every default, on the given database.
+    pub fn with_database(url: impl Into<String>) -> Self {
+        Self {
+            database_url: url.into(),
+            db_pool: 16,
+            openai_api_key: None,
+            openai_base_url: "https://api.openai.com/v1".into(),
+            openai_model: "gpt-4o".into(),
+            openai_project_id: None,
+            openai_org_id: None,
+            openai_timeout_secs: 60,
+            openai_max_retries: 2,
+            now: None,
+            utc_offset: None,
+            user: "john".into(),
+            history_tokens: 4000,
+        }
+    }
+
+    /// The per-attempt model timeout.
+    pub fn openai_timeout(&self) -> Duration {
+        Duration::from_secs(self.openai_timeout_secs.max(1))
+    }
+
+    /// The clock these settings describe.
+    pub fn clock(&self) -> anyhow::Result<Clock> {
+        let fixed = match self.now.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(s) => Some(
+                DateTime::parse_from_rfc3339(s.trim())
+                    .with_context(|| format!("OPSCHAT_NOW {s:?} is not an RFC 3339 timestamp"))?
+                    .with_timezone(&Utc),
+            ),
+            None => None,
+        };
+        let offset = match self.utc_offset.as_deref().filter(|s| !s.trim().is_empty()) {
+            Some(s) => Some(parse_offset(s)?),
+            None => None,
+        };
+        Ok(Clock { fixed, offset })
+    }
+}
+
+fn parse_offset(s: &str) -> anyhow::Result<FixedOffset> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("utc") || t.eq_ignore_ascii_case("z") {
+        return FixedOffset::east_opt(0).context("zero offset");
+    }
+    let (sign, rest) = match t.as_bytes().first() {
+        Some(b'+') => (1, &t[1..]),
+        Some(b'-') => (-1, &t[1..]),
+        _ => bail!("OPSCHAT_UTC_OFFSET {s:?} must look like +02:00 or -05:30"),
+    };
+    let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+    let (h, m): (i32, i32) = (
+        h.parse()
+            .with_context(|| format!("hours in OPSCHAT_UTC_OFFSET {s:?}"))?,
+        m.parse()
+            .with_context(|| format!("minutes in OPSCHAT_UTC_OFFSET {s:?}"))?,
+    );
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60))
+        .with_context(|| format!("OPSCHAT_UTC_OFFSET {s:?} is out of range"))
+}
+
+/// The one source of time in the app: fixed by `OPSCHAT_NOW`, or the system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Clock {
+    fixed: Option<DateTime<Utc>>,
+    offset: Option<FixedOffset>,
+}
+
+impl Clock {
+    /// A clock stopped at `now`, in the given offset.
+    pub fn fixed(now: DateTime<Utc>, offset: FixedOffset) -> Self {
+        Self {
+            fixed: Some(now),
+            offset: Some(offset),
+        }
+    }
+
+    /// Now, in UTC, to the microsecond (what both databases store).
+    pub fn now(&self) -> DateTime<Utc> {
+        let now = self.fixed.unwrap_or_else(Utc::now);
+        chrono::DurationRound::duration_trunc(now, chrono::TimeDelta::microseconds(1))
+            .unwrap_or(now)
+    }
+
+    /// A UTC instant in the manager's time zone.
+    pub fn local(&self, at: DateTime<Utc>) -> DateTime<FixedOffset> {
+        let offset = self.offset.unwrap_or_else(|| {
+            use chrono::{Offset, TimeZone};
+            chrono::Local
+                .offset_from_utc_datetime(&at.naive_utc())
+                .fix()
+        });
+        at.with_timezone(&offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_parse() {
+        assert_eq!(parse_offset("-05:00").unwrap().local_minus_utc(), -5 * 3600);
+        assert!(parse_offset("+0530").is_err());
+        assert_eq!(
+            parse_offset("+05:30").unwrap().local_minus_utc(),
+            5 * 3600 + 1800
+        );
+        assert_eq!(parse_offset("UTC").unwrap().local_minus_utc(), 0);
+    }
+
+    #[test]
+    fn fixed_now_comes_from_the_setting() {
+        let mut c = Config::with_database("sqlite::memory:");
+        c.now = Some("2026-11-24T09:30:00-05:00".into());
+        c.utc_offset = Some("-05:00".into());
+        let clock = c.clock().unwrap();
+        assert_eq!(clock.now().to_rfc3339(), "2026-11-24T14:30:00+00:00");
+        assert_eq!(
+            clock.local(clock.now()).format("%H:%M").to_string(),
+            "09:30"
+        );
+        c.now = Some("yesterday".into());
+        assert!(c.clock().is_err());
+    }
+}

@@ -1,0 +1,195 @@
+//! Chat sessions and messages as they are stored.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::ops::UnknownValue;
+
+/// The longest message a user may send, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "user" => Ok(Role::User),
+            "assistant" => Ok(Role::Assistant),
+            _ => Err(UnknownValue {
+                field: "role",
+                value: s.into(),
+                allowed: "user assistant",
+            }),
+        }
+    }
+}
+
+/// The lifecycle state of a stored message.
+///
+/// `Failed` and `Superseded` rows stay in the table for the audit trail but are not part of the
+/// conversation: they are not counted in `message_count` and not sent to the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    Complete,
+    Streaming,
+    Stopped,
+    Interrupted,
+    Failed,
+    Superseded,
+}
+
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Complete => "complete",
+            MessageStatus::Streaming => "streaming",
+            MessageStatus::Stopped => "stopped",
+            MessageStatus::Interrupted => "interrupted",
+            MessageStatus::Failed => "failed",
+            MessageStatus::Superseded => "superseded",
+        }
+    }
+
+    /// Whether the message is part of the visible conversation (counted, sent as history).
+    pub fn in_conversation(self) -> bool {
+        !matches!(self, MessageStatus::Failed | MessageStatus::Superseded)
+    }
+}
+
+impl std::str::FromStr for MessageStatus {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "complete" => MessageStatus::Complete,
+            "streaming" => MessageStatus::Streaming,
+            "stopped" => MessageStatus::Stopped,
+            "interrupted" => MessageStatus::Interrupted,
+            "failed" => MessageStatus::Failed,
+            "superseded" => MessageStatus::Superseded,
+            _ => {
+                return Err(UnknownValue {
+                    field: "message status",
+                    value: s.into(),
+                    allowed: "complete streaming stopped interrupted failed superseded",
+                });
+            }
+        })
+    }
+}
+
+/// A conversation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Session {
+    pub id: Uuid,
+    pub user_id: String,
+    pub title: String,
+    pub context_snapshot: Option<Value>,
+    pub started_at: DateTime<Utc>,
+    pub last_message_at: DateTime<Utc>,
+    pub message_count: i32,
+    pub is_active: bool,
+}
+
+/// One stored message of a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Message {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    /// Position in the session, 1-based, gap-free: the stable order of the conversation.
+    pub seq: i64,
+    pub role: Role,
+    pub content: String,
+    pub context_used: Option<Value>,
+    pub model_used: Option<String>,
+    /// For a user message its own token count; for a reply the whole call (prompt + completion).
+    pub tokens_used: Option<i32>,
+    pub prompt_tokens: Option<i32>,
+    pub completion_tokens: Option<i32>,
+    pub status: MessageStatus,
+    pub error: Option<String>,
+    /// For a reply, the user message it answers.
+    pub reply_to: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Message {
+    /// Tokens this message's text costs when sent again as history.
+    pub fn content_tokens(&self) -> Option<i32> {
+        match self.role {
+            Role::User => self.tokens_used,
+            Role::Assistant => self.completion_tokens,
+        }
+    }
+}
+
+/// Derives a session title from the first question: its first line, whitespace folded, cut at
+/// a word boundary near 60 characters.
+pub fn title_from_question(question: &str) -> String {
+    const MAX: usize = 60;
+    let line = question
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    let folded: String = line.split_whitespace().collect::<Vec<_>>().join(" ");
+    if folded.chars().count() <= MAX {
+        return if folded.is_empty() {
+            "New chat".into()
+        } else {
+            folded
+        };
+    }
+    let mut out = String::new();
+    for word in folded.split(' ') {
+        if out.chars().count() + word.chars().count() + 1 > MAX {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    if out.is_empty() {
+        out = folded.chars().take(MAX).collect();
+    }
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_come_from_the_first_line_and_are_cut_at_words() {
+        assert_eq!(
+            title_from_question("  What's most urgent today?\nthanks"),
+            "What's most urgent today?"
+        );
+        let long =
+            "Help me plan my next two hours because the dinner rush starts at five and I am behind";
+        let t = title_from_question(long);
+        assert!(t.ends_with('…') && t.chars().count() <= 61, "{t}");
+        assert!(long.starts_with(t.trim_end_matches('…')));
+        assert_eq!(title_from_question("   \n  "), "New chat");
+    }
+}

@@ -1,0 +1,238 @@
+//! /api/operations-chat: turns, sessions, history, suggestions.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiQuery, IdPath, parse_id};
+use crate::chat::TurnRequest;
+use crate::domain::{Message, Session};
+use crate::store::SessionPatch;
+
+/// The original's request body.
+#[derive(Deserialize)]
+pub struct TurnBody {
+    message: String,
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(default)]
+    context: Option<Value>,
+    #[serde(default)]
+    model: Option<String>,
+}
+
+pub async fn turn(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<TurnBody>,
+) -> Result<Json<Value>, ApiError> {
+    let session_id = match body
+        .session_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        Some(raw) => Some(parse_id(raw, "session_id")?),
+        None => None,
+    };
+    let reply = s
+        .chat
+        .turn(TurnRequest {
+            message: body.message,
+            session_id,
+            context: body.context,
+            model: body.model,
+        })
+        .await?;
+    Ok(Json(json!({
+        "response": reply.answer.content,
+        "session_id": reply.session.id,
+        "timestamp": reply.answer.created_at,
+        "message_id": reply.answer.id,
+        "user_message_id": reply.question.id,
+        "model": reply.answer.model_used,
+        "tokens_used": reply.answer.tokens_used,
+        "prompt_tokens": reply.answer.prompt_tokens,
+        "completion_tokens": reply.answer.completion_tokens,
+        "items_used": reply.items_used,
+        "title": reply.session.title,
+        "message_count": reply.session.message_count,
+    })))
+}
+
+fn session_json(s: &Session) -> Value {
+    json!({
+        "id": s.id,
+        "title": s.title,
+        "started_at": s.started_at,
+        "last_message_at": s.last_message_at,
+        "message_count": s.message_count,
+        "is_active": s.is_active,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct SessionsQuery {
+    limit: Option<i64>,
+    #[serde(default)]
+    include_archived: bool,
+}
+
+pub async fn sessions(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<SessionsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = bounded(q.limit, 10, 100, "limit")?;
+    let list = s
+        .chat
+        .store()
+        .sessions(s.chat.user(), limit, q.include_archived)
+        .await?;
+    Ok(Json(
+        json!({ "sessions": list.iter().map(session_json).collect::<Vec<_>>() }),
+    ))
+}
+
+pub async fn session(
+    State(s): State<AppState>,
+    IdPath(id): IdPath,
+) -> Result<Json<Value>, ApiError> {
+    let session = s.chat.session(id).await?;
+    let mut v = session_json(&session);
+    v["context_snapshot"] = session.context_snapshot.unwrap_or(Value::Null);
+    Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionUpdate {
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    is_active: Option<bool>,
+}
+
+pub async fn update_session(
+    State(s): State<AppState>,
+    IdPath(id): IdPath,
+    ApiJson(body): ApiJson<SessionUpdate>,
+) -> Result<Json<Value>, ApiError> {
+    let title = match body.title {
+        Some(t) => {
+            let t = t.split_whitespace().collect::<Vec<_>>().join(" ");
+            if t.is_empty() || t.chars().count() > 200 {
+                return Err(ApiError::bad_request(
+                    "invalid_request",
+                    "title must be 1 to 200 characters",
+                ));
+            }
+            Some(t)
+        }
+        None => None,
+    };
+    if title.is_none() && body.is_active.is_none() {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "send a title and/or is_active",
+        ));
+    }
+    s.chat.session(id).await?;
+    let updated = s
+        .chat
+        .store()
+        .update_session(
+            id,
+            &SessionPatch {
+                title,
+                is_active: body.is_active,
+            },
+        )
+        .await?;
+    Ok(Json(session_json(&updated)))
+}
+
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    limit: Option<i64>,
+    before: Option<i64>,
+    #[serde(default)]
+    include_context: bool,
+}
+
+fn message_json(m: &Message, include_context: bool) -> Value {
+    let mut v = json!({
+        "id": m.id,
+        "seq": m.seq,
+        "role": m.role,
+        "content": m.content,
+        "timestamp": m.created_at,
+        "status": m.status,
+        "model_used": m.model_used,
+        "tokens_used": m.tokens_used,
+        "prompt_tokens": m.prompt_tokens,
+        "completion_tokens": m.completion_tokens,
+        "error": m.error,
+        "reply_to": m.reply_to,
+        "items_used": m.context_used.as_ref().and_then(|c| c.get("items_used")).cloned().unwrap_or(json!([])),
+    });
+    if include_context {
+        v["context_used"] = m.context_used.clone().unwrap_or(Value::Null);
+    }
+    v
+}
+
+pub async fn history(
+    State(s): State<AppState>,
+    IdPath(id): IdPath,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = bounded(q.limit, 200, 1000, "limit")?;
+    if q.before.is_some_and(|b| b < 1) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "before must be a positive message seq",
+        ));
+    }
+    let session = s.chat.session(id).await?;
+    let messages = s.chat.store().messages(id, q.before, limit).await?;
+    let first = messages.first().map(|m| m.seq);
+    let has_more = first.is_some_and(|f| f > 1);
+    Ok(Json(json!({
+        "session_id": session.id,
+        "title": session.title,
+        "started_at": session.started_at,
+        "last_message_at": session.last_message_at,
+        "message_count": session.message_count,
+        "is_active": session.is_active,
+        "messages": messages.iter().map(|m| message_json(m, q.include_context)).collect::<Vec<_>>(),
+        "has_more": has_more,
+        "next_before": if has_more { first } else { None },
+    })))
+}
+
+pub async fn suggestions(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let ctx = s.chat.context_now(None).await?;
+    Ok(Json(
+        json!({ "suggestions": crate::chat::suggestions::for_today(&ctx) }),
+    ))
+}
+
+pub async fn models(State(s): State<AppState>) -> Json<Value> {
+    Json(
+        json!({ "models": s.chat.providers().models(), "default": s.chat.providers().default_model() }),
+    )
+}
+
+/// A numeric query parameter: `default` when absent, 400 outside 1..=max.
+fn bounded(v: Option<i64>, default: i64, max: i64, name: &str) -> Result<i64, ApiError> {
+    match v {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("{name} {n} must be from 1 to {max}"),
+        )),
+    }
+}

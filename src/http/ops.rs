@@ -1,0 +1,104 @@
+//! /api/operations: import and today's dashboard data; /healthz.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::ApiJson;
+use crate::domain::{Delegation, Priority, Task};
+
+pub async fn import(
+    State(s): State<AppState>,
+    ApiJson(doc): ApiJson<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let batch = crate::import::validate(doc).map_err(|e| {
+        ApiError::bad_request("invalid_import", format!("nothing was imported: {e}"))
+            .with("problems", e.problems)
+    })?;
+    let summary = s
+        .chat
+        .store()
+        .import(&batch, s.chat.clock().now(), &|_| {})
+        .await?;
+    Ok(Json(json!({ "imported": summary })))
+}
+
+fn task_json(t: &Task, today: chrono::NaiveDate) -> Value {
+    json!({
+        "id": t.id, "external_id": t.external_id, "title": t.title, "description": t.description,
+        "due_date": t.due_date, "priority": t.priority, "status": t.status,
+        "time_estimate_minutes": t.time_estimate_minutes, "source": t.source,
+        "delegatable": t.delegatable, "overdue": t.is_overdue(today),
+        "due": t.due(today).map(|d| d.describe()),
+    })
+}
+
+fn delegation_json(d: &Delegation) -> Value {
+    serde_json::to_value(d).unwrap_or(Value::Null)
+}
+
+/// Everything the dashboard shows, from the live data.
+pub async fn today(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let ctx = s.chat.context_now(None).await?;
+    let today = ctx.today;
+    let by_priority: serde_json::Map<String, Value> = Priority::ALL
+        .iter()
+        .rev()
+        .map(|p| {
+            let tasks: Vec<Value> = ctx
+                .open_tasks
+                .iter()
+                .filter(|t| t.priority == *p)
+                .map(|t| task_json(t, today))
+                .collect();
+            (p.as_str().to_string(), Value::Array(tasks))
+        })
+        .collect();
+    let follow: Vec<Value> = ctx.follow_ups_due().map(delegation_json).collect();
+    let active: Vec<Value> = ctx.active_delegations().map(delegation_json).collect();
+    let deadlines: Vec<Value> = ctx
+        .deadlines()
+        .into_iter()
+        .map(|t| task_json(t, today))
+        .collect();
+    Ok(Json(json!({
+        "now": ctx.local_now,
+        "today": today,
+        "digest": ctx.digest,
+        "counts": {
+            "open": ctx.open_tasks.len(),
+            "overdue": ctx.overdue().count(),
+            "due_today": ctx.due_today().count(),
+            "deadlines_next_7_days": deadlines.len(),
+            "follow_ups_due": follow.len(),
+            "active_delegations": active.len(),
+        },
+        "open_tasks_by_priority": by_priority,
+        "deadlines": deadlines,
+        "follow_ups_due": follow,
+        "active_delegations": active,
+    })))
+}
+
+pub async fn health(State(s): State<AppState>) -> (StatusCode, Json<Value>) {
+    let backend = match s.chat.store().backend() {
+        crate::store::Backend::Postgres => "postgres",
+        crate::store::Backend::Sqlite => "sqlite",
+    };
+    match s.chat.store().ping().await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ok", "database": backend })),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "database": backend })),
+            )
+        }
+    }
+}

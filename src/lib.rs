@@ -1,0 +1,95 @@
+//! opschat: a self-hosted operations chat. `App::build` wires storage, providers and the chat
+//! service; `App::router` is the whole HTTP surface. Used by the binary and by the tests.
+
+pub mod assistant;
+pub mod chat;
+pub mod config;
+pub mod context;
+pub mod demo;
+pub mod domain;
+pub mod http;
+pub mod import;
+pub mod store;
+
+use anyhow::Context as _;
+use std::sync::Arc;
+
+pub use config::Config;
+
+/// Installs ring as rustls' crypto provider once (reqwest is built without a default one).
+pub fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// A wired application.
+pub struct App {
+    pub chat: Arc<chat::ChatService>,
+}
+
+/// What `App::build` does besides connecting.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildOptions {
+    /// Apply the embedded migrations.
+    pub migrate: bool,
+    /// Load the demo restaurant when the database holds no operations data.
+    pub demo: bool,
+}
+
+impl App {
+    /// Connects to the configured database and wires the services.
+    pub async fn build(cfg: &Config, opts: BuildOptions) -> anyhow::Result<Self> {
+        let clock = cfg.clock()?;
+        let store = store::connect(&cfg.database_url, cfg.db_pool).await?;
+        if opts.migrate {
+            store.migrate().await.context("migrating the database")?;
+        }
+        if opts.demo && !store.has_ops_data().await? {
+            let today = clock.local(clock.now()).date_naive();
+            let summary = store
+                .import(&demo::batch(today), clock.now(), &|_| {})
+                .await
+                .context("loading the demo data")?;
+            tracing::info!(
+                tasks = summary.tasks.created,
+                delegations = summary.delegations.created,
+                "empty database: loaded the demo restaurant"
+            );
+        }
+        let providers = Arc::new(assistant::Providers::from_config(cfg)?);
+        tracing::info!(
+            default_model = providers.default_model(),
+            "model providers ready"
+        );
+        let chat = Arc::new(chat::ChatService::new(
+            store,
+            providers,
+            clock,
+            cfg.user.clone(),
+            cfg.history_tokens,
+        ));
+        Ok(Self { chat })
+    }
+
+    /// The HTTP router over this app.
+    pub fn router(&self) -> axum::Router {
+        http::router(http::AppState {
+            chat: self.chat.clone(),
+        })
+    }
+
+    /// Serves HTTP on `listener` until `shutdown` resolves.
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        assistant::tokens::warm_up();
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")
+    }
+}
