@@ -43,11 +43,15 @@ enum Intent {
     Deadlines,
     Urgent,
     Summary,
+    Help,
     Unknown,
 }
 
 fn classify(q: &str) -> Intent {
     let has = |words: &[&str]| words.iter().any(|w| q.contains(w));
+    if has(&["what can you", "what do you do", "how do you work", "help me with", "what can i ask"]) && !has(&["delegat"]) {
+        return Intent::Help;
+    }
     if has(&["plan", "schedule my", "block out", "time block"])
         || (q.contains("next") && has(&["hour", "minute", " hr", " min"]))
     {
@@ -224,9 +228,10 @@ pub fn answer(question: &str, ctx: &OpsContext) -> (String, Vec<ItemRef>) {
         Intent::Deadlines => deadlines(ctx, &mut out),
         Intent::Urgent => urgent(ctx, &mut out),
         Intent::Summary => summary(ctx, &mut out),
+        Intent::Help => capabilities(false, &mut out),
         Intent::Unknown => match find_item(&q, ctx) {
             Some(item) => about(ctx, item, &mut out),
-            None => capabilities(&mut out),
+            None => capabilities(true, &mut out),
         },
     }
     (out.text.trim_end().to_string(), out.items)
@@ -790,8 +795,12 @@ fn summary(ctx: &OpsContext, out: &mut Answer) {
     }
 }
 
-fn capabilities(out: &mut Answer) {
-    out.line("I can't answer that from your operations data — I'm the offline assistant, and I only know your tasks, delegations and daily digest. Here is what I can do:");
+fn capabilities(unanswerable: bool, out: &mut Answer) {
+    if unanswerable {
+        out.line("I can't answer that from your operations data — I'm the offline assistant, and I only know your tasks, delegations and daily digest. Here is what I can do:");
+    } else {
+        out.line("I'm your operations assistant: I work from your tasks, delegations and daily digest. Ask me things like:");
+    }
     out.line("");
     for s in [
         "\"What's most urgent today?\"",
@@ -1145,6 +1154,7 @@ mod tests {
         );
         assert_eq!(classify("summarize my day"), Intent::Summary);
         assert_eq!(classify("what's the capital of peru"), Intent::Unknown);
+        assert_eq!(classify("what can you help me with?"), Intent::Help);
     }
 
     #[test]

@@ -1,0 +1,11 @@
+//! Integration tests over the real HTTP server, each run against SQLite and PostgreSQL.
+//! One test binary, so it links once.
+
+mod support;
+
+mod chat;
+mod cli;
+mod ops;
+mod provider;
+mod store;
+mod validation;

@@ -1,0 +1,139 @@
+//! A local stand-in for an OpenAI-compatible Chat Completions server. It speaks the real wire
+//! format (JSON completions and `data:` SSE chunks ending in `data: [DONE]`), records every
+//! request it receives, and follows a script: answer, fail with a status, or be slow.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What the fake does with one request.
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// Answer with `text`, reporting `usage` (prompt, completion) when given.
+    Reply { text: String, usage: Option<(i64, i64)>, model: Option<String> },
+    /// Answer with this HTTP status and body.
+    Fail { status: u16, body: String },
+    /// Wait, then do the inner step.
+    Slow(Duration, Box<Step>),
+}
+
+impl Step {
+    pub fn reply(text: &str) -> Step {
+        Step::Reply { text: text.into(), usage: Some((120, 30)), model: None }
+    }
+}
+
+/// One request as received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+struct Shared {
+    script: Mutex<VecDeque<Step>>,
+    default: Mutex<Step>,
+    requests: Mutex<Vec<Recorded>>,
+}
+
+/// A running fake server.
+pub struct FakeOpenAi {
+    pub base_url: String,
+    shared: Arc<Shared>,
+}
+
+impl FakeOpenAi {
+    /// Starts a fake that answers every request with `default` unless a scripted step is queued.
+    pub async fn start(default: Step) -> FakeOpenAi {
+        let shared = Arc::new(Shared { script: Mutex::new(VecDeque::new()), default: Mutex::new(default), requests: Mutex::new(Vec::new()) });
+        let app = axum::Router::new().route("/v1/chat/completions", post(complete)).with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeOpenAi { base_url: format!("http://{addr}/v1"), shared }
+    }
+
+    /// Queues steps used, in order, before the default.
+    pub fn then(&self, step: Step) {
+        self.shared.script.lock().expect("lock").push_back(step);
+    }
+
+    pub fn set_default(&self, step: Step) {
+        *self.shared.default.lock().expect("lock") = step;
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.requests.lock().expect("lock").clone()
+    }
+
+    /// A config pointing opschat at this fake.
+    pub fn configure(&self, cfg: &mut opschat::Config) {
+        cfg.openai_api_key = Some("sk-test-key".into());
+        cfg.openai_base_url = self.base_url.clone();
+        cfg.openai_model = "gpt-4o".into();
+    }
+}
+
+async fn complete(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    shared.requests.lock().expect("lock").push(Recorded { headers, body: body.clone() });
+    let step = shared.script.lock().expect("lock").pop_front().unwrap_or_else(|| shared.default.lock().expect("lock").clone());
+    run(step, body).await
+}
+
+async fn run(mut step: Step, req: Value) -> Response {
+    loop {
+        match step {
+            Step::Slow(d, inner) => {
+                tokio::time::sleep(d).await;
+                step = *inner;
+            }
+            Step::Fail { status, body } => {
+                return (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body).into_response();
+            }
+            Step::Reply { text, usage, model } => {
+                let model = model.unwrap_or_else(|| format!("{}-2024-08-06", req["model"].as_str().unwrap_or("gpt-4o")));
+                if req["stream"].as_bool() == Some(true) {
+                    return stream(text, usage, model, &req);
+                }
+                let mut v = json!({
+                    "id": "chatcmpl-fake", "object": "chat.completion", "created": 1_764_000_000, "model": model,
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                });
+                if let Some((p, c)) = usage {
+                    v["usage"] = json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c});
+                }
+                return axum::Json(v).into_response();
+            }
+        }
+    }
+}
+
+/// The streamed form: one chunk per word, then the usage chunk when asked for, then [DONE].
+fn stream(text: String, usage: Option<(i64, i64)>, model: String, req: &Value) -> Response {
+    let include_usage = req.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true);
+    let mut events: Vec<String> = Vec::new();
+    let chunk = |delta: Value, finish: Value| {
+        json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1_764_000_000, "model": model,
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    events.push(chunk(json!({"role": "assistant", "content": ""}), Value::Null).to_string());
+    for piece in text.split_inclusive(' ') {
+        events.push(chunk(json!({"content": piece}), Value::Null).to_string());
+    }
+    events.push(chunk(json!({}), json!("stop")).to_string());
+    if include_usage && let Some((p, c)) = usage {
+        events.push(json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model, "choices": [],
+                           "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}}).to_string());
+    }
+    let body: String = events.into_iter().map(|e| format!("data: {e}\n\n")).chain(std::iter::once("data: [DONE]\n\n".to_string())).collect();
+    Response::builder().header("content-type", "text/event-stream").body(Body::from(body)).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}

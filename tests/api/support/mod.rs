@@ -1,0 +1,200 @@
+//! Test support: the real opschat server on a random port over a fresh database (a SQLite file
+//! in a temp dir, or a new PostgreSQL database), and a fake OpenAI-compatible server.
+
+pub mod fake_openai;
+
+use opschat::store::Store;
+use opschat::{App, BuildOptions, Config};
+use serde_json::Value;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// "Now" for every test: Tuesday 24 November 2026, 09:30 UTC.
+pub const NOW: &str = "2026-11-24T09:30:00Z";
+pub const FIXTURE: &str = include_str!("../../fixtures/ops.json");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A database that lives as long as the test: a temp file or a PostgreSQL database.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+fn admin_url() -> String {
+    std::env::var("OPSCHAT_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+impl TestDb {
+    /// A fresh database, or `None` when PostgreSQL is not reachable outside CI (a loud skip).
+    pub async fn new(db: Db) -> Option<TestDb> {
+        match db {
+            Db::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite:{}", dir.path().join("opschat.db").display());
+                Some(TestDb { url, _dir: Some(dir), pg_name: None })
+            }
+            Db::Postgres => {
+                let admin = admin_url();
+                let conn = sqlx::PgPool::connect(&admin).await;
+                let pool = match conn {
+                    Ok(p) => p,
+                    Err(e) => {
+                        if std::env::var("CI").is_ok_and(|v| v == "true") {
+                            panic!("PostgreSQL tests are mandatory under CI, but {admin} is not reachable: {e}");
+                        }
+                        eprintln!("\n*** SKIPPED: PostgreSQL not reachable at {admin} ({e}); set OPSCHAT_TEST_POSTGRES_URL ***\n");
+                        return None;
+                    }
+                };
+                let name = format!("opschat_t_{}", uuid::Uuid::new_v4().simple());
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.expect("create test database");
+                pool.close().await;
+                let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
+                Some(TestDb { url: format!("{base}/{name}"), _dir: None, pg_name: Some(name) })
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            // Best effort, on its own runtime: the test's runtime may be shutting down.
+            let admin = admin_url();
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                rt.block_on(async {
+                    let pool = sqlx::PgPool::connect(&admin).await.ok()?;
+                    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&pool).await.ok()
+                })
+            })
+            .join();
+        }
+    }
+}
+
+/// A running opschat server.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    pub config: Config,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The configuration every test starts from.
+pub fn config(url: &str) -> Config {
+    let mut c = Config::with_database(url);
+    c.now = Some(NOW.into());
+    c.utc_offset = Some("+00:00".into());
+    c.db_pool = 8;
+    c
+}
+
+impl TestApp {
+    /// Starts the real server with `cfg` on 127.0.0.1:0.
+    pub async fn start(cfg: Config, demo: bool) -> TestApp {
+        opschat::install_crypto_provider();
+        let app = App::build(&cfg, BuildOptions { migrate: true, demo }).await.expect("build app");
+        let store = app.chat.store().clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            app.serve(listener, async move {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        TestApp { base: format!("http://{addr}"), http: reqwest::Client::new(), store, config: cfg, shutdown: Some(tx), task: Some(task) }
+    }
+
+    /// Stops the server and waits for it, as a restart would.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(self.url(path)).send().await.expect("GET");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self.http.post(self.url(path)).json(body).send().await.expect("POST");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
+        let r = self.http.post(self.url(path)).header("content-type", content_type).body(body).send().await.expect("POST");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Sends one chat message; panics unless it is answered.
+    pub async fn ask(&self, message: &str, session: Option<&str>) -> Value {
+        let (status, body) = self.post("/api/operations-chat", &serde_json::json!({"message": message, "session_id": session})).await;
+        assert_eq!(status, 200, "ask {message:?}: {body}");
+        body
+    }
+
+    pub async fn import_fixture(&self) {
+        let doc: Value = serde_json::from_str(FIXTURE).expect("fixture");
+        let (status, body) = self.post("/api/operations/import", &doc).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// Every message of a session, oldest first.
+    pub async fn history(&self, session: &str) -> Value {
+        let (status, body) = self.get(&format!("/api/operations-chat/history/{session}?limit=1000")).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Runs a test body against SQLite and PostgreSQL: `both!(name, |db| async move { ... })`.
+#[macro_export]
+macro_rules! both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let Some(db) = $crate::support::TestDb::new($crate::support::Db::Sqlite).await else { return };
+                ($body)(db).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(db) = $crate::support::TestDb::new($crate::support::Db::Postgres).await else { return };
+                ($body)(db).await;
+            }
+        }
+    };
+}
