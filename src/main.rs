@@ -66,6 +66,7 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| "opschat=info,tower_http=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

@@ -4,7 +4,8 @@
 pub mod suggestions;
 
 use serde_json::Value;
-use std::sync::Arc;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 use crate::assistant::{HistoryMessage, ModelRequest, ProviderError, Providers, tokens};
@@ -24,8 +25,10 @@ first, then by priority (urgent, high, medium, low). Completed and cancelled wor
 work. If the data does not contain the answer, say so plainly instead of guessing. Be direct and \
 concise; use Markdown lists, and a table for a time-boxed plan.\n\n";
 
-/// The most messages looked at when choosing history; the token budget usually stops sooner.
-const HISTORY_SCAN: i64 = 200;
+/// History is read newest first in pages of this many messages until the token budget is spent.
+const HISTORY_PAGE: i64 = 32;
+/// The most messages ever sent as history, whatever the budget.
+const HISTORY_MAX: usize = 200;
 
 /// One question from a client.
 #[derive(Debug, Clone, Default)]
@@ -84,6 +87,9 @@ pub struct ChatService {
     clock: Clock,
     user: String,
     history_tokens: i32,
+    /// The token count of the last system prompt seen: it changes only when the data or the
+    /// minute does, and counting ~1k tokens on every turn would dominate a turn's CPU.
+    prompt_count: Mutex<(u64, i32)>,
 }
 
 impl ChatService {
@@ -101,6 +107,7 @@ impl ChatService {
             clock,
             user,
             history_tokens,
+            prompt_count: Mutex::new((0, 0)),
         }
     }
 
@@ -184,7 +191,7 @@ impl ChatService {
             created_at: now,
         };
         let (session, question_msg) = match existing {
-            Some(s) => (s, self.store.append_message(&user_msg).await?),
+            Some(s) => (s, self.store.append_message(&user_msg).await?.message),
             None => {
                 let new = NewSession {
                     id: user_msg.session_id,
@@ -247,7 +254,7 @@ impl ChatService {
                 let framing =
                     tokens::PER_MESSAGE * (history.len() as i32 + 2) + tokens::REPLY_PRIMING;
                 (
-                    tokens::count(&system)
+                    self.count_prompt(&system)
                         + history_tokens
                         + question_msg.tokens_used.unwrap_or(0)
                         + framing,
@@ -260,7 +267,7 @@ impl ChatService {
             .unwrap_or_else(|| ctx.items_mentioned_in(&reply.content));
         let mut manifest = ctx.manifest(&history_ids, history_tokens);
         manifest["items_used"] = serde_json::to_value(&items_used).unwrap_or(Value::Null);
-        let answer = self
+        let appended = self
             .store
             .append_message(&NewMessage {
                 id: Uuid::now_v7(),
@@ -278,42 +285,71 @@ impl ChatService {
                 created_at: self.clock.now(),
             })
             .await?;
-        let session = self.store.session(session.id).await?.unwrap_or(session);
+        let session = Session {
+            message_count: appended.message_count,
+            last_message_at: appended.last_message_at,
+            ..session
+        };
         Ok(TurnReply {
             session,
             question: question_msg,
-            answer,
+            answer: appended.message,
             items_used,
         })
     }
 
+    /// Tokens of a system prompt, remembered for the last prompt seen.
+    fn count_prompt(&self, system: &str) -> i32 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        system.hash(&mut h);
+        let key = h.finish();
+        if let Ok(cache) = self.prompt_count.lock()
+            && cache.0 == key
+        {
+            return cache.1;
+        }
+        let n = tokens::count(system);
+        if let Ok(mut cache) = self.prompt_count.lock() {
+            *cache = (key, n);
+        }
+        n
+    }
+
     /// The latest messages before `before_seq` that fit the token budget, oldest first, with
     /// their ids and total tokens. The original sent the *first* ten messages of a session; a
-    /// long conversation needs its latest ones.
+    /// long conversation needs its latest ones. Read newest first, a page at a time.
     async fn history(
         &self,
         session_id: Uuid,
         before_seq: i64,
     ) -> Result<(Vec<HistoryMessage>, Vec<Uuid>, i32), StoreError> {
-        let recent = self
-            .store
-            .recent_conversation(session_id, before_seq, HISTORY_SCAN)
-            .await?;
-        let mut picked: Vec<&Message> = Vec::new();
+        let mut picked = Vec::new();
         let mut used = 0i32;
-        for m in recent.iter().rev() {
-            if m.content.is_empty() {
-                continue;
+        let mut cursor = before_seq;
+        'pages: loop {
+            let page = self
+                .store
+                .recent_conversation(session_id, cursor, HISTORY_PAGE)
+                .await?;
+            let full = page.len() as i64 == HISTORY_PAGE;
+            for m in page {
+                cursor = m.seq;
+                if m.content.is_empty() {
+                    continue;
+                }
+                let cost = m
+                    .content_tokens
+                    .unwrap_or_else(|| tokens::count(&m.content))
+                    + tokens::PER_MESSAGE;
+                if used + cost > self.history_tokens || picked.len() >= HISTORY_MAX {
+                    break 'pages;
+                }
+                used += cost;
+                picked.push(m);
             }
-            let cost = m
-                .content_tokens()
-                .unwrap_or_else(|| tokens::count(&m.content))
-                + tokens::PER_MESSAGE;
-            if used + cost > self.history_tokens {
+            if !full {
                 break;
             }
-            used += cost;
-            picked.push(m);
         }
         picked.reverse();
         let ids = picked.iter().map(|m| m.id).collect();
@@ -321,7 +357,7 @@ impl ChatService {
             .into_iter()
             .map(|m| HistoryMessage {
                 role: m.role,
-                content: m.content.clone(),
+                content: m.content,
             })
             .collect();
         Ok((history, ids, used))

@@ -131,16 +131,6 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
 }
 
-impl Message {
-    /// Tokens this message's text costs when sent again as history.
-    pub fn content_tokens(&self) -> Option<i32> {
-        match self.role {
-            Role::User => self.tokens_used,
-            Role::Assistant => self.completion_tokens,
-        }
-    }
-}
-
 /// Derives a session title from the first question: its first line, whitespace folded, cut at
 /// a word boundary near 60 characters.
 pub fn title_from_question(question: &str) -> String {

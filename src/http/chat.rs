@@ -37,15 +37,25 @@ pub async fn turn(
         Some(raw) => Some(parse_id(raw, "session_id")?),
         None => None,
     };
-    let reply = s
-        .chat
-        .turn(TurnRequest {
-            message: body.message,
-            session_id,
-            context: body.context,
-            model: body.model,
-        })
-        .await?;
+    // A turn runs to the end in its own task: a client that disconnects mid-turn must not
+    // cancel it half-way, so its answer is saved and shown on the next load.
+    let chat = s.chat.clone();
+    let request = TurnRequest {
+        message: body.message,
+        session_id,
+        context: body.context,
+        model: body.model,
+    };
+    let reply = tokio::spawn(async move { chat.turn(request).await })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "chat turn task failed");
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "turn_aborted",
+                "the turn was aborted; try again",
+            )
+        })??;
     Ok(Json(json!({
         "response": reply.answer.content,
         "session_id": reply.session.id,

@@ -78,6 +78,25 @@ pub struct NewMessage {
     pub created_at: DateTime<Utc>,
 }
 
+/// A message as conversation history: just what is sent back to a model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    pub id: Uuid,
+    pub seq: i64,
+    pub role: Role,
+    pub content: String,
+    /// The stored token count of `content`, when known.
+    pub content_tokens: Option<i32>,
+}
+
+/// A message just appended, with its session's counters after the append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Appended {
+    pub message: Message,
+    pub message_count: i32,
+    pub last_message_at: DateTime<Utc>,
+}
+
 /// Changes a user may make to a session.
 #[derive(Debug, Clone, Default)]
 pub struct SessionPatch {
@@ -168,7 +187,7 @@ pub trait Store: Send + Sync + 'static {
     async fn update_session(&self, id: Uuid, patch: &SessionPatch) -> StoreResult<Session>;
     /// Appends a message: gives it the next seq and updates the session's counters atomically.
     /// `NotFound` when the session does not exist.
-    async fn append_message(&self, message: &NewMessage) -> StoreResult<Message>;
+    async fn append_message(&self, message: &NewMessage) -> StoreResult<Appended>;
     /// Messages in seq order; `before_seq` pages backwards from the end.
     async fn messages(
         &self,
@@ -177,13 +196,13 @@ pub trait Store: Send + Sync + 'static {
         limit: i64,
     ) -> StoreResult<Vec<Message>>;
     /// The latest `limit` conversation messages (not failed, not superseded) before `before_seq`,
-    /// oldest first.
+    /// newest first, light: no context or usage columns.
     async fn recent_conversation(
         &self,
         session_id: Uuid,
         before_seq: i64,
         limit: i64,
-    ) -> StoreResult<Vec<Message>>;
+    ) -> StoreResult<Vec<HistoryEntry>>;
 
     /// Writes a whole import in one transaction: all of it or nothing.
     /// `progress` is told how many records are written so far.

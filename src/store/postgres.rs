@@ -57,5 +57,6 @@ crate::store::sql::sql_store!(
     sqlx::Postgres,
     sqlx::postgres::PgRow,
     uuid::Uuid,
-    "BEGIN"
+    "BEGIN",
+    true
 );

@@ -45,7 +45,7 @@ where
 }
 
 macro_rules! sql_store {
-    ($store:ident, $db:ty, $row:ty, $id:ty, $begin:expr) => {
+    ($store:ident, $db:ty, $row:ty, $id:ty, $begin:expr, $one_statement_append:expr) => {
         use crate::store::sql::{
             stored, IdRepr, DELEGATION_COLUMNS, MESSAGE_COLUMNS, SESSION_COLUMNS, TASK_COLUMNS,
         };
@@ -122,32 +122,15 @@ macro_rules! sql_store {
             })
         }
 
-        async fn insert_message(
-            tx: &mut sqlx::Transaction<'static, $db>,
-            m: &NewMessage,
-        ) -> StoreResult<Message> {
-            let counted = i32::from(m.status.in_conversation());
-            let seq: Option<i64> = sqlx::query_scalar(
-                "UPDATE chat_sessions SET last_seq = last_seq + 1, \
-                 message_count = message_count + $2, \
-                 last_message_at = CASE WHEN last_message_at < $3 THEN $3 ELSE last_message_at END \
-                 WHERE id = $1 RETURNING last_seq",
-            )
-            .bind(id(m.session_id))
-            .bind(counted)
-            .bind(m.created_at)
-            .fetch_optional(&mut **tx)
-            .await?;
-            let seq = seq.ok_or(StoreError::NotFound)?;
-            let sql = format!(
-                "INSERT INTO chat_messages ({MESSAGE_COLUMNS}) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-                 RETURNING {MESSAGE_COLUMNS}"
-            );
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        /// Binds a new message's 14 values in the order both append statements use.
+        fn bind_message<'q>(
+            q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+            m: &'q NewMessage,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
+            q.bind(id(m.session_id))
+                .bind(i32::from(m.status.in_conversation()))
+                .bind(m.created_at)
                 .bind(id(m.id))
-                .bind(id(m.session_id))
-                .bind(seq)
                 .bind(m.role.as_str())
                 .bind(&m.content)
                 .bind(m.context_used.as_ref().map(Json))
@@ -158,10 +141,50 @@ macro_rules! sql_store {
                 .bind(m.status.as_str())
                 .bind(&m.error)
                 .bind(m.reply_to.map(id))
+        }
+
+        /// Bumps the session ($1: id, $2: counted, $3: at) and returns the new seq and counts.
+        const BUMP_SESSION: &str = "UPDATE chat_sessions SET last_seq = last_seq + 1, \
+             message_count = message_count + $2, \
+             last_message_at = CASE WHEN last_message_at < $3 THEN $3 ELSE last_message_at END \
+             WHERE id = $1 RETURNING last_seq, message_count, last_message_at";
+        const INSERT_VALUES: &str = "$4, $1, s.last_seq, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $3";
+
+        fn appended(r: &$row) -> StoreResult<Appended> {
+            Ok(Appended {
+                message: message_row(r)?,
+                message_count: r.try_get("session_message_count")?,
+                last_message_at: r.try_get("session_last_message_at")?,
+            })
+        }
+
+        /// Appends inside an open transaction: the session bump and the insert, two statements.
+        async fn insert_message(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            m: &NewMessage,
+        ) -> StoreResult<Appended> {
+            let bumped = sqlx::query(BUMP_SESSION)
+                .bind(id(m.session_id))
+                .bind(i32::from(m.status.in_conversation()))
                 .bind(m.created_at)
+                .fetch_optional(&mut **tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            let seq: i64 = bumped.try_get("last_seq")?;
+            let sql = format!(
+                "INSERT INTO chat_messages ({MESSAGE_COLUMNS}) \
+                 SELECT {INSERT_VALUES} FROM (SELECT $15 AS last_seq) AS s \
+                 RETURNING {MESSAGE_COLUMNS}"
+            );
+            let row = bind_message(sqlx::query(sqlx::AssertSqlSafe(sql)), m)
+                .bind(seq)
                 .fetch_one(&mut **tx)
                 .await?;
-            message_row(&row)
+            Ok(Appended {
+                message: message_row(&row)?,
+                message_count: bumped.try_get("message_count")?,
+                last_message_at: bumped.try_get("last_message_at")?,
+            })
         }
 
         /// Finds the row an imported record updates: by external id when it has one.
@@ -220,7 +243,7 @@ macro_rules! sql_store {
                     .bind(s.started_at)
                     .fetch_one(&mut *tx)
                     .await?;
-                let message = insert_message(&mut tx, first).await?;
+                let message = insert_message(&mut tx, first).await?.message;
                 let sql = format!("SELECT {SESSION_COLUMNS} FROM chat_sessions WHERE id = $1");
                 let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(id(s.id))
@@ -279,11 +302,27 @@ macro_rules! sql_store {
                 row.as_ref().map(session_row).transpose()?.ok_or(StoreError::NotFound)
             }
 
-            async fn append_message(&self, m: &NewMessage) -> StoreResult<Message> {
+            async fn append_message(&self, m: &NewMessage) -> StoreResult<Appended> {
+                if $one_statement_append {
+                    // One atomic statement, one round trip: the bump's row lock orders
+                    // concurrent appends to a session, as the transaction does.
+                    let sql = format!(
+                        "WITH s AS ({BUMP_SESSION}), \
+                         m AS (INSERT INTO chat_messages ({MESSAGE_COLUMNS}) \
+                               SELECT {INSERT_VALUES} FROM s RETURNING {MESSAGE_COLUMNS}) \
+                         SELECT m.*, s.message_count AS session_message_count, \
+                                s.last_message_at AS session_last_message_at FROM m CROSS JOIN s"
+                    );
+                    let row = bind_message(sqlx::query(sqlx::AssertSqlSafe(sql)), m)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    return appended(&row);
+                }
                 let mut tx = self.pool.begin_with($begin).await?;
-                let message = insert_message(&mut tx, m).await?;
+                let out = insert_message(&mut tx, m).await?;
                 tx.commit().await?;
-                Ok(message)
+                Ok(out)
             }
 
             async fn messages(
@@ -312,22 +351,31 @@ macro_rules! sql_store {
                 sid: uuid::Uuid,
                 before_seq: i64,
                 limit: i64,
-            ) -> StoreResult<Vec<Message>> {
-                let sql = format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM chat_messages \
+            ) -> StoreResult<Vec<HistoryEntry>> {
+                let rows = sqlx::query(
+                    "SELECT id, seq, role, content, \
+                     CASE WHEN role = 'user' THEN tokens_used ELSE completion_tokens END \
+                     AS content_tokens FROM chat_messages \
                      WHERE session_id = $1 AND seq < $2 \
                      AND status NOT IN ('failed', 'superseded') \
-                     ORDER BY seq DESC LIMIT $3"
-                );
-                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id(sid))
-                    .bind(before_seq)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                let mut out = rows.iter().map(message_row).collect::<StoreResult<Vec<_>>>()?;
-                out.reverse();
-                Ok(out)
+                     ORDER BY seq DESC LIMIT $3",
+                )
+                .bind(id(sid))
+                .bind(before_seq)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(HistoryEntry {
+                            id: r.try_get::<$id, _>("id")?.into_uuid(),
+                            seq: r.try_get("seq")?,
+                            role: stored(r.try_get("role")?)?,
+                            content: r.try_get("content")?,
+                            content_tokens: r.try_get("content_tokens")?,
+                        })
+                    })
+                    .collect()
             }
 
             async fn import(

@@ -63,5 +63,7 @@ crate::store::sql::sql_store!(
     sqlx::Sqlite,
     sqlx::sqlite::SqliteRow,
     uuid::fmt::Hyphenated,
-    "BEGIN IMMEDIATE"
+    "BEGIN IMMEDIATE",
+    // SQLite has no data-modifying CTEs: it appends in a transaction.
+    false
 );

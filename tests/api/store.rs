@@ -52,9 +52,11 @@ both!(sessions_and_messages_round_trip, |db: TestDb| async move {
 
     let mut reply = msg(sid, Role::Assistant, "hi there", MessageStatus::Complete, at(1));
     reply.reply_to = Some(m1.id);
-    let m2 = s.append_message(&reply).await.unwrap();
+    let appended = s.append_message(&reply).await.unwrap();
+    assert_eq!((appended.message_count, appended.last_message_at), (2, at(1)));
+    let m2 = appended.message;
     assert_eq!((m2.seq, m2.reply_to, m2.model_used.as_deref(), m2.completion_tokens), (2, Some(m1.id), Some("gpt-4o"), Some(5)));
-    let failed = s.append_message(&msg(sid, Role::Assistant, "", MessageStatus::Failed, at(2))).await.unwrap();
+    let failed = s.append_message(&msg(sid, Role::Assistant, "", MessageStatus::Failed, at(2))).await.unwrap().message;
     assert_eq!((failed.seq, failed.error.as_deref()), (3, Some("boom")));
     // An earlier timestamp never moves last_message_at backwards.
     s.append_message(&msg(sid, Role::User, "late writer", MessageStatus::Complete, at(1))).await.unwrap();
@@ -66,9 +68,11 @@ both!(sessions_and_messages_round_trip, |db: TestDb| async move {
     assert_eq!(all.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
     assert_eq!(all[1], m2);
     let convo = s.recent_conversation(sid, 5, 10).await.unwrap();
-    assert_eq!(convo.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 4], "failed rows are not conversation");
+    assert_eq!(convo.iter().map(|m| m.seq).collect::<Vec<_>>(), [4, 2, 1], "failed rows are not conversation");
+    assert_eq!((convo[1].role, convo[1].content.as_str(), convo[1].content_tokens), (Role::Assistant, "hi there", Some(5)));
+    assert_eq!(convo[2].content_tokens, Some(12), "a question's own tokens");
     let latest = s.recent_conversation(sid, 5, 2).await.unwrap();
-    assert_eq!(latest.iter().map(|m| m.seq).collect::<Vec<_>>(), [2, 4], "the latest, oldest first");
+    assert_eq!(latest.iter().map(|m| m.seq).collect::<Vec<_>>(), [4, 2], "the latest, newest first");
     let page = s.messages(sid, Some(3), 1).await.unwrap();
     assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), [2]);
 

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Load benchmark: chat turns per second, latency p50/p99 and server CPU and memory, at
+# concurrency 1, 16 and 64, against the release binary on PostgreSQL with the offline analyst.
+#
+#   bash bench/run.sh                 # 20 s per level
+#   DURATION=60s bash bench/run.sh
+#   BENCH_DB=sqlite bash bench/run.sh # the same on the embedded SQLite file
+#
+# Needs wrk (Debian package `wrk`, installed if missing) and PostgreSQL at
+# $OPSCHAT_BENCH_PG (default postgres://postgres@127.0.0.1:5432/postgres); PG_PARAMS=sslmode=disable
+# measures without the TLS that sqlx negotiates by default.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-20s}
+LEVELS=${LEVELS:-"1 16 64"}
+PORT=${PORT:-18099}
+PG=${OPSCHAT_BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}
+OUT=bench/out
+mkdir -p "$OUT"
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+cargo build --release --quiet
+
+if [ "${BENCH_DB:-postgres}" = sqlite ]; then
+  rm -f "$OUT"/bench.db*
+  DB_URL="sqlite:$OUT/bench.db"
+else
+  psql "$PG" -qc "drop database if exists opschat_bench with (force)" -c "create database opschat_bench"
+  DB_URL="${PG%/*}/opschat_bench${PG_PARAMS:+?$PG_PARAMS}"
+fi
+
+OPSCHAT_LOG=warn DATABASE_URL="$DB_URL" OPSCHAT_BIND=127.0.0.1:$PORT ./target/release/opschat serve &
+PID=$!
+trap 'kill $PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
+
+# 64 sessions, each started with one turn, so that load spreads like real users do.
+: > "$OUT/sessions.txt"
+for i in $(seq 1 64); do
+  curl -sf "http://127.0.0.1:$PORT/api/operations-chat" -H 'content-type: application/json' \
+    -d "{\"message\": \"What's most urgent today? ($i)\"}" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["session_id"])' >> "$OUT/sessions.txt"
+done
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$PID/status"; }
+hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$PID/status"; }
+HZ=$(getconf CLK_TCK)
+
+echo "database: ${BENCH_DB:-postgres}  duration: $DURATION  idle RSS: $(rss_kib) KiB"
+printf '%-6s %10s %9s %9s %9s %14s %10s\n' conc turns/s p50 p90 p99 cpu/turn_us rss_KiB
+for c in $LEVELS; do
+  t=$(( c < 2 ? 1 : 2 ))
+  before=$(cpu_ticks)
+  wrk -t"$t" -c"$c" -d"$DURATION" --latency -s bench/turn.lua "http://127.0.0.1:$PORT" > "$OUT/wrk-c$c.txt" 2> "$OUT/wrk-c$c.err"
+  after=$(cpu_ticks)
+  reqs=$(awk '/requests in/ {print $1}' "$OUT/wrk-c$c.txt")
+  rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/wrk-c$c.txt")
+  p50=$(awk '$1=="50%" {print $2}' "$OUT/wrk-c$c.txt")
+  p90=$(awk '$1=="90%" {print $2}' "$OUT/wrk-c$c.txt")
+  p99=$(awk '$1=="99%" {print $2}' "$OUT/wrk-c$c.txt")
+  cpu_us=$(( (after - before) * 1000000 / HZ / (reqs > 0 ? reqs : 1) ))
+  non200=$(grep -c unexpected "$OUT/wrk-c$c.err" || true)
+  printf '%-6s %10s %9s %9s %9s %14s %10s\n' "$c" "$rps" "$p50" "$p90" "$p99" "$cpu_us" "$(rss_kib)"
+  [ "$non200" = 0 ] || echo "  !! $non200 non-200 responses, see $OUT/wrk-c$c.err"
+done
+echo "peak RSS: $(hwm_kib) KiB"
+msgs=$(curl -sf "http://127.0.0.1:$PORT/api/operations-chat/sessions?limit=100" | python3 -c 'import json,sys; print(sum(s["message_count"] for s in json.load(sys.stdin)["sessions"]))')
+echo "messages stored across the 64 sessions: $msgs"

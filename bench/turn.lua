@@ -1,0 +1,32 @@
+-- wrk script: POST a chat turn into one of the pre-created sessions, round robin per thread.
+-- Sessions come from bench/out/sessions.txt (one UUID per line), written by bench/run.sh.
+local questions = {
+  "What's most urgent today?", "Who do I need to follow up with?", "What can I delegate?",
+  "Summarize my day", "Help me plan my next 2 hours", "When is the manager schedule due?",
+}
+local sessions = {}
+for line in io.lines(os.getenv("OPSCHAT_BENCH_SESSIONS") or "bench/out/sessions.txt") do
+  sessions[#sessions + 1] = line
+end
+local n = 0
+local thread_id = 0
+local counter = 0
+
+function setup(thread)
+  counter = counter + 1
+  thread:set("thread_id", counter)
+end
+
+request = function()
+  n = n + 1
+  local s = sessions[((thread_id * 7919 + n) % #sessions) + 1]
+  local q = questions[(n % #questions) + 1]
+  local body = '{"message": "' .. q .. '", "session_id": "' .. s .. '"}'
+  return wrk.format("POST", "/api/operations-chat", {["Content-Type"] = "application/json"}, body)
+end
+
+response = function(status, headers, body)
+  if status ~= 200 then
+    io.stderr:write("unexpected status " .. status .. ": " .. body .. "\n")
+  end
+end

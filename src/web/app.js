@@ -1,0 +1,386 @@
+// opschat web UI: the dashboard of today and the floating chat. It talks to the same JSON API
+// as every other client. Data is inserted as text; only assistant Markdown, rendered and
+// sanitised by the server (content_html), is inserted as HTML.
+
+const $ = (id) => document.getElementById(id);
+const PRIORITIES = ["urgent", "high", "medium", "low"];
+
+const state = {
+  sessionId: null,
+  waiting: false,
+  opened: false,
+  stick: true,          // auto-scroll unless the reader scrolled up
+  failure: null,        // {kind: "model"|"network", text}
+};
+
+class NetworkError extends Error {}
+
+async function api(path, { method = "GET", body } = {}) {
+  let res;
+  try {
+    res = await fetch(path, {
+      method,
+      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new NetworkError(String(e));
+  }
+  let data = null;
+  try { data = await res.json(); } catch { data = null; }
+  return { status: res.status, ok: res.ok, data };
+}
+
+function el(tag, attrs = {}, ...children) {
+  const n = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") n.className = v;
+    else if (k === "text") n.textContent = v;
+    else if (k.startsWith("on")) n.addEventListener(k.slice(2), v);
+    else n.setAttribute(k, v);
+  }
+  for (const c of children) if (c != null) n.append(c);
+  return n;
+}
+
+function fmtDate(iso) {
+  if (!iso) return "";
+  const d = new Date(iso.length === 10 ? iso + "T12:00:00" : iso);
+  return d.toLocaleDateString(undefined, { weekday: "short", day: "numeric", month: "short" });
+}
+
+function fmtTime(iso) {
+  const d = new Date(iso);
+  return d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+}
+
+// ---------------------------------------------------------------- dashboard
+
+function taskItem(t) {
+  const li = el("li", { class: t.overdue ? "overdue" : "" },
+    el("span", {}, el("span", { class: "title", text: t.title }), t.overdue ? el("span", { class: "badge", text: "Overdue" }) : null),
+    el("span", { class: "due", text: t.due ? `${t.due}${t.due_date ? " · " + fmtDate(t.due_date) : ""}` : "no due date" }));
+  li.dataset.taskId = t.id;
+  return li;
+}
+
+function fillList(ul, items, render, emptyText) {
+  ul.replaceChildren(...(items.length ? items.map(render) : [el("li", { class: "empty", text: emptyText })]));
+}
+
+async function loadDashboard() {
+  let r;
+  try { r = await api("/api/operations/today"); } catch { r = null; }
+  if (!r || !r.ok) {
+    $("dash-error").hidden = false;
+    $("dash-error").textContent = r ? (r.data?.error?.message || "Could not load today's data.") : "Cannot reach opschat.";
+    return;
+  }
+  const d = r.data;
+  $("dash-error").hidden = true;
+  $("today-label").textContent = new Date(d.today + "T12:00:00").toLocaleDateString(undefined, { weekday: "long", day: "numeric", month: "long", year: "numeric" });
+  $("count-open").textContent = d.counts.open;
+  $("count-overdue").textContent = d.counts.overdue;
+  $("count-today").textContent = d.counts.due_today;
+  $("count-week").textContent = d.counts.deadlines_next_7_days;
+  $("count-follow").textContent = d.counts.follow_ups_due;
+  $("count-deleg").textContent = d.counts.active_delegations;
+  $("digest").textContent = d.digest ? d.digest.text : "No digest yet.";
+  $("digest").classList.toggle("muted", !d.digest);
+  const groups = PRIORITIES.filter((p) => (d.open_tasks_by_priority[p] || []).length).map((p) => {
+    const tasks = d.open_tasks_by_priority[p];
+    return el("div", { class: `prio-group prio-${p}` },
+      el("h3", { text: `${p} (${tasks.length})` }),
+      el("ul", { class: "list" }, ...tasks.map(taskItem)));
+  });
+  $("tasks").replaceChildren(...(groups.length ? groups : [el("p", { class: "empty", text: "No open tasks." })]));
+  fillList($("deadlines"), d.deadlines, (t) => el("li", {}, el("span", { text: t.title }), el("span", { class: "due", text: fmtDate(t.due_date) })), "Nothing due this week.");
+  fillList($("followups"), d.follow_ups_due, (x) => el("li", {},
+    el("span", { text: `${x.assigned_to} — ${x.task_description}` }),
+    el("span", { class: "due", text: x.follow_up_date ? fmtDate(x.follow_up_date) : "" })), "No follow-ups due.");
+  fillList($("delegations"), d.active_delegations, (x) => el("li", {},
+    el("span", { text: `${x.assigned_to} — ${x.task_description}` }),
+    el("span", { class: "due", text: x.status })), "No active delegations.");
+}
+
+// ---------------------------------------------------------------- chat panel
+
+const messagesBox = () => $("messages");
+
+function scrollToEnd(force = false) {
+  const box = messagesBox();
+  if (force || state.stick) box.scrollTop = box.scrollHeight;
+}
+
+function messageNode(m) {
+  const node = el("div", { class: `msg ${m.role}` });
+  node.dataset.id = m.id || "";
+  node.dataset.role = m.role;
+  if (m.role === "assistant" && m.status === "failed") {
+    node.classList.add("failed");
+    node.append(el("div", { class: "body", text: `The assistant could not answer: ${m.error || "unknown error"}` }));
+  } else if (m.role === "assistant") {
+    const body = el("div", { class: "body" });
+    body.innerHTML = m.content_html ?? "";   // rendered and sanitised by the server
+    node.append(body);
+  } else {
+    node.append(el("div", { class: "body", text: m.content }));
+  }
+  if (m.timestamp) {
+    node.append(el("time", { datetime: m.timestamp, title: new Date(m.timestamp).toLocaleString(), text: fmtTime(m.timestamp) }));
+  }
+  return node;
+}
+
+function appendMessage(m) {
+  messagesBox().append(messageNode(m));
+  scrollToEnd();
+}
+
+function setWaiting(on) {
+  state.waiting = on;
+  $("typing").hidden = !on;
+  updateSend();
+  if (on) scrollToEnd();
+}
+
+function updateSend() {
+  $("send").disabled = state.waiting || $("input").value.trim() === "";
+}
+
+function showError(text, kind, retryable = true) {
+  state.failure = retryable ? { kind, text } : null;
+  $("chat-error-text").textContent = text;
+  $("retry").hidden = !retryable;
+  $("chat-error").hidden = false;
+}
+
+function clearError() {
+  state.failure = null;
+  $("chat-error").hidden = true;
+}
+
+async function showSuggestions() {
+  const box = $("suggestions");
+  box.replaceChildren();
+  if (messagesBox().children.length) return;
+  let r;
+  try { r = await api("/api/operations-chat/suggestions"); } catch { return; }
+  if (!r.ok || messagesBox().children.length) return;
+  box.replaceChildren(...r.data.suggestions.map((q) => el("button", { type: "button", text: q, onclick: () => send(q) })));
+}
+
+async function openSession(id) {
+  const r = await api(`/api/operations-chat/history/${id}?limit=200`);
+  if (!r.ok) { showError(r.data?.error?.message || "Could not load that conversation.", "load", false); return; }
+  state.sessionId = id;
+  clearError();
+  $("suggestions").replaceChildren();
+  const visible = r.data.messages.filter((m) => m.status !== "superseded");
+  messagesBox().replaceChildren(...visible.map(messageNode));
+  state.stick = true;
+  scrollToEnd(true);
+  const last = visible[visible.length - 1];
+  if (last && (last.role === "user" || last.status === "failed")) {
+    showError("The last question has no answer yet.", "model");
+  }
+  if (!visible.length) showSuggestions();
+}
+
+function newChat() {
+  state.sessionId = null;
+  clearError();
+  hideSessions();
+  messagesBox().replaceChildren();
+  showSuggestions();
+  $("input").focus();
+}
+
+async function restoreRecent() {
+  try {
+    const r = await api("/api/operations-chat/sessions?limit=1");
+    if (r.ok && r.data.sessions.length) await openSession(r.data.sessions[0].id);
+    else showSuggestions();
+  } catch {
+    showError("Connection lost: cannot reach opschat.", "load", false);
+  }
+}
+
+function answerArrived(data) {
+  state.sessionId = data.session_id;
+  appendMessage({ id: data.message_id, role: "assistant", content_html: data.response_html, timestamp: data.timestamp, status: "complete" });
+}
+
+function modelFailed(data) {
+  const err = data?.error || {};
+  if (err.session_id) state.sessionId = err.session_id;
+  showError(err.message || "The assistant could not answer.", "model");
+}
+
+async function send(text) {
+  const message = text.trim();
+  if (!message || state.waiting) return;
+  clearError();
+  hideSessions();
+  $("suggestions").replaceChildren();
+  state.stick = true;
+  appendMessage({ role: "user", content: message, timestamp: new Date().toISOString() });
+  $("input").value = "";
+  autoGrow();
+  setWaiting(true);
+  try {
+    const r = await api("/api/operations-chat", { method: "POST", body: { message, session_id: state.sessionId } });
+    if (r.ok) answerArrived(r.data);
+    else if (r.status === 502 || r.status === 504) modelFailed(r.data);
+    else {
+      // Not stored: give the text back so nothing the user wrote is lost.
+      messagesBox().lastElementChild?.remove();
+      $("input").value = message;
+      showError(r.data?.error?.message || `Request failed (${r.status}).`, "input", false);
+    }
+  } catch (e) {
+    if (!(e instanceof NetworkError)) throw e;
+    state.pendingText = message;
+    showError("Connection lost: the message may not have reached opschat.", "network");
+  } finally {
+    setWaiting(false);
+    updateSend();
+  }
+}
+
+async function retry() {
+  const failure = state.failure;
+  if (!failure || state.waiting) return;
+  clearError();
+  setWaiting(true);
+  try {
+    if (failure.kind === "network") {
+      // Find out what reached the server before deciding: never store the question twice.
+      const text = state.pendingText;
+      let stored = null;
+      if (state.sessionId) {
+        const h = await api(`/api/operations-chat/history/${state.sessionId}?limit=2`);
+        stored = h.ok ? h.data.messages : null;
+      }
+      const last = stored?.[stored.length - 1];
+      if (last && last.role === "assistant" && last.status === "complete" && stored[0]?.content === text) {
+        setWaiting(false);
+        await openSession(state.sessionId);
+        return;
+      }
+      if (!(last && last.role === "user" && last.content === text)) {
+        messagesBox().lastElementChild?.remove();
+        setWaiting(false);
+        await send(text);
+        return;
+      }
+    }
+    const r = await api(`/api/operations-chat/sessions/${state.sessionId}/retry`, { method: "POST", body: {} });
+    if (r.ok) {
+      messagesBox().querySelectorAll(".msg.failed").forEach((n) => n.remove());
+      answerArrived(r.data);
+    } else if (r.status === 502 || r.status === 504) modelFailed(r.data);
+    else showError(r.data?.error?.message || `Retry failed (${r.status}).`, "input", false);
+  } catch (e) {
+    if (!(e instanceof NetworkError)) throw e;
+    showError("Connection lost: cannot reach opschat.", failure.kind === "network" ? "network" : "model");
+  } finally {
+    setWaiting(false);
+  }
+}
+
+// ---------------------------------------------------------------- session browser
+
+function hideSessions() {
+  $("sessions").hidden = true;
+  $("messages").hidden = false;
+  $("history-btn").setAttribute("aria-expanded", "false");
+}
+
+async function showSessions() {
+  const r = await api(`/api/operations-chat/sessions?limit=50&include_archived=${$("show-archived").checked}`);
+  if (!r.ok) return;
+  $("sessions").hidden = false;
+  $("messages").hidden = true;
+  $("suggestions").replaceChildren();
+  $("history-btn").setAttribute("aria-expanded", "true");
+  const items = r.data.sessions.map((s) => {
+    const when = new Date(s.last_message_at).toLocaleString(undefined, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+    const openBtn = el("button", { type: "button", class: "open-session", onclick: async () => { hideSessions(); await openSession(s.id); } },
+      el("span", { class: "session-title", text: s.title }),
+      el("span", { class: "meta", text: `${when} · ${s.message_count} messages${s.is_active ? "" : " · archived"}` }));
+    const li = el("li", { class: s.id === state.sessionId ? "current" : "" }, openBtn,
+      el("button", { type: "button", "aria-label": `Rename “${s.title}”`, text: "Rename", onclick: () => rename(li, s) }),
+      el("button", { type: "button", "aria-label": `${s.is_active ? "Archive" : "Restore"} “${s.title}”`, text: s.is_active ? "Archive" : "Restore",
+        onclick: async () => { await api(`/api/operations-chat/sessions/${s.id}`, { method: "PATCH", body: { is_active: !s.is_active } }); showSessions(); } }));
+    li.dataset.sessionId = s.id;
+    return li;
+  });
+  $("session-list").replaceChildren(...(items.length ? items : [el("li", { class: "empty", text: "No conversations yet." })]));
+}
+
+function rename(li, s) {
+  const input = el("input", { type: "text", value: s.title, "aria-label": "New title", maxlength: "200" });
+  const save = async () => {
+    const title = input.value.trim();
+    if (title && title !== s.title) await api(`/api/operations-chat/sessions/${s.id}`, { method: "PATCH", body: { title } });
+    showSessions();
+  };
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") { e.preventDefault(); save(); }
+    if (e.key === "Escape") { e.stopPropagation(); showSessions(); }
+  });
+  input.addEventListener("blur", save, { once: true });
+  li.querySelector(".open-session").replaceWith(input);
+  input.focus();
+  input.select();
+}
+
+// ---------------------------------------------------------------- wiring
+
+function openPanel() {
+  $("chat-panel").hidden = false;
+  $("chat-toggle").setAttribute("aria-expanded", "true");
+  $("chat-toggle").setAttribute("aria-label", "Close chat");
+  if (!state.opened) { state.opened = true; restoreRecent(); }
+  $("input").focus();
+}
+
+function closePanel() {
+  $("chat-panel").hidden = true;
+  $("chat-toggle").setAttribute("aria-expanded", "false");
+  $("chat-toggle").setAttribute("aria-label", "Open chat");
+  $("chat-toggle").focus();
+}
+
+function autoGrow() {
+  const t = $("input");
+  t.style.height = "auto";
+  t.style.height = Math.min(t.scrollHeight, 160) + "px";
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  loadDashboard();
+  $("chat-toggle").addEventListener("click", () => ($("chat-panel").hidden ? openPanel() : closePanel()));
+  $("chat-close").addEventListener("click", closePanel);
+  $("new-chat").addEventListener("click", newChat);
+  $("retry").addEventListener("click", retry);
+  $("history-btn").addEventListener("click", () => ($("sessions").hidden ? showSessions() : hideSessions()));
+  $("show-archived").addEventListener("change", showSessions);
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && !$("chat-panel").hidden) closePanel();
+  });
+  messagesBox().addEventListener("scroll", () => {
+    const b = messagesBox();
+    state.stick = b.scrollHeight - b.scrollTop - b.clientHeight < 40;
+  });
+  const input = $("input");
+  input.addEventListener("input", () => { updateSend(); autoGrow(); });
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      send(input.value);
+    }
+  });
+  $("composer").addEventListener("submit", (e) => { e.preventDefault(); send(input.value); });
+});
