@@ -49,7 +49,14 @@ enum Intent {
 
 fn classify(q: &str) -> Intent {
     let has = |words: &[&str]| words.iter().any(|w| q.contains(w));
-    if has(&["what can you", "what do you do", "how do you work", "help me with", "what can i ask"]) && !has(&["delegat"]) {
+    if has(&[
+        "what can you",
+        "what do you do",
+        "how do you work",
+        "help me with",
+        "what can i ask",
+    ]) && !has(&["delegat"])
+    {
         return Intent::Help;
     }
     if has(&["plan", "schedule my", "block out", "time block"])

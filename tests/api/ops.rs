@@ -4,70 +4,141 @@ use crate::both;
 use crate::support::{FIXTURE, TestApp, TestDb, config};
 use serde_json::{Value, json};
 
-both!(importing_the_same_file_twice_updates_and_never_duplicates, |db: TestDb| async move {
-    let app = TestApp::start(config(&db.url), false).await;
-    let doc: Value = serde_json::from_str(FIXTURE).unwrap();
-    let (s, first) = app.post("/api/operations/import", &doc).await;
-    assert_eq!(s, 200, "{first}");
-    assert_eq!(first["imported"]["tasks"], json!({"created": 9, "updated": 0}));
-    assert_eq!(first["imported"]["delegations"], json!({"created": 4, "updated": 0}));
-    assert_eq!(first["imported"]["digests"], json!({"created": 2, "updated": 0}));
+both!(
+    importing_the_same_file_twice_updates_and_never_duplicates,
+    |db: TestDb| async move {
+        let app = TestApp::start(config(&db.url), false).await;
+        let doc: Value = serde_json::from_str(FIXTURE).unwrap();
+        let (s, first) = app.post("/api/operations/import", &doc).await;
+        assert_eq!(s, 200, "{first}");
+        assert_eq!(
+            first["imported"]["tasks"],
+            json!({"created": 9, "updated": 0})
+        );
+        assert_eq!(
+            first["imported"]["delegations"],
+            json!({"created": 4, "updated": 0})
+        );
+        assert_eq!(
+            first["imported"]["digests"],
+            json!({"created": 2, "updated": 0})
+        );
 
-    let mut changed = doc.clone();
-    changed["tasks"][1]["status"] = json!("completed");
-    let (s, second) = app.post("/api/operations/import", &changed).await;
-    assert_eq!(s, 200, "{second}");
-    assert_eq!(second["imported"]["tasks"], json!({"created": 0, "updated": 9}));
-    assert_eq!(second["imported"]["digests"], json!({"created": 0, "updated": 2}));
-    assert_eq!(app.store.tasks(true).await.unwrap().len(), 9);
-    let (_, today) = app.get("/api/operations/today").await;
-    assert_eq!(today["counts"]["open"], 6, "the update took effect: {}", today["counts"]);
-    assert_eq!(today["counts"]["due_today"], 1);
-});
+        let mut changed = doc.clone();
+        changed["tasks"][1]["status"] = json!("completed");
+        let (s, second) = app.post("/api/operations/import", &changed).await;
+        assert_eq!(s, 200, "{second}");
+        assert_eq!(
+            second["imported"]["tasks"],
+            json!({"created": 0, "updated": 9})
+        );
+        assert_eq!(
+            second["imported"]["digests"],
+            json!({"created": 0, "updated": 2})
+        );
+        assert_eq!(app.store.tasks(true).await.unwrap().len(), 9);
+        let (_, today) = app.get("/api/operations/today").await;
+        assert_eq!(
+            today["counts"]["open"], 6,
+            "the update took effect: {}",
+            today["counts"]
+        );
+        assert_eq!(today["counts"]["due_today"], 1);
+    }
+);
 
-both!(a_bad_record_rejects_the_whole_file_and_names_the_record, |db: TestDb| async move {
-    let app = TestApp::start(config(&db.url), false).await;
-    let doc = json!({
-        "tasks": [
-            {"id": "ok-1", "title": "A fine task", "priority": "high"},
-            {"id": "bad-1", "title": "Broken", "priority": "asap"},
-            {"id": "bad-2", "title": "Broken date", "due_date": "2026-13-45"}
-        ],
-        "delegations": [{"id": "d", "task_description": "x", "assigned_to": "Sam", "status": "waiting"}],
-        "digests": [{"date": "2026-11-24", "text": "fine"}]
-    });
-    let (s, e) = app.post("/api/operations/import", &doc).await;
-    assert_eq!(s, 400, "{e}");
-    assert_eq!(e["error"]["code"], "invalid_import");
-    let problems: Vec<&str> = e["error"]["problems"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
-    assert!(problems.iter().any(|p| p.starts_with(r#"tasks[1] (id "bad-1"): unknown priority "asap""#)), "{problems:?}");
-    assert!(problems.iter().any(|p| p.starts_with(r#"tasks[2] (id "bad-2"): due_date "2026-13-45""#)), "{problems:?}");
-    assert!(problems.iter().any(|p| p.starts_with(r#"delegations[0] (id "d"): unknown status "waiting""#)), "{problems:?}");
-    assert!(!app.store.has_ops_data().await.unwrap(), "nothing of that file is written");
-    let (s, _) = app.post_raw("/api/operations/import", "application/json", "{not json").await;
-    assert_eq!(s, 400);
-    let (s, _) = app.post("/api/operations/import", &json!({"tasks": "nope"})).await;
-    assert_eq!(s, 400);
-});
+both!(
+    a_bad_record_rejects_the_whole_file_and_names_the_record,
+    |db: TestDb| async move {
+        let app = TestApp::start(config(&db.url), false).await;
+        let doc = json!({
+            "tasks": [
+                {"id": "ok-1", "title": "A fine task", "priority": "high"},
+                {"id": "bad-1", "title": "Broken", "priority": "asap"},
+                {"id": "bad-2", "title": "Broken date", "due_date": "2026-13-45"}
+            ],
+            "delegations": [{"id": "d", "task_description": "x", "assigned_to": "Sam", "status": "waiting"}],
+            "digests": [{"date": "2026-11-24", "text": "fine"}]
+        });
+        let (s, e) = app.post("/api/operations/import", &doc).await;
+        assert_eq!(s, 400, "{e}");
+        assert_eq!(e["error"]["code"], "invalid_import");
+        let problems: Vec<&str> = e["error"]["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with(r#"tasks[1] (id "bad-1"): unknown priority "asap""#)),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with(r#"tasks[2] (id "bad-2"): due_date "2026-13-45""#)),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with(r#"delegations[0] (id "d"): unknown status "waiting""#)),
+            "{problems:?}"
+        );
+        assert!(
+            !app.store.has_ops_data().await.unwrap(),
+            "nothing of that file is written"
+        );
+        let (s, _) = app
+            .post_raw("/api/operations/import", "application/json", "{not json")
+            .await;
+        assert_eq!(s, 400);
+        let (s, _) = app
+            .post("/api/operations/import", &json!({"tasks": "nope"}))
+            .await;
+        assert_eq!(s, 400);
+    }
+);
 
 both!(suggestions_come_from_todays_data, |db: TestDb| async move {
     let app = TestApp::start(config(&db.url), false).await;
     let (s, empty) = app.get("/api/operations-chat/suggestions").await;
     assert_eq!(s, 200);
     let empty: Vec<String> = serde_json::from_value(empty["suggestions"].clone()).unwrap();
-    assert!(!empty.iter().any(|q| q.contains("follow up") || q.contains('"')), "nothing personal without data: {empty:?}");
+    assert!(
+        !empty
+            .iter()
+            .any(|q| q.contains("follow up") || q.contains('"')),
+        "nothing personal without data: {empty:?}"
+    );
 
     app.import_fixture().await;
     let (_, r) = app.get("/api/operations-chat/suggestions").await;
     let list: Vec<String> = serde_json::from_value(r["suggestions"].clone()).unwrap();
     assert_eq!(list[0], "What's most urgent today?");
-    assert!(list.contains(&"Who do I need to follow up with?".to_string()), "{list:?}");
-    assert!(list.contains(&"What's the priority on \"Fix walk-in cooler door gasket\"?".to_string()), "{list:?}");
-    assert!(list.iter().any(|q| q.starts_with("When is \"") && q.contains("Hannah")), "{list:?}");
+    assert!(
+        list.contains(&"Who do I need to follow up with?".to_string()),
+        "{list:?}"
+    );
+    assert!(
+        list.contains(&"What's the priority on \"Fix walk-in cooler door gasket\"?".to_string()),
+        "{list:?}"
+    );
+    assert!(
+        list.iter()
+            .any(|q| q.starts_with("When is \"") && q.contains("Hannah")),
+        "{list:?}"
+    );
     // Every suggestion is one the offline analyst can really answer.
     for q in &list {
         let a = app.ask(q, None).await;
-        assert!(!a["response"].as_str().unwrap().contains("can't answer"), "{q:?}: {}", a["response"]);
+        assert!(
+            !a["response"].as_str().unwrap().contains("can't answer"),
+            "{q:?}: {}",
+            a["response"]
+        );
     }
 });
 
@@ -77,30 +148,59 @@ both!(todays_view_reads_the_live_data, |db: TestDb| async move {
     let (s, t) = app.get("/api/operations/today").await;
     assert_eq!(s, 200);
     assert_eq!(t["today"], "2026-11-24");
-    assert_eq!(t["counts"], json!({"open": 7, "overdue": 1, "due_today": 2, "deadlines_next_7_days": 5, "follow_ups_due": 2, "active_delegations": 3}));
-    assert_eq!(t["open_tasks_by_priority"]["urgent"][0]["title"], "Fix walk-in cooler door gasket");
+    assert_eq!(
+        t["counts"],
+        json!({"open": 7, "overdue": 1, "due_today": 2, "deadlines_next_7_days": 5, "follow_ups_due": 2, "active_delegations": 3})
+    );
+    assert_eq!(
+        t["open_tasks_by_priority"]["urgent"][0]["title"],
+        "Fix walk-in cooler door gasket"
+    );
     assert_eq!(t["open_tasks_by_priority"]["urgent"][0]["overdue"], true);
-    assert_eq!(t["digest"]["text"], "Cooler running warm. Payroll fix due before Friday. Schedule due today.");
+    assert_eq!(
+        t["digest"]["text"],
+        "Cooler running warm. Payroll fix due before Friday. Schedule due today."
+    );
 });
 
-both!(an_empty_database_gets_the_demo_restaurant_once, |db: TestDb| async move {
-    let app = TestApp::start(config(&db.url), true).await;
-    let (_, t) = app.get("/api/operations/today").await;
-    assert!(t["counts"]["open"].as_i64().unwrap() >= 8, "{t}");
-    assert!(t["counts"]["overdue"].as_i64().unwrap() >= 1);
-    let a = app.ask("What's most urgent today?", None).await;
-    assert!(a["response"].as_str().unwrap().contains("Fix walk-in cooler door gasket"), "{a}");
-    let n = app.store.tasks(true).await.unwrap().len();
-    let cfg = app.config.clone();
-    app.stop().await;
-    let app = TestApp::start(cfg, true).await;
-    assert_eq!(app.store.tasks(true).await.unwrap().len(), n, "a restart does not load it again");
-});
+both!(
+    an_empty_database_gets_the_demo_restaurant_once,
+    |db: TestDb| async move {
+        let app = TestApp::start(config(&db.url), true).await;
+        let (_, t) = app.get("/api/operations/today").await;
+        assert!(t["counts"]["open"].as_i64().unwrap() >= 8, "{t}");
+        assert!(t["counts"]["overdue"].as_i64().unwrap() >= 1);
+        let a = app.ask("What's most urgent today?", None).await;
+        assert!(
+            a["response"]
+                .as_str()
+                .unwrap()
+                .contains("Fix walk-in cooler door gasket"),
+            "{a}"
+        );
+        let n = app.store.tasks(true).await.unwrap().len();
+        let cfg = app.config.clone();
+        app.stop().await;
+        let app = TestApp::start(cfg, true).await;
+        assert_eq!(
+            app.store.tasks(true).await.unwrap().len(),
+            n,
+            "a restart does not load it again"
+        );
+    }
+);
 
 both!(health_names_the_database, |db: TestDb| async move {
     let app = TestApp::start(config(&db.url), false).await;
     let (s, h) = app.get("/healthz").await;
     assert_eq!(s, 200);
     assert_eq!(h["status"], "ok");
-    assert_eq!(h["database"], if db.url.starts_with("postgres") { "postgres" } else { "sqlite" });
+    assert_eq!(
+        h["database"],
+        if db.url.starts_with("postgres") {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    );
 });

@@ -6,7 +6,11 @@ use crate::support::{TestApp, TestDb, config};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-async fn app_with(db: &TestDb, fake: &FakeOpenAi, tweak: impl FnOnce(&mut opschat::Config)) -> TestApp {
+async fn app_with(
+    db: &TestDb,
+    fake: &FakeOpenAi,
+    tweak: impl FnOnce(&mut opschat::Config),
+) -> TestApp {
     let mut cfg = config(&db.url);
     fake.configure(&mut cfg);
     cfg.openai_project_id = Some("proj_123".into());
@@ -17,166 +21,366 @@ async fn app_with(db: &TestDb, fake: &FakeOpenAi, tweak: impl FnOnce(&mut opscha
     app
 }
 
-both!(the_request_and_the_reply_follow_the_wire_format, |db: TestDb| async move {
-    let fake = FakeOpenAi::start(Step::Reply { text: "Start with Fix walk-in cooler door gasket, then payroll.".into(), usage: Some((812, 17)), model: Some("gpt-4o-2024-08-06".into()) }).await;
-    let app = app_with(&db, &fake, |_| {}).await;
-    let r = app.ask("What's most urgent today?", None).await;
+both!(
+    the_request_and_the_reply_follow_the_wire_format,
+    |db: TestDb| async move {
+        let fake = FakeOpenAi::start(Step::Reply {
+            text: "Start with Fix walk-in cooler door gasket, then payroll.".into(),
+            usage: Some((812, 17)),
+            model: Some("gpt-4o-2024-08-06".into()),
+        })
+        .await;
+        let app = app_with(&db, &fake, |_| {}).await;
+        let r = app.ask("What's most urgent today?", None).await;
 
-    assert_eq!(r["response"], "Start with Fix walk-in cooler door gasket, then payroll.");
-    assert_eq!(r["model"], "gpt-4o-2024-08-06", "the model the server says answered");
-    assert_eq!((r["prompt_tokens"].as_i64(), r["completion_tokens"].as_i64(), r["tokens_used"].as_i64()), (Some(812), Some(17), Some(829)));
-    assert_eq!(r["items_used"][0]["title"], "Fix walk-in cooler door gasket", "items traced from the answer's text");
+        assert_eq!(
+            r["response"],
+            "Start with Fix walk-in cooler door gasket, then payroll."
+        );
+        assert_eq!(
+            r["model"], "gpt-4o-2024-08-06",
+            "the model the server says answered"
+        );
+        assert_eq!(
+            (
+                r["prompt_tokens"].as_i64(),
+                r["completion_tokens"].as_i64(),
+                r["tokens_used"].as_i64()
+            ),
+            (Some(812), Some(17), Some(829))
+        );
+        assert_eq!(
+            r["items_used"][0]["title"], "Fix walk-in cooler door gasket",
+            "items traced from the answer's text"
+        );
 
-    let reqs = fake.requests();
-    assert_eq!(reqs.len(), 1);
-    let h = &reqs[0].headers;
-    assert_eq!(h["authorization"], "Bearer sk-test-key");
-    assert_eq!(h["openai-project"], "proj_123");
-    assert_eq!(h["openai-organization"], "org_456");
-    let body = &reqs[0].body;
-    assert_eq!(body["model"], "gpt-4o");
-    let msgs = body["messages"].as_array().unwrap();
-    assert_eq!(msgs.len(), 2);
-    assert_eq!(msgs[0]["role"], "system");
-    let system = msgs[0]["content"].as_str().unwrap();
-    for must in ["Fix walk-in cooler door gasket", "overdue by 2 days", "Marcus Lee", "Payroll fix due before Friday", "Tuesday 24 November 2026"] {
-        assert!(system.contains(must), "system prompt lacks {must:?}:\n{system}");
-    }
-    assert!(!system.contains("Deep clean the hood vents"), "completed work is not sent as open work");
-    assert_eq!(msgs[1], json!({"role": "user", "content": "What's most urgent today?"}));
-
-    let h = app.history(r["session_id"].as_str().unwrap()).await;
-    assert_eq!(h["messages"][1]["model_used"], "gpt-4o-2024-08-06");
-    assert_eq!(h["messages"][1]["tokens_used"], 829);
-});
-
-both!(a_request_may_pick_the_model_and_the_offline_analyst, |db: TestDb| async move {
-    let fake = FakeOpenAi::start(Step::reply("ok")).await;
-    let app = app_with(&db, &fake, |_| {}).await;
-    let (s, r) = app.post("/api/operations-chat", &json!({"message": "hi", "model": "llama3.1:8b"})).await;
-    assert_eq!(s, 200, "{r}");
-    assert_eq!(fake.requests()[0].body["model"], "llama3.1:8b");
-    let (s, r) = app.post("/api/operations-chat", &json!({"message": "What can I delegate?", "model": "opschat-local"})).await;
-    assert_eq!(s, 200, "{r}");
-    assert_eq!(r["model"], "opschat-local");
-    assert_eq!(fake.requests().len(), 1, "the offline analyst calls no server");
-    let (_, models) = app.get("/api/operations-chat/models").await;
-    assert_eq!(models["default"], "gpt-4o");
-});
-
-both!(history_sends_the_latest_messages_within_the_budget, |db: TestDb| async move {
-    let fake = FakeOpenAi::start(Step::reply("noted")).await;
-    let app = app_with(&db, &fake, |c| c.history_tokens = 400).await;
-    // A long conversation with the offline analyst first (cheap), then one turn to the fake.
-    let sid = app.ask("turn 1: What's most urgent today?", None).await["session_id"].as_str().unwrap().to_string();
-    for i in 2..=30 {
-        let (s, b) = app.post("/api/operations-chat", &json!({"message": format!("turn {i}: Who do I need to follow up with?"), "session_id": sid, "model": "opschat-local"})).await;
-        assert_eq!(s, 200, "{b}");
-    }
-    app.ask("turn 31: and now?", Some(&sid)).await;
-
-    let body = fake.requests().last().unwrap().body.clone();
-    let msgs = body["messages"].as_array().unwrap();
-    let contents: Vec<&str> = msgs.iter().map(|m| m["content"].as_str().unwrap()).collect();
-    assert_eq!(msgs.first().unwrap()["role"], "system");
-    assert_eq!(*contents.last().unwrap(), "turn 31: and now?");
-    // The latest earlier exchange is there, right before the question; the first is not.
-    let history = &contents[1..contents.len() - 1];
-    assert!(!history.is_empty() && history.len() < 58, "the budget cut the history: {}", history.len());
-    assert_eq!(msgs[msgs.len() - 3]["content"], "turn 30: Who do I need to follow up with?");
-    assert_eq!(msgs[msgs.len() - 2]["role"], "assistant");
-    assert!(!contents.iter().any(|c| c.starts_with("turn 1:")), "the first turn must not be sent");
-    // In order: user/assistant alternate and turn numbers rise.
-    let turns: Vec<u32> = history.iter().filter_map(|c| c.strip_prefix("turn ").and_then(|r| r.split(':').next()).and_then(|n| n.parse().ok())).collect();
-    assert!(turns.windows(2).all(|w| w[0] < w[1]), "{turns:?}");
-    assert_eq!(*turns.last().unwrap(), 30);
-    // The manifest names exactly the history sent.
-    let h = app.get(&format!("/api/operations-chat/history/{sid}?include_context=true&limit=1")).await.1;
-    assert_eq!(h["messages"][0]["context_used"]["history"].as_array().unwrap().len(), history.len());
-});
-
-both!(a_model_failure_keeps_the_question_and_the_session_consistent, |db: TestDb| async move {
-    let fake = FakeOpenAi::start(Step::Fail { status: 500, body: r#"{"error":{"message":"upstream exploded"}}"#.into() }).await;
-    let app = app_with(&db, &fake, |c| c.openai_max_retries = 1).await;
-    let (s, e) = app.post("/api/operations-chat", &json!({"message": "What's most urgent today?"})).await;
-    assert_eq!(s, 502, "{e}");
-    assert_eq!(e["error"]["code"], "model_failed");
-    assert!(e["error"]["message"].as_str().unwrap().contains("upstream exploded"), "{e}");
-    assert_eq!(fake.requests().len(), 2, "one retry on a 5xx");
-    let sid = e["error"]["session_id"].as_str().unwrap().to_string();
-    let h = app.history(&sid).await;
-    assert_eq!(h["message_count"], 1, "the failed reply is recorded but not counted");
-    let msgs = h["messages"].as_array().unwrap();
-    assert_eq!(msgs[0]["content"], "What's most urgent today?");
-    assert_eq!(msgs[0]["id"], e["error"]["user_message_id"]);
-    assert_eq!(msgs[1]["status"], "failed");
-    assert!(msgs[1]["error"].as_str().unwrap().contains("upstream exploded"));
-
-    // The model recovers; the session carries on, and the failure is not sent as history.
-    fake.set_default(Step::reply("Back online."));
-    let r = app.ask("Still there?", Some(&sid)).await;
-    assert_eq!(r["message_count"], 3);
-    let sent = fake.requests().last().unwrap().body["messages"].clone();
-    assert_eq!(sent.as_array().unwrap().len(), 3, "system, the earlier question, the new one: {sent}");
-});
-
-both!(a_slow_model_times_out_with_the_question_saved, |db: TestDb| async move {
-    let fake = FakeOpenAi::start(Step::Slow(Duration::from_secs(3), Box::new(Step::reply("too late")))).await;
-    let app = app_with(&db, &fake, |c| {
-        c.openai_timeout_secs = 1;
-        c.openai_max_retries = 0;
-    })
-    .await;
-    let started = std::time::Instant::now();
-    let (s, e) = app.post("/api/operations-chat", &json!({"message": "Plan my next hour"})).await;
-    assert_eq!(s, 502, "{e}");
-    assert_eq!(e["error"]["code"], "model_timeout");
-    assert!(started.elapsed() < Duration::from_millis(2800), "the timeout cut the call");
-    let h = app.history(e["error"]["session_id"].as_str().unwrap()).await;
-    assert_eq!(h["messages"][0]["content"], "Plan my next hour");
-});
-
-both!(rate_limits_are_retried_with_backoff, |db: TestDb| async move {
-    let fake = FakeOpenAi::start(Step::reply("Fix walk-in cooler door gasket first.")).await;
-    fake.then(Step::Fail { status: 429, body: r#"{"error":{"message":"Rate limit reached"}}"#.into() });
-    fake.then(Step::Fail { status: 503, body: "overloaded".into() });
-    let app = app_with(&db, &fake, |_| {}).await;
-    let r = app.ask("What's most urgent today?", None).await;
-    assert_eq!(r["response"], "Fix walk-in cooler door gasket first.");
-    assert_eq!(fake.requests().len(), 3);
-    // A 400 is the client's fault upstream: not retried.
-    fake.then(Step::Fail { status: 400, body: r#"{"error":{"message":"bad model"}}"#.into() });
-    let (s, e) = app.post("/api/operations-chat", &json!({"message": "again"})).await;
-    assert_eq!(s, 502, "{e}");
-    assert_eq!(fake.requests().len(), 4);
-});
-
-both!(the_question_is_committed_before_the_model_is_called, |db: TestDb| async move {
-    let fake = FakeOpenAi::start(Step::Slow(Duration::from_millis(1500), Box::new(Step::reply("done")))).await;
-    let app = std::sync::Arc::new(app_with(&db, &fake, |_| {}).await);
-    let sid = {
-        let (s, e) = app.post("/api/operations-chat", &json!({"message": "first", "model": "opschat-local"})).await;
-        assert_eq!(s, 200, "{e}");
-        e["session_id"].as_str().unwrap().to_string()
-    };
-    let in_flight = {
-        let (app, sid) = (app.clone(), sid.clone());
-        tokio::spawn(async move { app.ask("Who is on the schedule tonight?", Some(&sid)).await })
-    };
-    // While the model is still thinking, the question is already in the database.
-    let mut seen = false;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        if fake.requests().len() == 1 {
-            let h = app.history(&sid).await;
-            let last: &Value = h["messages"].as_array().unwrap().last().unwrap();
-            assert_eq!(last["content"], "Who is on the schedule tonight?");
-            assert_eq!(last["role"], "user");
-            seen = true;
-            break;
+        let reqs = fake.requests();
+        assert_eq!(reqs.len(), 1);
+        let h = &reqs[0].headers;
+        assert_eq!(h["authorization"], "Bearer sk-test-key");
+        assert_eq!(h["openai-project"], "proj_123");
+        assert_eq!(h["openai-organization"], "org_456");
+        let body = &reqs[0].body;
+        assert_eq!(body["model"], "gpt-4o");
+        let msgs = body["messages"].as_array().unwrap();
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(msgs[0]["role"], "system");
+        let system = msgs[0]["content"].as_str().unwrap();
+        for must in [
+            "Fix walk-in cooler door gasket",
+            "overdue by 2 days",
+            "Marcus Lee",
+            "Payroll fix due before Friday",
+            "Tuesday 24 November 2026",
+        ] {
+            assert!(
+                system.contains(must),
+                "system prompt lacks {must:?}:\n{system}"
+            );
         }
+        assert!(
+            !system.contains("Deep clean the hood vents"),
+            "completed work is not sent as open work"
+        );
+        assert_eq!(
+            msgs[1],
+            json!({"role": "user", "content": "What's most urgent today?"})
+        );
+
+        let h = app.history(r["session_id"].as_str().unwrap()).await;
+        assert_eq!(h["messages"][1]["model_used"], "gpt-4o-2024-08-06");
+        assert_eq!(h["messages"][1]["tokens_used"], 829);
     }
-    assert!(seen, "the fake never received the call");
-    let r = in_flight.await.unwrap();
-    assert_eq!(r["response"], "done");
-});
+);
+
+both!(
+    a_request_may_pick_the_model_and_the_offline_analyst,
+    |db: TestDb| async move {
+        let fake = FakeOpenAi::start(Step::reply("ok")).await;
+        let app = app_with(&db, &fake, |_| {}).await;
+        let (s, r) = app
+            .post(
+                "/api/operations-chat",
+                &json!({"message": "hi", "model": "llama3.1:8b"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(fake.requests()[0].body["model"], "llama3.1:8b");
+        let (s, r) = app
+            .post(
+                "/api/operations-chat",
+                &json!({"message": "What can I delegate?", "model": "opschat-local"}),
+            )
+            .await;
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(r["model"], "opschat-local");
+        assert_eq!(
+            fake.requests().len(),
+            1,
+            "the offline analyst calls no server"
+        );
+        let (_, models) = app.get("/api/operations-chat/models").await;
+        assert_eq!(models["default"], "gpt-4o");
+    }
+);
+
+both!(
+    history_sends_the_latest_messages_within_the_budget,
+    |db: TestDb| async move {
+        let fake = FakeOpenAi::start(Step::reply("noted")).await;
+        let app = app_with(&db, &fake, |c| c.history_tokens = 400).await;
+        // A long conversation with the offline analyst first (cheap), then one turn to the fake.
+        let sid = app.ask("turn 1: What's most urgent today?", None).await["session_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for i in 2..=30 {
+            let (s, b) = app.post("/api/operations-chat", &json!({"message": format!("turn {i}: Who do I need to follow up with?"), "session_id": sid, "model": "opschat-local"})).await;
+            assert_eq!(s, 200, "{b}");
+        }
+        app.ask("turn 31: and now?", Some(&sid)).await;
+
+        let body = fake.requests().last().unwrap().body.clone();
+        let msgs = body["messages"].as_array().unwrap();
+        let contents: Vec<&str> = msgs
+            .iter()
+            .map(|m| m["content"].as_str().unwrap())
+            .collect();
+        assert_eq!(msgs.first().unwrap()["role"], "system");
+        assert_eq!(*contents.last().unwrap(), "turn 31: and now?");
+        // The latest earlier exchange is there, right before the question; the first is not.
+        let history = &contents[1..contents.len() - 1];
+        assert!(
+            !history.is_empty() && history.len() < 58,
+            "the budget cut the history: {}",
+            history.len()
+        );
+        assert_eq!(
+            msgs[msgs.len() - 3]["content"],
+            "turn 30: Who do I need to follow up with?"
+        );
+        assert_eq!(msgs[msgs.len() - 2]["role"], "assistant");
+        assert!(
+            !contents.iter().any(|c| c.starts_with("turn 1:")),
+            "the first turn must not be sent"
+        );
+        // In order: user/assistant alternate and turn numbers rise.
+        let turns: Vec<u32> = history
+            .iter()
+            .filter_map(|c| {
+                c.strip_prefix("turn ")
+                    .and_then(|r| r.split(':').next())
+                    .and_then(|n| n.parse().ok())
+            })
+            .collect();
+        assert!(turns.windows(2).all(|w| w[0] < w[1]), "{turns:?}");
+        assert_eq!(*turns.last().unwrap(), 30);
+        // The manifest names exactly the history sent.
+        let h = app
+            .get(&format!(
+                "/api/operations-chat/history/{sid}?include_context=true&limit=1"
+            ))
+            .await
+            .1;
+        assert_eq!(
+            h["messages"][0]["context_used"]["history"]
+                .as_array()
+                .unwrap()
+                .len(),
+            history.len()
+        );
+    }
+);
+
+both!(
+    a_model_failure_keeps_the_question_and_the_session_consistent,
+    |db: TestDb| async move {
+        let fake = FakeOpenAi::start(Step::Fail {
+            status: 500,
+            body: r#"{"error":{"message":"upstream exploded"}}"#.into(),
+        })
+        .await;
+        let app = app_with(&db, &fake, |c| c.openai_max_retries = 1).await;
+        let (s, e) = app
+            .post(
+                "/api/operations-chat",
+                &json!({"message": "What's most urgent today?"}),
+            )
+            .await;
+        assert_eq!(s, 502, "{e}");
+        assert_eq!(e["error"]["code"], "model_failed");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("upstream exploded"),
+            "{e}"
+        );
+        assert_eq!(fake.requests().len(), 2, "one retry on a 5xx");
+        let sid = e["error"]["session_id"].as_str().unwrap().to_string();
+        let h = app.history(&sid).await;
+        assert_eq!(
+            h["message_count"], 1,
+            "the failed reply is recorded but not counted"
+        );
+        let msgs = h["messages"].as_array().unwrap();
+        assert_eq!(msgs[0]["content"], "What's most urgent today?");
+        assert_eq!(msgs[0]["id"], e["error"]["user_message_id"]);
+        assert_eq!(msgs[1]["status"], "failed");
+        assert!(
+            msgs[1]["error"]
+                .as_str()
+                .unwrap()
+                .contains("upstream exploded")
+        );
+
+        // The model recovers; the session carries on, and the failure is not sent as history.
+        fake.set_default(Step::reply("Back online."));
+        let r = app.ask("Still there?", Some(&sid)).await;
+        assert_eq!(r["message_count"], 3);
+        let sent = fake.requests().last().unwrap().body["messages"].clone();
+        assert_eq!(
+            sent.as_array().unwrap().len(),
+            3,
+            "system, the earlier question, the new one: {sent}"
+        );
+    }
+);
+
+both!(
+    a_slow_model_times_out_with_the_question_saved,
+    |db: TestDb| async move {
+        let fake = FakeOpenAi::start(Step::Slow(
+            Duration::from_secs(3),
+            Box::new(Step::reply("too late")),
+        ))
+        .await;
+        let app = app_with(&db, &fake, |c| {
+            c.openai_timeout_secs = 1;
+            c.openai_max_retries = 0;
+        })
+        .await;
+        let started = std::time::Instant::now();
+        let (s, e) = app
+            .post(
+                "/api/operations-chat",
+                &json!({"message": "Plan my next hour"}),
+            )
+            .await;
+        assert_eq!(s, 502, "{e}");
+        assert_eq!(e["error"]["code"], "model_timeout");
+        assert!(
+            started.elapsed() < Duration::from_millis(2800),
+            "the timeout cut the call"
+        );
+        let h = app
+            .history(e["error"]["session_id"].as_str().unwrap())
+            .await;
+        assert_eq!(h["messages"][0]["content"], "Plan my next hour");
+    }
+);
+
+both!(
+    rate_limits_are_retried_with_backoff,
+    |db: TestDb| async move {
+        let fake = FakeOpenAi::start(Step::reply("Fix walk-in cooler door gasket first.")).await;
+        fake.then(Step::Fail {
+            status: 429,
+            body: r#"{"error":{"message":"Rate limit reached"}}"#.into(),
+        });
+        fake.then(Step::Fail {
+            status: 503,
+            body: "overloaded".into(),
+        });
+        let app = app_with(&db, &fake, |_| {}).await;
+        let r = app.ask("What's most urgent today?", None).await;
+        assert_eq!(r["response"], "Fix walk-in cooler door gasket first.");
+        assert_eq!(fake.requests().len(), 3);
+        // A 400 is the client's fault upstream: not retried.
+        fake.then(Step::Fail {
+            status: 400,
+            body: r#"{"error":{"message":"bad model"}}"#.into(),
+        });
+        let (s, e) = app
+            .post("/api/operations-chat", &json!({"message": "again"}))
+            .await;
+        assert_eq!(s, 502, "{e}");
+        assert_eq!(fake.requests().len(), 4);
+    }
+);
+
+both!(
+    the_question_is_committed_before_the_model_is_called,
+    |db: TestDb| async move {
+        let fake = FakeOpenAi::start(Step::Slow(
+            Duration::from_millis(1500),
+            Box::new(Step::reply("done")),
+        ))
+        .await;
+        let app = std::sync::Arc::new(app_with(&db, &fake, |_| {}).await);
+        let sid = {
+            let (s, e) = app
+                .post(
+                    "/api/operations-chat",
+                    &json!({"message": "first", "model": "opschat-local"}),
+                )
+                .await;
+            assert_eq!(s, 200, "{e}");
+            e["session_id"].as_str().unwrap().to_string()
+        };
+        let in_flight = {
+            let (app, sid) = (app.clone(), sid.clone());
+            tokio::spawn(
+                async move { app.ask("Who is on the schedule tonight?", Some(&sid)).await },
+            )
+        };
+        // While the model is still thinking, the question is already in the database.
+        let mut seen = false;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if fake.requests().len() == 1 {
+                let h = app.history(&sid).await;
+                let last: &Value = h["messages"].as_array().unwrap().last().unwrap();
+                assert_eq!(last["content"], "Who is on the schedule tonight?");
+                assert_eq!(last["role"], "user");
+                seen = true;
+                break;
+            }
+        }
+        assert!(seen, "the fake never received the call");
+        let r = in_flight.await.unwrap();
+        assert_eq!(r["response"], "done");
+    }
+);
+
+both!(
+    a_client_that_disconnects_mid_turn_loses_nothing,
+    |db: TestDb| async move {
+        let fake = FakeOpenAi::start(Step::Slow(
+            Duration::from_millis(800),
+            Box::new(Step::reply("Saved even though you left.")),
+        ))
+        .await;
+        let app = app_with(&db, &fake, |_| {}).await;
+        let impatient = reqwest::Client::builder()
+            .timeout(Duration::from_millis(200))
+            .build()
+            .unwrap();
+        let gone = impatient
+            .post(app.url("/api/operations-chat"))
+            .json(&json!({"message": "What's most urgent today?"}))
+            .send()
+            .await;
+        assert!(gone.is_err(), "the client gave up before the answer");
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let (_, list) = app.get("/api/operations-chat/sessions").await;
+        let sid = list["sessions"][0]["id"]
+            .as_str()
+            .expect("the session exists")
+            .to_string();
+        let h = app.history(&sid).await;
+        assert_eq!(h["message_count"], 2, "{h}");
+        assert_eq!(h["messages"][1]["content"], "Saved even though you left.");
+        assert_eq!(h["messages"][1]["status"], "complete");
+    }
+);

@@ -5,7 +5,9 @@ use crate::both;
 use crate::support::{TestDb, config};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use opschat::domain::{MessageStatus, Priority, Role, TaskStatus};
-use opschat::store::{NewMessage, NewSession, OpsBatch, SessionPatch, Store, StoreError, TaskInput, connect};
+use opschat::store::{
+    NewMessage, NewSession, OpsBatch, SessionPatch, Store, StoreError, TaskInput, connect,
+};
 use serde_json::json;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -18,10 +20,17 @@ async fn store(db: &TestDb) -> Arc<dyn Store> {
 }
 
 fn at(min: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 24, 9, min, 0).unwrap() + chrono::TimeDelta::microseconds(123_456)
+    Utc.with_ymd_and_hms(2026, 11, 24, 9, min, 0).unwrap()
+        + chrono::TimeDelta::microseconds(123_456)
 }
 
-fn msg(session: Uuid, role: Role, content: &str, status: MessageStatus, when: DateTime<Utc>) -> NewMessage {
+fn msg(
+    session: Uuid,
+    role: Role,
+    content: &str,
+    status: MessageStatus,
+    when: DateTime<Utc>,
+) -> NewMessage {
     NewMessage {
         id: Uuid::now_v7(),
         session_id: session,
@@ -42,24 +51,67 @@ fn msg(session: Uuid, role: Role, content: &str, status: MessageStatus, when: Da
 both!(sessions_and_messages_round_trip, |db: TestDb| async move {
     let s = store(&db).await;
     let sid = Uuid::now_v7();
-    let new = NewSession { id: sid, user_id: "john".into(), title: "Plan".into(), context_snapshot: Some(json!({"open": 3})), started_at: at(0) };
+    let new = NewSession {
+        id: sid,
+        user_id: "john".into(),
+        title: "Plan".into(),
+        context_snapshot: Some(json!({"open": 3})),
+        started_at: at(0),
+    };
     let first = msg(sid, Role::User, "hello", MessageStatus::Complete, at(0));
     let (session, m1) = s.create_session(&new, &first).await.unwrap();
-    assert_eq!((session.message_count, session.is_active, session.started_at, session.last_message_at), (1, true, at(0), at(0)));
+    assert_eq!(
+        (
+            session.message_count,
+            session.is_active,
+            session.started_at,
+            session.last_message_at
+        ),
+        (1, true, at(0), at(0))
+    );
     assert_eq!(session.context_snapshot, Some(json!({"open": 3})));
     assert_eq!((m1.seq, m1.id, m1.created_at), (1, first.id, at(0)));
     assert_eq!(m1.context_used, first.context_used);
 
-    let mut reply = msg(sid, Role::Assistant, "hi there", MessageStatus::Complete, at(1));
+    let mut reply = msg(
+        sid,
+        Role::Assistant,
+        "hi there",
+        MessageStatus::Complete,
+        at(1),
+    );
     reply.reply_to = Some(m1.id);
     let appended = s.append_message(&reply).await.unwrap();
-    assert_eq!((appended.message_count, appended.last_message_at), (2, at(1)));
+    assert_eq!(
+        (appended.message_count, appended.last_message_at),
+        (2, at(1))
+    );
     let m2 = appended.message;
-    assert_eq!((m2.seq, m2.reply_to, m2.model_used.as_deref(), m2.completion_tokens), (2, Some(m1.id), Some("gpt-4o"), Some(5)));
-    let failed = s.append_message(&msg(sid, Role::Assistant, "", MessageStatus::Failed, at(2))).await.unwrap().message;
+    assert_eq!(
+        (
+            m2.seq,
+            m2.reply_to,
+            m2.model_used.as_deref(),
+            m2.completion_tokens
+        ),
+        (2, Some(m1.id), Some("gpt-4o"), Some(5))
+    );
+    let failed = s
+        .append_message(&msg(sid, Role::Assistant, "", MessageStatus::Failed, at(2)))
+        .await
+        .unwrap()
+        .message;
     assert_eq!((failed.seq, failed.error.as_deref()), (3, Some("boom")));
     // An earlier timestamp never moves last_message_at backwards.
-    s.append_message(&msg(sid, Role::User, "late writer", MessageStatus::Complete, at(1))).await.unwrap();
+    s.append_message(&msg(
+        sid,
+        Role::User,
+        "late writer",
+        MessageStatus::Complete,
+        at(1),
+    ))
+    .await
+    .unwrap();
 
     let got = s.session(sid).await.unwrap().unwrap();
     assert_eq!(got.message_count, 3, "failed replies are not counted");
@@ -68,15 +120,38 @@ both!(sessions_and_messages_round_trip, |db: TestDb| async move {
     assert_eq!(all.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
     assert_eq!(all[1], m2);
     let convo = s.recent_conversation(sid, 5, 10).await.unwrap();
-    assert_eq!(convo.iter().map(|m| m.seq).collect::<Vec<_>>(), [4, 2, 1], "failed rows are not conversation");
-    assert_eq!((convo[1].role, convo[1].content.as_str(), convo[1].content_tokens), (Role::Assistant, "hi there", Some(5)));
+    assert_eq!(
+        convo.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [4, 2, 1],
+        "failed rows are not conversation"
+    );
+    assert_eq!(
+        (
+            convo[1].role,
+            convo[1].content.as_str(),
+            convo[1].content_tokens
+        ),
+        (Role::Assistant, "hi there", Some(5))
+    );
     assert_eq!(convo[2].content_tokens, Some(12), "a question's own tokens");
     let latest = s.recent_conversation(sid, 5, 2).await.unwrap();
-    assert_eq!(latest.iter().map(|m| m.seq).collect::<Vec<_>>(), [4, 2], "the latest, newest first");
+    assert_eq!(
+        latest.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [4, 2],
+        "the latest, newest first"
+    );
     let page = s.messages(sid, Some(3), 1).await.unwrap();
     assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), [2]);
 
-    let missing = s.append_message(&msg(Uuid::now_v7(), Role::User, "x", MessageStatus::Complete, at(3))).await;
+    let missing = s
+        .append_message(&msg(
+            Uuid::now_v7(),
+            Role::User,
+            "x",
+            MessageStatus::Complete,
+            at(3),
+        ))
+        .await;
     assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
     assert!(s.session(Uuid::now_v7()).await.unwrap().is_none());
 });
@@ -86,22 +161,63 @@ both!(sessions_list_by_recency_per_user, |db: TestDb| async move {
     let mut ids = Vec::new();
     for (i, user) in ["john", "john", "maria", "john"].iter().enumerate() {
         let sid = Uuid::now_v7();
-        let new = NewSession { id: sid, user_id: (*user).into(), title: format!("s{i}"), context_snapshot: None, started_at: at(i as u32) };
-        s.create_session(&new, &msg(sid, Role::User, "q", MessageStatus::Complete, at(i as u32))).await.unwrap();
+        let new = NewSession {
+            id: sid,
+            user_id: (*user).into(),
+            title: format!("s{i}"),
+            context_snapshot: None,
+            started_at: at(i as u32),
+        };
+        s.create_session(
+            &new,
+            &msg(sid, Role::User, "q", MessageStatus::Complete, at(i as u32)),
+        )
+        .await
+        .unwrap();
         ids.push(sid);
     }
-    s.append_message(&msg(ids[0], Role::User, "bump", MessageStatus::Complete, at(30))).await.unwrap();
+    s.append_message(&msg(
+        ids[0],
+        Role::User,
+        "bump",
+        MessageStatus::Complete,
+        at(30),
+    ))
+    .await
+    .unwrap();
     let list = s.sessions("john", 10, false).await.unwrap();
-    assert_eq!(list.iter().map(|x| x.title.as_str()).collect::<Vec<_>>(), ["s0", "s3", "s1"]);
+    assert_eq!(
+        list.iter().map(|x| x.title.as_str()).collect::<Vec<_>>(),
+        ["s0", "s3", "s1"]
+    );
     assert_eq!(s.sessions("john", 2, false).await.unwrap().len(), 2);
 
-    let archived = s.update_session(ids[1], &SessionPatch { title: Some("renamed".into()), is_active: Some(false) }).await.unwrap();
-    assert_eq!((archived.title.as_str(), archived.is_active), ("renamed", false));
+    let archived = s
+        .update_session(
+            ids[1],
+            &SessionPatch {
+                title: Some("renamed".into()),
+                is_active: Some(false),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (archived.title.as_str(), archived.is_active),
+        ("renamed", false)
+    );
     assert_eq!(s.sessions("john", 10, false).await.unwrap().len(), 2);
     assert_eq!(s.sessions("john", 10, true).await.unwrap().len(), 3);
-    let untouched = s.update_session(ids[1], &SessionPatch::default()).await.unwrap();
+    let untouched = s
+        .update_session(ids[1], &SessionPatch::default())
+        .await
+        .unwrap();
     assert_eq!(untouched.title, "renamed");
-    assert!(matches!(s.update_session(Uuid::now_v7(), &SessionPatch::default()).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        s.update_session(Uuid::now_v7(), &SessionPatch::default())
+            .await,
+        Err(StoreError::NotFound)
+    ));
 });
 
 fn task(ext: Option<&str>, title: &str, status: TaskStatus) -> TaskInput {
@@ -121,42 +237,127 @@ fn task(ext: Option<&str>, title: &str, status: TaskStatus) -> TaskInput {
 both!(imports_upsert_by_external_id, |db: TestDb| async move {
     let s = store(&db).await;
     assert!(!s.has_ops_data().await.unwrap());
-    let batch = OpsBatch { tasks: vec![task(Some("a"), "A", TaskStatus::Todo), task(None, "B", TaskStatus::Todo), task(Some("c"), "C", TaskStatus::Completed)], ..Default::default() };
+    let batch = OpsBatch {
+        tasks: vec![
+            task(Some("a"), "A", TaskStatus::Todo),
+            task(None, "B", TaskStatus::Todo),
+            task(Some("c"), "C", TaskStatus::Completed),
+        ],
+        ..Default::default()
+    };
     let ticks = std::sync::atomic::AtomicU64::new(0);
-    let sum = s.import(&batch, at(0), &|n| ticks.store(n, std::sync::atomic::Ordering::Relaxed)).await.unwrap();
+    let sum = s
+        .import(&batch, at(0), &|n| {
+            ticks.store(n, std::sync::atomic::Ordering::Relaxed)
+        })
+        .await
+        .unwrap();
     assert_eq!((sum.tasks.created, sum.tasks.updated), (3, 0));
-    assert_eq!(ticks.into_inner(), 3, "progress reports the records written");
-    let again = OpsBatch { tasks: vec![task(Some("a"), "A renamed", TaskStatus::InProgress)], ..Default::default() };
+    assert_eq!(
+        ticks.into_inner(),
+        3,
+        "progress reports the records written"
+    );
+    let again = OpsBatch {
+        tasks: vec![task(Some("a"), "A renamed", TaskStatus::InProgress)],
+        ..Default::default()
+    };
     let sum = s.import(&again, at(1), &|_| {}).await.unwrap();
     assert_eq!((sum.tasks.created, sum.tasks.updated), (0, 1));
     let open = s.tasks(false).await.unwrap();
     let mut titles: Vec<_> = open.iter().map(|t| (t.title.as_str(), t.status)).collect();
     titles.sort_by_key(|t| t.0);
-    assert_eq!(titles, [("A renamed", TaskStatus::InProgress), ("B", TaskStatus::Todo)]);
+    assert_eq!(
+        titles,
+        [
+            ("A renamed", TaskStatus::InProgress),
+            ("B", TaskStatus::Todo)
+        ]
+    );
     assert_eq!(s.tasks(true).await.unwrap().len(), 3);
     let t = &open[0];
-    assert_eq!((t.due_date, t.priority, t.time_estimate_minutes, t.delegatable), (NaiveDate::from_ymd_opt(2026, 11, 24), Priority::High, Some(30), true));
+    assert_eq!(
+        (
+            t.due_date,
+            t.priority,
+            t.time_estimate_minutes,
+            t.delegatable
+        ),
+        (
+            NaiveDate::from_ymd_opt(2026, 11, 24),
+            Priority::High,
+            Some(30),
+            true
+        )
+    );
     assert!(s.has_ops_data().await.unwrap());
 });
 
 both!(digests_are_one_per_date, |db: TestDb| async move {
     use opschat::store::DigestInput;
     let s = store(&db).await;
-    let d = |day: u32, text: &str| DigestInput { external_id: None, date: NaiveDate::from_ymd_opt(2026, 11, day).unwrap(), text: text.into() };
-    s.import(&OpsBatch { digests: vec![d(22, "old"), d(23, "yesterday")], ..Default::default() }, at(0), &|_| {}).await.unwrap();
+    let d = |day: u32, text: &str| DigestInput {
+        external_id: None,
+        date: NaiveDate::from_ymd_opt(2026, 11, day).unwrap(),
+        text: text.into(),
+    };
+    s.import(
+        &OpsBatch {
+            digests: vec![d(22, "old"), d(23, "yesterday")],
+            ..Default::default()
+        },
+        at(0),
+        &|_| {},
+    )
+    .await
+    .unwrap();
     let today = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
-    assert_eq!(s.digest_on_or_before(today).await.unwrap().unwrap().text, "yesterday");
-    s.import(&OpsBatch { digests: vec![d(24, "today"), d(23, "yesterday, corrected")], ..Default::default() }, at(1), &|_| {}).await.unwrap();
-    assert_eq!(s.digest_on_or_before(today).await.unwrap().unwrap().text, "today");
-    assert_eq!(s.digest_on_or_before(today.pred_opt().unwrap()).await.unwrap().unwrap().text, "yesterday, corrected");
-    assert!(s.digest_on_or_before(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap()).await.unwrap().is_none());
+    assert_eq!(
+        s.digest_on_or_before(today).await.unwrap().unwrap().text,
+        "yesterday"
+    );
+    s.import(
+        &OpsBatch {
+            digests: vec![d(24, "today"), d(23, "yesterday, corrected")],
+            ..Default::default()
+        },
+        at(1),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.digest_on_or_before(today).await.unwrap().unwrap().text,
+        "today"
+    );
+    assert_eq!(
+        s.digest_on_or_before(today.pred_opt().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .text,
+        "yesterday, corrected"
+    );
+    assert!(
+        s.digest_on_or_before(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
 });
 
-both!(the_migrate_command_and_config_agree, |db: TestDb| async move {
-    // `connect` picks the backend from the URL, as the binary does.
-    let s = store(&db).await;
-    let want = if db.url.starts_with("postgres") { opschat::store::Backend::Postgres } else { opschat::store::Backend::Sqlite };
-    assert_eq!(s.backend(), want);
-    s.ping().await.unwrap();
-    let _ = config(&db.url);
-});
+both!(
+    the_migrate_command_and_config_agree,
+    |db: TestDb| async move {
+        // `connect` picks the backend from the URL, as the binary does.
+        let s = store(&db).await;
+        let want = if db.url.starts_with("postgres") {
+            opschat::store::Backend::Postgres
+        } else {
+            opschat::store::Backend::Sqlite
+        };
+        assert_eq!(s.backend(), want);
+        s.ping().await.unwrap();
+        let _ = config(&db.url);
+    }
+);

@@ -16,7 +16,11 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub enum Step {
     /// Answer with `text`, reporting `usage` (prompt, completion) when given.
-    Reply { text: String, usage: Option<(i64, i64)>, model: Option<String> },
+    Reply {
+        text: String,
+        usage: Option<(i64, i64)>,
+        model: Option<String>,
+    },
     /// Answer with this HTTP status and body.
     Fail { status: u16, body: String },
     /// Wait, then do the inner step.
@@ -25,7 +29,11 @@ pub enum Step {
 
 impl Step {
     pub fn reply(text: &str) -> Step {
-        Step::Reply { text: text.into(), usage: Some((120, 30)), model: None }
+        Step::Reply {
+            text: text.into(),
+            usage: Some((120, 30)),
+            model: None,
+        }
     }
 }
 
@@ -51,14 +59,25 @@ pub struct FakeOpenAi {
 impl FakeOpenAi {
     /// Starts a fake that answers every request with `default` unless a scripted step is queued.
     pub async fn start(default: Step) -> FakeOpenAi {
-        let shared = Arc::new(Shared { script: Mutex::new(VecDeque::new()), default: Mutex::new(default), requests: Mutex::new(Vec::new()) });
-        let app = axum::Router::new().route("/v1/chat/completions", post(complete)).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind fake");
+        let shared = Arc::new(Shared {
+            script: Mutex::new(VecDeque::new()),
+            default: Mutex::new(default),
+            requests: Mutex::new(Vec::new()),
+        });
+        let app = axum::Router::new()
+            .route("/v1/chat/completions", post(complete))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind fake");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        FakeOpenAi { base_url: format!("http://{addr}/v1"), shared }
+        FakeOpenAi {
+            base_url: format!("http://{addr}/v1"),
+            shared,
+        }
     }
 
     /// Queues steps used, in order, before the default.
@@ -82,10 +101,22 @@ impl FakeOpenAi {
     }
 }
 
-async fn complete(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn complete(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    shared.requests.lock().expect("lock").push(Recorded { headers, body: body.clone() });
-    let step = shared.script.lock().expect("lock").pop_front().unwrap_or_else(|| shared.default.lock().expect("lock").clone());
+    shared.requests.lock().expect("lock").push(Recorded {
+        headers,
+        body: body.clone(),
+    });
+    let step = shared
+        .script
+        .lock()
+        .expect("lock")
+        .pop_front()
+        .unwrap_or_else(|| shared.default.lock().expect("lock").clone());
     run(step, body).await
 }
 
@@ -97,10 +128,16 @@ async fn run(mut step: Step, req: Value) -> Response {
                 step = *inner;
             }
             Step::Fail { status, body } => {
-                return (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), body).into_response();
+                return (
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    body,
+                )
+                    .into_response();
             }
             Step::Reply { text, usage, model } => {
-                let model = model.unwrap_or_else(|| format!("{}-2024-08-06", req["model"].as_str().unwrap_or("gpt-4o")));
+                let model = model.unwrap_or_else(|| {
+                    format!("{}-2024-08-06", req["model"].as_str().unwrap_or("gpt-4o"))
+                });
                 if req["stream"].as_bool() == Some(true) {
                     return stream(text, usage, model, &req);
                 }
@@ -109,7 +146,8 @@ async fn run(mut step: Step, req: Value) -> Response {
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
                 });
                 if let Some((p, c)) = usage {
-                    v["usage"] = json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c});
+                    v["usage"] =
+                        json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c});
                 }
                 return axum::Json(v).into_response();
             }
@@ -119,7 +157,10 @@ async fn run(mut step: Step, req: Value) -> Response {
 
 /// The streamed form: one chunk per word, then the usage chunk when asked for, then [DONE].
 fn stream(text: String, usage: Option<(i64, i64)>, model: String, req: &Value) -> Response {
-    let include_usage = req.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true);
+    let include_usage = req
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        == Some(true);
     let mut events: Vec<String> = Vec::new();
     let chunk = |delta: Value, finish: Value| {
         json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1_764_000_000, "model": model,
@@ -134,6 +175,13 @@ fn stream(text: String, usage: Option<(i64, i64)>, model: String, req: &Value) -
         events.push(json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model, "choices": [],
                            "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}}).to_string());
     }
-    let body: String = events.into_iter().map(|e| format!("data: {e}\n\n")).chain(std::iter::once("data: [DONE]\n\n".to_string())).collect();
-    Response::builder().header("content-type", "text/event-stream").body(Body::from(body)).unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    let body: String = events
+        .into_iter()
+        .map(|e| format!("data: {e}\n\n"))
+        .chain(std::iter::once("data: [DONE]\n\n".to_string()))
+        .collect();
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Body::from(body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }

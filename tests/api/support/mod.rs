@@ -27,7 +27,8 @@ pub struct TestDb {
 }
 
 fn admin_url() -> String {
-    std::env::var("OPSCHAT_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("OPSCHAT_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 impl TestDb {
@@ -37,7 +38,11 @@ impl TestDb {
             Db::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite:{}", dir.path().join("opschat.db").display());
-                Some(TestDb { url, _dir: Some(dir), pg_name: None })
+                Some(TestDb {
+                    url,
+                    _dir: Some(dir),
+                    pg_name: None,
+                })
             }
             Db::Postgres => {
                 let admin = admin_url();
@@ -46,17 +51,31 @@ impl TestDb {
                     Ok(p) => p,
                     Err(e) => {
                         if std::env::var("CI").is_ok_and(|v| v == "true") {
-                            panic!("PostgreSQL tests are mandatory under CI, but {admin} is not reachable: {e}");
+                            panic!(
+                                "PostgreSQL tests are mandatory under CI, but {admin} is not reachable: {e}"
+                            );
                         }
-                        eprintln!("\n*** SKIPPED: PostgreSQL not reachable at {admin} ({e}); set OPSCHAT_TEST_POSTGRES_URL ***\n");
+                        eprintln!(
+                            "\n*** SKIPPED: PostgreSQL not reachable at {admin} ({e}); set OPSCHAT_TEST_POSTGRES_URL ***\n"
+                        );
                         return None;
                     }
                 };
                 let name = format!("opschat_t_{}", uuid::Uuid::new_v4().simple());
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.expect("create test database");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&pool)
+                    .await
+                    .expect("create test database");
                 pool.close().await;
-                let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
-                Some(TestDb { url: format!("{base}/{name}"), _dir: None, pg_name: Some(name) })
+                let base = admin
+                    .rsplit_once('/')
+                    .map(|(b, _)| b.to_string())
+                    .unwrap_or(admin.clone());
+                Some(TestDb {
+                    url: format!("{base}/{name}"),
+                    _dir: None,
+                    pg_name: Some(name),
+                })
             }
         }
     }
@@ -68,10 +87,18 @@ impl Drop for TestDb {
             // Best effort, on its own runtime: the test's runtime may be shutting down.
             let admin = admin_url();
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
                 rt.block_on(async {
                     let pool = sqlx::PgPool::connect(&admin).await.ok()?;
-                    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&pool).await.ok()
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&pool)
+                    .await
+                    .ok()
                 })
             })
             .join();
@@ -102,9 +129,19 @@ impl TestApp {
     /// Starts the real server with `cfg` on 127.0.0.1:0.
     pub async fn start(cfg: Config, demo: bool) -> TestApp {
         opschat::install_crypto_provider();
-        let app = App::build(&cfg, BuildOptions { migrate: true, demo }).await.expect("build app");
+        let app = App::build(
+            &cfg,
+            BuildOptions {
+                migrate: true,
+                demo,
+            },
+        )
+        .await
+        .expect("build app");
         let store = app.chat.store().clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -114,7 +151,14 @@ impl TestApp {
             .await
             .expect("serve");
         });
-        TestApp { base: format!("http://{addr}"), http: reqwest::Client::new(), store, config: cfg, shutdown: Some(tx), task: Some(task) }
+        TestApp {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            store,
+            config: cfg,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
     }
 
     /// Stops the server and waits for it, as a restart would.
@@ -138,20 +182,43 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = self.http.post(self.url(path)).json(body).send().await.expect("POST");
+        let r = self
+            .http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
-        let r = self.http.post(self.url(path)).header("content-type", content_type).body(body).send().await.expect("POST");
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
     /// Sends one chat message; panics unless it is answered.
     pub async fn ask(&self, message: &str, session: Option<&str>) -> Value {
-        let (status, body) = self.post("/api/operations-chat", &serde_json::json!({"message": message, "session_id": session})).await;
+        let (status, body) = self
+            .post(
+                "/api/operations-chat",
+                &serde_json::json!({"message": message, "session_id": session}),
+            )
+            .await;
         assert_eq!(status, 200, "ask {message:?}: {body}");
         body
     }
@@ -164,7 +231,11 @@ impl TestApp {
 
     /// Every message of a session, oldest first.
     pub async fn history(&self, session: &str) -> Value {
-        let (status, body) = self.get(&format!("/api/operations-chat/history/{session}?limit=1000")).await;
+        let (status, body) = self
+            .get(&format!(
+                "/api/operations-chat/history/{session}?limit=1000"
+            ))
+            .await;
         assert_eq!(status, 200, "{body}");
         body
     }
@@ -187,12 +258,18 @@ macro_rules! both {
             use super::*;
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let Some(db) = $crate::support::TestDb::new($crate::support::Db::Sqlite).await else { return };
+                let Some(db) = $crate::support::TestDb::new($crate::support::Db::Sqlite).await
+                else {
+                    return;
+                };
                 ($body)(db).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let Some(db) = $crate::support::TestDb::new($crate::support::Db::Postgres).await else { return };
+                let Some(db) = $crate::support::TestDb::new($crate::support::Db::Postgres).await
+                else {
+                    return;
+                };
                 ($body)(db).await;
             }
         }
