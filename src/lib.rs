@@ -9,7 +9,9 @@ pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod import;
+pub mod markdown;
 pub mod store;
+pub mod web;
 
 use anyhow::Context as _;
 use std::sync::Arc;

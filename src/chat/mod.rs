@@ -203,7 +203,81 @@ impl ChatService {
                 self.store.create_session(&new, &user_msg).await?
             }
         };
+        self.answer(session, question_msg, &ctx, provider, model, None)
+            .await
+    }
 
+    /// Answers the session's last question again, without storing it twice: after a failed
+    /// reply (Retry) or to replace the last answer (Regenerate). A replaced answer stays in the
+    /// history as `superseded` once the new one is saved.
+    pub async fn retry(
+        &self,
+        session_id: Uuid,
+        model: Option<&str>,
+    ) -> Result<TurnReply, ChatError> {
+        let (provider, model) = self
+            .providers
+            .resolve(model)
+            .map_err(ChatError::UnknownModel)?;
+        let session = self.session(session_id).await?;
+        let last = self
+            .store
+            .recent_conversation(session.id, i64::MAX, 1)
+            .await?
+            .into_iter()
+            .next();
+        let (question_seq, replaced) = match last {
+            None => {
+                return Err(ChatError::Invalid(
+                    "this session has no question to answer".into(),
+                ));
+            }
+            Some(e) if e.role == Role::User => (e.seq, None),
+            Some(answer) => {
+                let question = self
+                    .store
+                    .recent_conversation(session.id, answer.seq, 1)
+                    .await?
+                    .into_iter()
+                    .next()
+                    .filter(|q| q.role == Role::User)
+                    .ok_or_else(|| ChatError::Invalid("the last answer has no question".into()))?;
+                (question.seq, Some(answer.id))
+            }
+        };
+        let question = self
+            .store
+            .messages(session.id, Some(question_seq + 1), 1)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or(ChatError::SessionNotFound)?;
+        let client = question
+            .context_used
+            .as_ref()
+            .and_then(|v| ClientContext::from_json(v).ok());
+        let ctx = OpsContext::load(
+            self.store.as_ref(),
+            self.clock.local(self.clock.now()),
+            client,
+        )
+        .await?;
+        self.answer(session, question, &ctx, provider, model, replaced)
+            .await
+    }
+
+    /// Builds the prompt for a stored question, calls the provider and stores the reply (or
+    /// the failure). `replaces` is an earlier answer to mark superseded once this one is saved.
+    async fn answer(
+        &self,
+        session: Session,
+        question_msg: Message,
+        ctx: &OpsContext,
+        provider: Arc<dyn crate::assistant::Provider>,
+        model: String,
+        replaces: Option<Uuid>,
+    ) -> Result<TurnReply, ChatError> {
+        let question = question_msg.content.as_str();
         let (history, history_ids, history_tokens) =
             self.history(session.id, question_msg.seq).await?;
         let mut system = String::with_capacity(SYSTEM_PROMPT.len() + 4096);
@@ -214,7 +288,7 @@ impl ChatService {
             system: &system,
             history: &history,
             question,
-            context: &ctx,
+            context: ctx,
         };
 
         let outcome = provider.complete(request).await;
@@ -285,8 +359,12 @@ impl ChatService {
                 created_at: self.clock.now(),
             })
             .await?;
+        let mut message_count = appended.message_count;
+        if let Some(old) = replaces {
+            message_count = self.store.supersede(old).await?;
+        }
         let session = Session {
-            message_count: appended.message_count,
+            message_count,
             last_message_at: appended.last_message_at,
             ..session
         };

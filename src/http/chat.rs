@@ -56,7 +56,12 @@ pub async fn turn(
                 "the turn was aborted; try again",
             )
         })??;
-    Ok(Json(json!({
+    Ok(Json(reply_json(reply)))
+}
+
+fn reply_json(reply: crate::chat::TurnReply) -> Value {
+    json!({
+        "response_html": crate::markdown::to_html(&reply.answer.content),
         "response": reply.answer.content,
         "session_id": reply.session.id,
         "timestamp": reply.answer.created_at,
@@ -69,7 +74,42 @@ pub async fn turn(
         "items_used": reply.items_used,
         "title": reply.session.title,
         "message_count": reply.session.message_count,
-    })))
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBody {
+    #[serde(default)]
+    model: Option<String>,
+}
+
+/// Answers the session's last question again (after a failure, or to regenerate).
+pub async fn retry(
+    State(s): State<AppState>,
+    IdPath(id): IdPath,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    // The body is optional: none, `{}` or `{"model": "..."}`.
+    let body: RetryBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RetryBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request("invalid_request", format!("invalid body: {e}")))?
+    };
+    let model = body.model;
+    let chat = s.chat.clone();
+    let reply = tokio::spawn(async move { chat.retry(id, model.as_deref()).await })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "retry task failed");
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "turn_aborted",
+                "the turn was aborted; try again",
+            )
+        })??;
+    Ok(Json(reply_json(reply)))
 }
 
 fn session_json(s: &Session) -> Value {
@@ -177,6 +217,7 @@ fn message_json(m: &Message, include_context: bool) -> Value {
         "seq": m.seq,
         "role": m.role,
         "content": m.content,
+        "content_html": if m.role == crate::domain::Role::Assistant { Value::String(crate::markdown::to_html(&m.content)) } else { Value::Null },
         "timestamp": m.created_at,
         "status": m.status,
         "model_used": m.model_used,

@@ -37,6 +37,10 @@ pub fn router(state: AppState) -> Router {
             "/api/operations-chat/sessions/{id}",
             get(chat::session).patch(chat::update_session),
         )
+        .route(
+            "/api/operations-chat/sessions/{id}/retry",
+            post(chat::retry),
+        )
         .route("/api/operations-chat/history/{id}", get(chat::history))
         .route("/api/operations-chat/suggestions", get(chat::suggestions))
         .route("/api/operations-chat/models", get(chat::models))
@@ -46,7 +50,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/operations/today", get(ops::today))
         .route("/healthz", get(ops::health));
-    api.fallback(not_found)
+    api.merge(crate::web::routes())
+        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(TraceLayer::new_for_http())
         .with_state(state)

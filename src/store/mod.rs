@@ -188,6 +188,9 @@ pub trait Store: Send + Sync + 'static {
     /// Appends a message: gives it the next seq and updates the session's counters atomically.
     /// `NotFound` when the session does not exist.
     async fn append_message(&self, message: &NewMessage) -> StoreResult<Appended>;
+    /// Marks a reply superseded (replaced by a regenerated one) and takes it out of the
+    /// session's count; returns the new `message_count`. `NotFound` unless it is a visible reply.
+    async fn supersede(&self, message_id: Uuid) -> StoreResult<i32>;
     /// Messages in seq order; `before_seq` pages backwards from the end.
     async fn messages(
         &self,

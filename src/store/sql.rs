@@ -325,6 +325,28 @@ macro_rules! sql_store {
                 Ok(out)
             }
 
+            async fn supersede(&self, mid: uuid::Uuid) -> StoreResult<i32> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let sid: Option<$id> = sqlx::query_scalar(
+                    "UPDATE chat_messages SET status = 'superseded' WHERE id = $1 \
+                     AND role = 'assistant' AND status IN ('complete', 'stopped', 'interrupted') \
+                     RETURNING session_id",
+                )
+                .bind(id(mid))
+                .fetch_optional(&mut *tx)
+                .await?;
+                let sid = sid.ok_or(StoreError::NotFound)?;
+                let count: i32 = sqlx::query_scalar(
+                    "UPDATE chat_sessions SET message_count = message_count - 1 WHERE id = $1 \
+                     RETURNING message_count",
+                )
+                .bind(sid)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(count)
+            }
+
             async fn messages(
                 &self,
                 sid: uuid::Uuid,

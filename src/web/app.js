@@ -11,6 +11,7 @@ const state = {
   opened: false,
   stick: true,          // auto-scroll unless the reader scrolled up
   failure: null,        // {kind: "model"|"network", text}
+  view: 0,              // bumped by every navigation: late answers for an older view are dropped
 };
 
 class NetworkError extends Error {}
@@ -171,7 +172,9 @@ async function showSuggestions() {
 }
 
 async function openSession(id) {
+  const view = ++state.view;
   const r = await api(`/api/operations-chat/history/${id}?limit=200`);
+  if (view !== state.view) return;   // the user moved on while this loaded
   if (!r.ok) { showError(r.data?.error?.message || "Could not load that conversation.", "load", false); return; }
   state.sessionId = id;
   clearError();
@@ -188,6 +191,7 @@ async function openSession(id) {
 }
 
 function newChat() {
+  state.view += 1;
   state.sessionId = null;
   clearError();
   hideSessions();
@@ -197,8 +201,10 @@ function newChat() {
 }
 
 async function restoreRecent() {
+  const view = state.view;
   try {
     const r = await api("/api/operations-chat/sessions?limit=1");
+    if (view !== state.view) return;
     if (r.ok && r.data.sessions.length) await openSession(r.data.sessions[0].id);
     else showSuggestions();
   } catch {
@@ -224,12 +230,14 @@ async function send(text) {
   hideSessions();
   $("suggestions").replaceChildren();
   state.stick = true;
+  const view = ++state.view;
   appendMessage({ role: "user", content: message, timestamp: new Date().toISOString() });
   $("input").value = "";
   autoGrow();
   setWaiting(true);
   try {
     const r = await api("/api/operations-chat", { method: "POST", body: { message, session_id: state.sessionId } });
+    if (view !== state.view) return;   // saved on the server; this view has moved on
     if (r.ok) answerArrived(r.data);
     else if (r.status === 502 || r.status === 504) modelFailed(r.data);
     else {
@@ -240,6 +248,7 @@ async function send(text) {
     }
   } catch (e) {
     if (!(e instanceof NetworkError)) throw e;
+    if (view !== state.view) return;
     state.pendingText = message;
     showError("Connection lost: the message may not have reached opschat.", "network");
   } finally {

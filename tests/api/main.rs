@@ -3,6 +3,7 @@
 
 mod support;
 
+mod browser;
 mod chat;
 mod cli;
 mod ops;

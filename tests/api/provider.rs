@@ -384,3 +384,140 @@ both!(
         assert_eq!(h["messages"][1]["status"], "complete");
     }
 );
+
+both!(
+    retry_answers_the_stored_question_and_regenerate_supersedes,
+    |db: TestDb| async move {
+        let fake = FakeOpenAi::start(Step::Fail {
+            status: 500,
+            body: "down".into(),
+        })
+        .await;
+        let app = app_with(&db, &fake, |c| c.openai_max_retries = 0).await;
+        let (s, e) = app
+            .post(
+                "/api/operations-chat",
+                &json!({"message": "What's most urgent today?"}),
+            )
+            .await;
+        assert_eq!(s, 502, "{e}");
+        let sid = e["error"]["session_id"].as_str().unwrap().to_string();
+
+        fake.set_default(Step::reply(
+            "**Fix walk-in cooler door gasket** first. <script>alert(1)</script>",
+        ));
+        let (s, r) = app
+            .post(
+                &format!("/api/operations-chat/sessions/{sid}/retry"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(
+            r["user_message_id"], e["error"]["user_message_id"],
+            "the stored question was answered"
+        );
+        assert_eq!(r["message_count"], 2);
+        let html = r["response_html"].as_str().unwrap();
+        assert!(
+            html.contains("<strong>Fix walk-in cooler door gasket</strong>")
+                && !html.contains("<script"),
+            "{html}"
+        );
+        // The model saw the question once, not twice.
+        let sent = fake.requests().last().unwrap().body["messages"].clone();
+        assert_eq!(
+            sent.as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["content"] == "What's most urgent today?")
+                .count(),
+            1,
+            "{sent}"
+        );
+
+        let h = app.history(&sid).await;
+        let statuses: Vec<(&str, &str)> = h["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["role"].as_str().unwrap(), m["status"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ("user", "complete"),
+                ("assistant", "failed"),
+                ("assistant", "complete")
+            ]
+        );
+        assert!(
+            h["messages"][2]["content_html"]
+                .as_str()
+                .unwrap()
+                .contains("<strong>")
+        );
+        assert_eq!(
+            h["messages"][0]["content_html"],
+            Value::Null,
+            "questions are plain text"
+        );
+
+        // Regenerate: a new answer, the old one kept as superseded, the count unchanged.
+        fake.set_default(Step::reply("Second opinion: payroll first."));
+        let (s, r2) = app
+            .http
+            .post(app.url(&format!("/api/operations-chat/sessions/{sid}/retry")))
+            .send()
+            .await
+            .map(|r| (r.status().as_u16(), r))
+            .unwrap();
+        assert_eq!(s, 200);
+        let r2: Value = r2.json().await.unwrap();
+        assert_eq!(r2["response"], "Second opinion: payroll first.");
+        assert_eq!(r2["message_count"], 2);
+        let h = app.history(&sid).await;
+        let statuses: Vec<&str> = h["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(statuses, ["complete", "failed", "superseded", "complete"]);
+        assert_eq!(h["message_count"], 2);
+
+        let (s, _) = app
+            .post(
+                &format!(
+                    "/api/operations-chat/sessions/{}/retry",
+                    uuid::Uuid::new_v4()
+                ),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(s, 404);
+        let (s, _) = app
+            .post("/api/operations-chat/sessions/nope/retry", &json!({}))
+            .await;
+        assert_eq!(s, 400);
+        let (s, b) = app
+            .post_raw(
+                &format!("/api/operations-chat/sessions/{sid}/retry"),
+                "application/json",
+                "{oops",
+            )
+            .await;
+        assert_eq!(s, 400, "{b}");
+        let (s, b) = app
+            .post(
+                &format!("/api/operations-chat/sessions/{sid}/retry"),
+                &json!({"model": "nope"}),
+            )
+            .await;
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (200, None),
+            "any model name goes to the configured server: {b}"
+        );
+    }
+);

@@ -1,0 +1,331 @@
+// Browser tests of the opschat web UI in real headless Chromium (Debian's package) driven by
+// playwright-core. Each run starts real opschat servers on random ports with temporary SQLite
+// databases: one with the offline analyst, one pointed at a local fake OpenAI-compatible model
+// that can be made slow or failing.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import http from "node:http";
+import net from "node:net";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const BIN = process.env.OPSCHAT_BIN || join(here, "..", "target", "debug", "opschat");
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const SHOTS = join(here, "screenshots");
+const XSS_TITLE = '<img src=x onerror="window.__xss=1">';
+
+// ------------------------------------------------------------ the fake model
+const fake = { delayMs: 0, fail: false, calls: 0 };
+function startFakeModel() {
+  const server = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      fake.calls += 1;
+      const reply = () => {
+        if (fake.fail) {
+          res.writeHead(500, { "content-type": "application/json" });
+          res.end(JSON.stringify({ error: { message: "the fake model is down" } }));
+          return;
+        }
+        const text = "Start with **Fix walk-in cooler door gasket** — it is overdue.";
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({
+          id: "chatcmpl-e2e", object: "chat.completion", model: "gpt-4o-e2e",
+          choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }],
+          usage: { prompt_tokens: 100, completion_tokens: 12, total_tokens: 112 },
+        }));
+      };
+      setTimeout(reply, fake.delayMs);
+    });
+  });
+  return new Promise((ok) => server.listen(0, "127.0.0.1", () => ok(server)));
+}
+
+// ------------------------------------------------------------ opschat servers
+function freePort() {
+  return new Promise((ok, fail) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => ok(p)); });
+    s.on("error", fail);
+  });
+}
+
+async function startOpschat(extraEnv = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "opschat-e2e-"));
+  const port = await freePort();
+  const env = {
+    ...process.env,
+    DATABASE_URL: `sqlite:${join(dir, "e2e.db")}`,
+    OPSCHAT_BIND: `127.0.0.1:${port}`,
+    OPSCHAT_NOW: "2026-11-24T09:30:00Z",
+    OPSCHAT_UTC_OFFSET: "+00:00",
+    OPSCHAT_NO_DEMO: "true",
+    OPSCHAT_LOG: "warn",
+    ...extraEnv,
+  };
+  if (!extraEnv.OPENAI_API_KEY) delete env.OPENAI_API_KEY;
+  const child = spawn(BIN, ["serve"], { env, stdio: ["ignore", "inherit", "inherit"] });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try { if ((await fetch(`${base}/healthz`)).ok) break; } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const doc = JSON.parse(readFileSync(join(here, "..", "tests", "fixtures", "ops.json"), "utf8"));
+  doc.tasks.push({ id: "t-xss", title: XSS_TITLE, due_date: "2026-11-27", priority: "medium", status: "todo" });
+  const r = await fetch(`${base}/api/operations/import`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(doc) });
+  assert.equal(r.status, 200, await r.text());
+  return { base, child, dir };
+}
+
+let browser, local, remote, fakeServer;
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  fakeServer = await startFakeModel();
+  local = await startOpschat();
+  remote = await startOpschat({ OPENAI_API_KEY: "sk-e2e", OPENAI_BASE_URL: `http://127.0.0.1:${fakeServer.address().port}/v1`, OPENAI_MAX_RETRIES: "0" });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  for (const s of [local, remote]) { s?.child.kill("SIGTERM"); if (s) rmSync(s.dir, { recursive: true, force: true }); }
+  fakeServer?.close();
+});
+
+async function newPage(base, viewport = { width: 1280, height: 860 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => { throw new Error(`page error: ${e.message}`); });
+  await page.goto(base);
+  await page.locator("#tasks li").first().waitFor();
+  return page;
+}
+
+async function openChat(page) {
+  await page.click("#chat-toggle");
+  await page.locator("#chat-panel").waitFor({ state: "visible" });
+}
+
+const bubbles = (page, role) => page.locator(`#messages .msg.${role}`);
+
+async function history(base, sessionId) {
+  const r = await fetch(`${base}/api/operations-chat/history/${sessionId}`);
+  return r.json();
+}
+
+async function latestSession(base) {
+  const r = await fetch(`${base}/api/operations-chat/sessions?limit=1`);
+  return (await r.json()).sessions[0];
+}
+
+// ------------------------------------------------------------ the tests
+
+test("the dashboard shows today's imported data", async () => {
+  const page = await newPage(local.base);
+  const tasks = await page.locator("#tasks").innerText();
+  assert.match(tasks, /Fix walk-in cooler door gasket/);
+  assert.match(tasks, /Resolve Hannah's payroll discrepancy/);
+  assert.doesNotMatch(tasks, /Deep clean the hood vents/, "completed work is not open work");
+  assert.equal(await page.locator("#count-overdue").innerText(), "1");
+  assert.equal(await page.locator("#count-open").innerText(), "8");
+  const overdue = page.locator("#tasks li.overdue");
+  assert.equal(await overdue.count(), 1);
+  assert.match(await overdue.innerText(), /Overdue/);
+  assert.match(await page.locator("#digest").innerText(), /Payroll fix due before Friday/);
+  assert.match(await page.locator("#followups").innerText(), /Marcus Lee/);
+  await page.context().close();
+});
+
+test("ask from a suggestion, get the answer, reload restores the conversation", async () => {
+  const page = await newPage(local.base);
+  await openChat(page);
+  const chip = page.locator("#suggestions button", { hasText: "What's most urgent today?" });
+  await chip.waitFor();
+  await chip.click();
+  await bubbles(page, "assistant").first().waitFor();
+  const answer = await bubbles(page, "assistant").first().innerText();
+  assert.match(answer, /Fix walk-in cooler door gasket/);
+  assert.ok(await page.locator("#messages .msg.assistant strong").count() > 0, "Markdown is rendered");
+  assert.equal(await page.locator("#suggestions button").count(), 0, "chips leave once the chat starts");
+
+  await page.reload();
+  await page.locator("#tasks li").first().waitFor();
+  await openChat(page);
+  await bubbles(page, "assistant").first().waitFor();
+  assert.equal(await bubbles(page, "user").count(), 1);
+  assert.match(await bubbles(page, "user").first().innerText(), /What's most urgent today\?/);
+  assert.match(await bubbles(page, "assistant").first().innerText(), /Fix walk-in cooler door gasket/);
+  assert.ok(await page.locator("#messages time").count() >= 2, "messages carry timestamps");
+  await page.context().close();
+});
+
+test("Shift+Enter adds a line, Enter sends; send is disabled while empty", async () => {
+  const page = await newPage(local.base);
+  await openChat(page);
+  await page.click("#new-chat");
+  assert.equal(await page.locator("#send").isDisabled(), true);
+  await page.locator("#input").type("Who do I need to follow up with?");
+  assert.equal(await page.locator("#send").isDisabled(), false);
+  await page.keyboard.down("Shift");
+  await page.keyboard.press("Enter");
+  await page.keyboard.up("Shift");
+  await page.locator("#input").type("thanks");
+  assert.equal(await page.locator("#input").inputValue(), "Who do I need to follow up with?\nthanks");
+  assert.equal(await bubbles(page, "user").count(), 0, "Shift+Enter did not send");
+  await page.keyboard.press("Enter");
+  await bubbles(page, "assistant").first().waitFor();
+  assert.equal(await bubbles(page, "user").first().innerText().then((t) => t.split("\n").slice(0, 2).join("\n")), "Who do I need to follow up with?\nthanks");
+  assert.match(await bubbles(page, "assistant").first().innerText(), /Marcus Lee/);
+  assert.equal(await page.locator("#input").inputValue(), "");
+  await page.context().close();
+});
+
+test("HTML in tasks and messages shows as text and never runs", async () => {
+  const page = await newPage(local.base);
+  assert.match(await page.locator("#tasks").innerText(), /<img src=x onerror="window.__xss=1">/);
+  await openChat(page);
+  await page.click("#new-chat");
+  await page.locator("#input").fill('When is the img onerror task due? <b>bold?</b>');
+  await page.keyboard.press("Enter");
+  await bubbles(page, "assistant").first().waitFor();
+  assert.match(await bubbles(page, "assistant").first().innerText(), /img src=x onerror/);
+  assert.match(await bubbles(page, "user").first().innerText(), /<b>bold\?<\/b>/);
+  assert.equal(await page.locator("#messages img, #tasks img, #messages b").count(), 0);
+  assert.equal(await page.evaluate(() => window.__xss), undefined);
+  await page.context().close();
+});
+
+test("the session browser lists sessions and switches between them", async () => {
+  const page = await newPage(local.base);
+  await openChat(page);
+  await page.click("#history-btn");
+  const items = page.locator("#session-list li");
+  await items.first().waitFor();
+  assert.ok(await items.count() >= 2, `sessions listed: ${await items.count()}`);
+  const follow = items.filter({ hasText: "Who do I need to follow up with?" });
+  assert.match(await follow.innerText(), /2 messages/);
+  await follow.locator(".open-session").click();
+  await bubbles(page, "assistant").first().waitFor();
+  assert.match(await bubbles(page, "user").first().innerText(), /follow up/);
+  await page.click("#history-btn");
+  await items.filter({ hasText: "What's most urgent today?" }).locator(".open-session").click();
+  await bubbles(page, "assistant").first().waitFor();
+  assert.match(await bubbles(page, "user").first().innerText(), /What's most urgent today\?/);
+  assert.match(await bubbles(page, "assistant").first().innerText(), /Fix walk-in cooler door gasket/);
+
+  // Rename and archive.
+  await page.click("#history-btn");
+  await items.filter({ hasText: "What's most urgent today?" }).getByRole("button", { name: /Rename/ }).click();
+  const title = page.locator("#session-list input[type=text]");
+  await title.fill("Morning triage");
+  await title.press("Enter");
+  await items.filter({ hasText: "Morning triage" }).waitFor();
+  await items.filter({ hasText: "Morning triage" }).getByRole("button", { name: /Archive/ }).click();
+  await page.waitForFunction(() => ![...document.querySelectorAll("#session-list li")].some((li) => li.textContent.includes("Morning triage")));
+  await page.check("#show-archived");
+  await items.filter({ hasText: "archived" }).first().waitFor();
+  await page.context().close();
+});
+
+test("a slow model shows the typing indicator; a failing one shows the error and Retry does not duplicate the question", async () => {
+  const page = await newPage(remote.base);
+  await openChat(page);
+  fake.delayMs = 1500;
+  await page.locator("#input").fill("What's most urgent today?");
+  await page.keyboard.press("Enter");
+  await page.locator("#typing").waitFor({ state: "visible" });
+  assert.equal(await page.locator("#send").isDisabled(), true, "no second send while waiting");
+  await bubbles(page, "assistant").first().waitFor({ timeout: 10000 });
+  assert.equal(await page.locator("#typing").isVisible(), false);
+  assert.match(await bubbles(page, "assistant").first().innerText(), /Fix walk-in cooler door gasket/);
+
+  fake.delayMs = 0;
+  fake.fail = true;
+  await page.locator("#input").fill("And after that?");
+  await page.keyboard.press("Enter");
+  await page.locator("#chat-error").waitFor({ state: "visible" });
+  assert.match(await page.locator("#chat-error-text").innerText(), /fake model is down/);
+  fake.fail = false;
+  await page.click("#retry");
+  await bubbles(page, "assistant").nth(1).waitFor();
+  assert.equal(await page.locator("#chat-error").isVisible(), false);
+  assert.equal(await bubbles(page, "assistant").count(), 2);
+  const s = await latestSession(remote.base);
+  const h = await history(remote.base, s.id);
+  const asked = h.messages.filter((m) => m.role === "user" && m.content === "And after that?");
+  assert.equal(asked.length, 1, "the question is stored once");
+  assert.equal(h.message_count, 4);
+  assert.deepEqual(h.messages.map((m) => m.status), ["complete", "complete", "complete", "failed", "complete"]);
+
+  // After a reload the answered conversation shows no stale error.
+  await page.reload();
+  await page.locator("#tasks li").first().waitFor();
+  await openChat(page);
+  await bubbles(page, "assistant").nth(1).waitFor();
+  assert.equal(await page.locator("#chat-error").isVisible(), false);
+  await page.context().close();
+});
+
+test("a lost connection says so, and Retry sends the question once it is back", async () => {
+  const page = await newPage(local.base);
+  await openChat(page);
+  await page.click("#new-chat");
+  await page.route("**/api/operations-chat", (route) => route.abort("internetdisconnected"));
+  await page.locator("#input").fill("What can I delegate?");
+  await page.keyboard.press("Enter");
+  await page.locator("#chat-error").waitFor({ state: "visible" });
+  assert.match(await page.locator("#chat-error-text").innerText(), /Connection lost/);
+  await page.unroute("**/api/operations-chat");
+  await page.click("#retry");
+  await bubbles(page, "assistant").first().waitFor();
+  assert.match(await bubbles(page, "assistant").first().innerText(), /delegate/i);
+  assert.equal(await bubbles(page, "user").count(), 1, "the question shows once");
+  const s = await latestSession(local.base);
+  const h = await history(local.base, s.id);
+  assert.deepEqual(h.messages.map((m) => m.role), ["user", "assistant"]);
+  await page.context().close();
+});
+
+test("keyboard alone: open with Enter, Escape closes and returns focus", async () => {
+  const page = await newPage(local.base);
+  await page.focus("#chat-toggle");
+  await page.keyboard.press("Enter");
+  await page.locator("#chat-panel").waitFor({ state: "visible" });
+  assert.equal(await page.evaluate(() => document.activeElement.id), "input");
+  await page.keyboard.press("Escape");
+  await page.locator("#chat-panel").waitFor({ state: "hidden" });
+  assert.equal(await page.evaluate(() => document.activeElement.id), "chat-toggle");
+  for (const b of await page.locator("button").all()) {
+    const name = (await b.getAttribute("aria-label")) || (await b.innerText());
+    assert.ok(name.trim().length > 0, "every button has an accessible name");
+  }
+  await page.context().close();
+});
+
+test("phone and desktop screenshots", async () => {
+  const phone = await newPage(local.base, { width: 390, height: 844 });
+  await openChat(phone);
+  await bubbles(phone, "assistant").first().waitFor();
+  const box = await phone.locator("#chat-panel").boundingBox();
+  assert.ok(box.width >= 389 && box.height >= 843, `the panel is full screen on a phone: ${JSON.stringify(box)}`);
+  await phone.screenshot({ path: join(SHOTS, "phone-chat.png") });
+  await phone.context().close();
+  const desk = await newPage(local.base);
+  await desk.screenshot({ path: join(SHOTS, "desktop-dashboard.png"), fullPage: true });
+  await openChat(desk);
+  await bubbles(desk, "assistant").first().waitFor();
+  await desk.screenshot({ path: join(SHOTS, "desktop-chat.png") });
+  await desk.context().close();
+});
