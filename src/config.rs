@@ -69,6 +69,16 @@ pub struct Config {
     #[arg(long, env = "OPSCHAT_USER", default_value = "john", global = true)]
     pub user: String,
 
+    /// A streaming reply whose heartbeat is older than this many seconds belongs to an instance
+    /// that died: it is marked interrupted at start and by a sweep every minute.
+    #[arg(
+        long,
+        env = "OPSCHAT_STREAM_STALE_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub stream_stale_secs: u64,
+
     /// Token budget for the conversation history sent to the model with each question.
     #[arg(
         long,
@@ -96,6 +106,7 @@ impl Config {
             utc_offset: None,
             user: "john".into(),
             history_tokens: 4000,
+            stream_stale_secs: 30,
         }
     }
 

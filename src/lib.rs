@@ -29,6 +29,7 @@ pub fn install_crypto_provider() {
 /// A wired application.
 pub struct App {
     pub chat: Arc<chat::ChatService>,
+    stream_stale: std::time::Duration,
 }
 
 /// What `App::build` does besides connecting.
@@ -47,6 +48,10 @@ impl App {
         let store = store::connect(&cfg.database_url, cfg.db_pool).await?;
         if opts.migrate {
             store.migrate().await.context("migrating the database")?;
+        }
+        let stream_stale = std::time::Duration::from_secs(cfg.stream_stale_secs);
+        if opts.migrate {
+            interrupt_stale_streams(store.as_ref(), stream_stale).await;
         }
         if opts.demo && !store.has_ops_data().await? {
             let today = clock.local(clock.now()).date_naive();
@@ -72,7 +77,7 @@ impl App {
             cfg.user.clone(),
             cfg.history_tokens,
         ));
-        Ok(Self { chat })
+        Ok(Self { chat, stream_stale })
     }
 
     /// The HTTP router over this app.
@@ -89,9 +94,35 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         assistant::tokens::warm_up();
-        axum::serve(listener, self.router())
+        let store = self.chat.store().clone();
+        let stale = self.stream_stale;
+        let sweeper = tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            every.tick().await;
+            loop {
+                every.tick().await;
+                interrupt_stale_streams(store.as_ref(), stale).await;
+            }
+        });
+        let served = axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
             .await
-            .context("serving HTTP")
+            .context("serving HTTP");
+        sweeper.abort();
+        served
+    }
+}
+
+/// Marks streaming replies left behind by a dead instance as interrupted. The heartbeat is
+/// wall-clock time (not `OPSCHAT_NOW`): it is about processes, not the manager's day.
+async fn interrupt_stale_streams(store: &dyn store::Store, stale: std::time::Duration) {
+    let cutoff = chrono::Utc::now() - chrono::TimeDelta::from_std(stale).unwrap_or_default();
+    match store.interrupt_stale_streams(cutoff).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            replies = n,
+            "marked replies interrupted: their server stopped mid-stream"
+        ),
+        Err(e) => tracing::error!(error = %e, "sweeping interrupted streams"),
     }
 }

@@ -30,6 +30,48 @@ impl Provider for LocalAnalyst {
             items_used: Some(items),
         })
     }
+
+    async fn stream(&self, req: ModelRequest<'_>) -> Result<super::ChunkStream, ProviderError> {
+        use futures::StreamExt;
+        let (content, _) = answer(req.question, req.context);
+        let mut chunks = vec![Ok(super::StreamChunk::Model(LOCAL_MODEL.into()))];
+        chunks.extend(
+            pieces(&content, STREAM_PIECE).map(|p| Ok(super::StreamChunk::Delta(p.to_string()))),
+        );
+        // Yield between pieces so a stop or a disconnect is seen mid-answer.
+        Ok(futures::stream::iter(chunks)
+            .then(|c| async {
+                tokio::task::yield_now().await;
+                c
+            })
+            .boxed())
+    }
+}
+
+/// The size of the pieces the analyst streams its answer in, in bytes (at word boundaries).
+const STREAM_PIECE: usize = 24;
+
+/// Splits text into pieces of about `size` bytes, each ending after whitespace where it can.
+pub fn pieces(text: &str, size: usize) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut end = rest.len().min(size);
+        while !rest.is_char_boundary(end) {
+            end += 1;
+        }
+        if end < rest.len()
+            && let Some(ws) = rest[end..].find(char::is_whitespace)
+        {
+            end += ws;
+            end += rest[end..].chars().next().map_or(0, char::len_utf8);
+        }
+        let (piece, tail) = rest.split_at(end.min(rest.len()));
+        rest = tail;
+        Some(piece)
+    })
 }
 
 /// What the manager is asking for.
@@ -1162,6 +1204,14 @@ mod tests {
         assert_eq!(classify("summarize my day"), Intent::Summary);
         assert_eq!(classify("what's the capital of peru"), Intent::Unknown);
         assert_eq!(classify("what can you help me with?"), Intent::Help);
+    }
+
+    #[test]
+    fn pieces_rebuild_the_text() {
+        let text = "**Most urgent** — café ünïcødé\n\n1. Fix walk-in cooler door gasket";
+        let parts: Vec<&str> = pieces(text, 8).collect();
+        assert!(parts.len() > 3, "{parts:?}");
+        assert_eq!(parts.concat(), text);
     }
 
     #[test]

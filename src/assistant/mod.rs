@@ -59,10 +59,27 @@ pub enum ProviderError {
     BadResponse(String),
 }
 
+/// One piece of a streamed answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamChunk {
+    /// More text.
+    Delta(String),
+    /// Token usage, when the server reports it (usually last).
+    Usage(Usage),
+    /// The model that is answering, as the server names it.
+    Model(String),
+}
+
+/// A streamed answer. Dropping it cancels the upstream request.
+pub type ChunkStream = futures::stream::BoxStream<'static, Result<StreamChunk, ProviderError>>;
+
 /// Something that turns a question plus context into an answer.
 #[async_trait]
 pub trait Provider: Send + Sync {
     async fn complete(&self, req: ModelRequest<'_>) -> Result<ModelReply, ProviderError>;
+    /// The answer as it is written. Errors before the first chunk come back here; later
+    /// ones inside the stream.
+    async fn stream(&self, req: ModelRequest<'_>) -> Result<ChunkStream, ProviderError>;
 }
 
 /// A model a client may ask for.

@@ -146,8 +146,158 @@ fn retryable(e: &ProviderError) -> bool {
     }
 }
 
+impl OpenAiProvider {
+    /// Sends `body`, retrying like `complete`, and returns the response once its status is OK.
+    async fn open(&self, body: &serde_json::Value) -> Result<reqwest::Response, ProviderError> {
+        let mut attempt = 0;
+        loop {
+            let mut rb = self
+                .client
+                .post(&self.url)
+                .bearer_auth(&self.key)
+                .json(body);
+            if let Some(p) = &self.project {
+                rb = rb.header("OpenAI-Project", p);
+            }
+            if let Some(o) = &self.org {
+                rb = rb.header("OpenAI-Organization", o);
+            }
+            let result = match tokio::time::timeout(self.timeout, rb.send()).await {
+                Err(_) => Err((ProviderError::Timeout(self.timeout.as_secs()), None)),
+                Ok(Err(e)) => Err((self.transport_error(&e), None)),
+                Ok(Ok(resp)) if resp.status().is_success() => Ok(resp),
+                Ok(Ok(resp)) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = resp
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(|s| Duration::from_secs(s.min(10)));
+                    let text = resp.text().await.unwrap_or_default();
+                    let message = upstream_message(&text);
+                    Err((ProviderError::Upstream { status, message }, retry_after))
+                }
+            };
+            match result {
+                Ok(resp) => return Ok(resp),
+                Err((e, retry_after)) if retryable(&e) && attempt < self.max_retries => {
+                    let wait = retry_after.unwrap_or(self.backoff * 2u32.pow(attempt));
+                    tracing::warn!(error = %e, attempt, "model stream failed to start, retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+}
+
+/// Reads one `data:` payload of a streamed completion into chunks; `None` at `[DONE]`.
+fn stream_chunks(data: &str) -> Option<Result<Vec<super::StreamChunk>, ProviderError>> {
+    use super::StreamChunk;
+    let data = data.trim();
+    if data == "[DONE]" {
+        return None;
+    }
+    let v: serde_json::Value = match serde_json::from_str(data) {
+        Ok(v) => v,
+        Err(e) => {
+            return Some(Err(ProviderError::BadResponse(format!(
+                "stream chunk: {e}"
+            ))));
+        }
+    };
+    if let Some(err) = v.get("error") {
+        let message = err
+            .get("message")
+            .and_then(|m| m.as_str())
+            .map_or_else(|| err.to_string(), str::to_string);
+        return Some(Err(ProviderError::Upstream {
+            status: 200,
+            message,
+        }));
+    }
+    let mut out = Vec::new();
+    if let Some(m) = v
+        .get("model")
+        .and_then(|m| m.as_str())
+        .filter(|m| !m.is_empty())
+    {
+        out.push(StreamChunk::Model(m.to_string()));
+    }
+    if let Some(text) = v
+        .pointer("/choices/0/delta/content")
+        .and_then(|c| c.as_str())
+        .filter(|t| !t.is_empty())
+    {
+        out.push(StreamChunk::Delta(text.to_string()));
+    }
+    if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
+        let get = |k: &str| {
+            u.get(k)
+                .and_then(|n| n.as_i64())
+                .and_then(|n| i32::try_from(n).ok())
+        };
+        if let (Some(p), Some(c)) = (get("prompt_tokens"), get("completion_tokens")) {
+            out.push(StreamChunk::Usage(Usage {
+                prompt_tokens: p,
+                completion_tokens: c,
+            }));
+        }
+    }
+    Some(Ok(out))
+}
+
 #[async_trait]
 impl Provider for OpenAiProvider {
+    async fn stream(&self, req: ModelRequest<'_>) -> Result<super::ChunkStream, ProviderError> {
+        use eventsource_stream::Eventsource;
+        use futures::StreamExt;
+        let mut body = Self::body(&req);
+        body["stream"] = json!(true);
+        body["stream_options"] = json!({"include_usage": true});
+        let resp = self.open(&body).await?;
+        let idle = self.timeout;
+        let events = resp.bytes_stream().eventsource().boxed();
+        // Each step waits for the next event at most `idle`; the whole answer may take longer.
+        // A stream that ends before `[DONE]` or a `finish_reason` was cut off, not finished.
+        let batches = futures::stream::unfold(Some((events, false)), move |state| async move {
+            let (mut events, mut finished) = state?;
+            loop {
+                let next = match tokio::time::timeout(idle, events.next()).await {
+                    Err(_) => return Some((Err(ProviderError::Timeout(idle.as_secs())), None)),
+                    Ok(None) if finished => return None,
+                    Ok(None) => {
+                        let cut =
+                            "the model server closed the stream before the answer was finished";
+                        return Some((Err(ProviderError::Network(cut.into())), None));
+                    }
+                    Ok(Some(Err(e))) => {
+                        return Some((Err(ProviderError::Network(e.to_string())), None));
+                    }
+                    Ok(Some(Ok(ev))) => ev,
+                };
+                finished |= next.data.contains("\"finish_reason\":\"")
+                    || next.data.contains("\"finish_reason\": \"");
+                match stream_chunks(&next.data) {
+                    None => return None,
+                    Some(Err(e)) => return Some((Err(e), None)),
+                    Some(Ok(v)) if v.is_empty() => continue,
+                    Some(Ok(v)) => return Some((Ok(v), Some((events, finished)))),
+                }
+            }
+        });
+        let chunks = batches.flat_map(|batch| {
+            let items: Vec<Result<super::StreamChunk, ProviderError>> = match batch {
+                Ok(v) => v.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            };
+            futures::stream::iter(items)
+        });
+        Ok(chunks.boxed())
+    }
+
     async fn complete(&self, req: ModelRequest<'_>) -> Result<ModelReply, ProviderError> {
         let body = Self::body(&req);
         let mut attempt = 0;
@@ -235,6 +385,41 @@ mod tests {
             "Rate limit reached"
         );
         assert_eq!(upstream_message("Bad Gateway"), "Bad Gateway");
+    }
+
+    #[test]
+    fn reads_stream_chunks() {
+        use crate::assistant::StreamChunk;
+        assert!(stream_chunks("[DONE]").is_none());
+        let c = stream_chunks(
+            r#"{"model":"m","choices":[{"delta":{"content":"Hi"},"finish_reason":null}]}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            c,
+            vec![
+                StreamChunk::Model("m".into()),
+                StreamChunk::Delta("Hi".into())
+            ]
+        );
+        let u =
+            stream_chunks(r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2}}"#)
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            u,
+            vec![StreamChunk::Usage(Usage {
+                prompt_tokens: 5,
+                completion_tokens: 2
+            })]
+        );
+        assert!(
+            stream_chunks(r#"{"error":{"message":"overloaded"}}"#)
+                .unwrap()
+                .is_err()
+        );
+        assert!(stream_chunks("not json").unwrap().is_err());
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! The chat turn: validate, persist the question, build the context, pick the history, call the
 //! provider, persist the answer. The only place that orders those steps.
 
+mod stream;
 pub mod suggestions;
+
+pub use stream::StreamEvent;
 
 use serde_json::Value;
 use std::hash::{Hash, Hasher};
@@ -49,6 +52,17 @@ pub struct TurnReply {
     pub items_used: Vec<ItemRef>,
 }
 
+/// A question stored and ready to be answered.
+pub struct Prepared {
+    pub session: Session,
+    pub question: Message,
+    pub ctx: OpsContext,
+    pub provider: Arc<dyn crate::assistant::Provider>,
+    pub model: String,
+    /// The earlier answer a regenerated one replaces.
+    pub replaces: Option<Uuid>,
+}
+
 /// Why a turn did not produce an answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ChatError {
@@ -90,6 +104,8 @@ pub struct ChatService {
     /// The token count of the last system prompt seen: it changes only when the data or the
     /// minute does, and counting ~1k tokens on every turn would dominate a turn's CPU.
     prompt_count: Mutex<(u64, i32)>,
+    /// Replies streaming on this instance: reply id -> (session id, cancel).
+    streams: Mutex<std::collections::HashMap<Uuid, (Uuid, tokio_util::sync::CancellationToken)>>,
 }
 
 impl ChatService {
@@ -108,6 +124,7 @@ impl ChatService {
             user,
             history_tokens,
             prompt_count: Mutex::new((0, 0)),
+            streams: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -151,6 +168,31 @@ impl ChatService {
 
     /// Answers one question, persisting both sides of the exchange.
     pub async fn turn(&self, req: TurnRequest) -> Result<TurnReply, ChatError> {
+        let p = self.ask(req).await?;
+        self.answer(
+            p.session, p.question, &p.ctx, p.provider, p.model, p.replaces,
+        )
+        .await
+    }
+
+    /// Answers the session's last question again, without storing it twice: after a failed
+    /// reply (Retry) or to replace the last answer (Regenerate). A replaced answer stays in the
+    /// history as `superseded` once the new one is saved.
+    pub async fn retry(
+        &self,
+        session_id: Uuid,
+        model: Option<&str>,
+    ) -> Result<TurnReply, ChatError> {
+        let p = self.again(session_id, model).await?;
+        self.answer(
+            p.session, p.question, &p.ctx, p.provider, p.model, p.replaces,
+        )
+        .await
+    }
+
+    /// Validates a question and commits it (creating the session if needed) before any model
+    /// is called: whatever happens next, it stays.
+    pub async fn ask(&self, req: TurnRequest) -> Result<Prepared, ChatError> {
         let question = req.message.trim();
         if question.is_empty() {
             return Err(ChatError::Invalid("message must not be empty".into()));
@@ -203,18 +245,22 @@ impl ChatService {
                 self.store.create_session(&new, &user_msg).await?
             }
         };
-        self.answer(session, question_msg, &ctx, provider, model, None)
-            .await
+        Ok(Prepared {
+            session,
+            question: question_msg,
+            ctx,
+            provider,
+            model,
+            replaces: None,
+        })
     }
 
-    /// Answers the session's last question again, without storing it twice: after a failed
-    /// reply (Retry) or to replace the last answer (Regenerate). A replaced answer stays in the
-    /// history as `superseded` once the new one is saved.
-    pub async fn retry(
+    /// Finds the question a Retry or Regenerate answers, and the answer it replaces.
+    pub async fn again(
         &self,
         session_id: Uuid,
         model: Option<&str>,
-    ) -> Result<TurnReply, ChatError> {
+    ) -> Result<Prepared, ChatError> {
         let (provider, model) = self
             .providers
             .resolve(model)
@@ -262,8 +308,14 @@ impl ChatService {
             client,
         )
         .await?;
-        self.answer(session, question, &ctx, provider, model, replaced)
-            .await
+        Ok(Prepared {
+            session,
+            question,
+            ctx,
+            provider,
+            model,
+            replaces: replaced,
+        })
     }
 
     /// Builds the prompt for a stored question, calls the provider and stores the reply (or
@@ -280,9 +332,7 @@ impl ChatService {
         let question = question_msg.content.as_str();
         let (history, history_ids, history_tokens) =
             self.history(session.id, question_msg.seq).await?;
-        let mut system = String::with_capacity(SYSTEM_PROMPT.len() + 4096);
-        system.push_str(SYSTEM_PROMPT);
-        system.push_str(&ctx.prompt_text());
+        let system = self.system_prompt(ctx);
         let request = ModelRequest {
             model: &model,
             system: &system,
@@ -322,20 +372,14 @@ impl ChatService {
             }
         };
 
-        let (prompt_tokens, completion_tokens) = match reply.usage {
-            Some(u) => (u.prompt_tokens, u.completion_tokens),
-            None => {
-                let framing =
-                    tokens::PER_MESSAGE * (history.len() as i32 + 2) + tokens::REPLY_PRIMING;
-                (
-                    self.count_prompt(&system)
-                        + history_tokens
-                        + question_msg.tokens_used.unwrap_or(0)
-                        + framing,
-                    tokens::count(&reply.content),
-                )
-            }
-        };
+        let (prompt_tokens, completion_tokens) = self.usage_or_count(
+            reply.usage,
+            &system,
+            history.len(),
+            history_tokens,
+            &question_msg,
+            &reply.content,
+        );
         let items_used = reply
             .items_used
             .unwrap_or_else(|| ctx.items_mentioned_in(&reply.content));
@@ -374,6 +418,41 @@ impl ChatService {
             answer: appended.message,
             items_used,
         })
+    }
+
+    /// The system prompt: how to behave, then the day's data.
+    fn system_prompt(&self, ctx: &OpsContext) -> String {
+        let mut system = String::with_capacity(SYSTEM_PROMPT.len() + 4096);
+        system.push_str(SYSTEM_PROMPT);
+        system.push_str(&ctx.prompt_text());
+        system
+    }
+
+    /// (prompt, completion) tokens: the provider's usage when it reported one, otherwise
+    /// counted with the gpt-4o tokenizer over what was sent and received.
+    fn usage_or_count(
+        &self,
+        usage: Option<crate::assistant::Usage>,
+        system: &str,
+        history_len: usize,
+        history_tokens: i32,
+        question: &Message,
+        content: &str,
+    ) -> (i32, i32) {
+        match usage {
+            Some(u) => (u.prompt_tokens, u.completion_tokens),
+            None => {
+                let framing =
+                    tokens::PER_MESSAGE * (history_len as i32 + 2) + tokens::REPLY_PRIMING;
+                let question_tokens = question
+                    .tokens_used
+                    .unwrap_or_else(|| tokens::count(&question.content));
+                (
+                    self.count_prompt(system) + history_tokens + question_tokens + framing,
+                    tokens::count(content),
+                )
+            }
+        }
     }
 
     /// Tokens of a system prompt, remembered for the last prompt seen.

@@ -2,13 +2,16 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, IdPath, parse_id};
-use crate::chat::TurnRequest;
+use crate::chat::{StreamEvent, TurnRequest};
 use crate::domain::{Message, Session};
 use crate::store::SessionPatch;
 
@@ -24,10 +27,65 @@ pub struct TurnBody {
     model: Option<String>,
 }
 
+/// Whether the client asked for Server-Sent Events.
+fn wants_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/event-stream"))
+}
+
+/// A streamed turn as SSE: `start`, `delta`s, then `done` or `error`.
+fn sse(rx: tokio::sync::mpsc::Receiver<StreamEvent>) -> Response {
+    let events = futures::stream::unfold(rx, |mut rx| async move {
+        let ev = rx.recv().await?;
+        let (name, data) = match ev {
+            StreamEvent::Start {
+                session_id,
+                user_message_id,
+                message_id,
+                model,
+                title,
+            } => (
+                "start",
+                json!({"session_id": session_id, "user_message_id": user_message_id,
+                       "message_id": message_id, "model": model, "title": title}),
+            ),
+            StreamEvent::Delta(text) => ("delta", json!({ "text": text })),
+            StreamEvent::Done(reply) => {
+                let status = reply.answer.status;
+                let mut v = reply_json(*reply);
+                v["status"] = json!(status);
+                ("done", v)
+            }
+            StreamEvent::Error {
+                code,
+                message,
+                session_id,
+                user_message_id,
+                message_id,
+            } => (
+                "error",
+                json!({"code": code, "message": message, "session_id": session_id,
+                       "user_message_id": user_message_id, "message_id": message_id}),
+            ),
+        };
+        let event = Event::default().event(name).data(data.to_string());
+        Some((Ok::<_, std::convert::Infallible>(event), rx))
+    });
+    (
+        [("x-accel-buffering", "no")],
+        Sse::new(events).keep_alive(KeepAlive::default()),
+    )
+        .into_response()
+}
+
 pub async fn turn(
     State(s): State<AppState>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<TurnBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let session_id = match body
         .session_id
         .as_deref()
@@ -37,15 +95,19 @@ pub async fn turn(
         Some(raw) => Some(parse_id(raw, "session_id")?),
         None => None,
     };
-    // A turn runs to the end in its own task: a client that disconnects mid-turn must not
-    // cancel it half-way, so its answer is saved and shown on the next load.
-    let chat = s.chat.clone();
     let request = TurnRequest {
         message: body.message,
         session_id,
         context: body.context,
         model: body.model,
     };
+    if wants_stream(&headers) {
+        let prepared = s.chat.ask(request).await?;
+        return Ok(sse(s.chat.stream(prepared).await?));
+    }
+    // A turn runs to the end in its own task: a client that disconnects mid-turn must not
+    // cancel it half-way, so its answer is saved and shown on the next load.
+    let chat = s.chat.clone();
     let reply = tokio::spawn(async move { chat.turn(request).await })
         .await
         .map_err(|e| {
@@ -56,7 +118,7 @@ pub async fn turn(
                 "the turn was aborted; try again",
             )
         })??;
-    Ok(Json(reply_json(reply)))
+    Ok(Json(reply_json(reply)).into_response())
 }
 
 fn reply_json(reply: crate::chat::TurnReply) -> Value {
@@ -88,8 +150,9 @@ pub struct RetryBody {
 pub async fn retry(
     State(s): State<AppState>,
     IdPath(id): IdPath,
+    headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     // The body is optional: none, `{}` or `{"model": "..."}`.
     let body: RetryBody = if body.iter().all(u8::is_ascii_whitespace) {
         RetryBody::default()
@@ -98,6 +161,10 @@ pub async fn retry(
             .map_err(|e| ApiError::bad_request("invalid_request", format!("invalid body: {e}")))?
     };
     let model = body.model;
+    if wants_stream(&headers) {
+        let prepared = s.chat.again(id, model.as_deref()).await?;
+        return Ok(sse(s.chat.stream(prepared).await?));
+    }
     let chat = s.chat.clone();
     let reply = tokio::spawn(async move { chat.retry(id, model.as_deref()).await })
         .await
@@ -109,7 +176,13 @@ pub async fn retry(
                 "the turn was aborted; try again",
             )
         })??;
-    Ok(Json(reply_json(reply)))
+    Ok(Json(reply_json(reply)).into_response())
+}
+
+/// Stops the session's streaming reply (on whichever instance it runs).
+pub async fn stop(State(s): State<AppState>, IdPath(id): IdPath) -> Result<Json<Value>, ApiError> {
+    let stopped = s.chat.stop(id).await?;
+    Ok(Json(json!({ "stopped": stopped })))
 }
 
 fn session_json(s: &Session) -> Value {

@@ -41,6 +41,7 @@ pub fn router(state: AppState) -> Router {
             "/api/operations-chat/sessions/{id}/retry",
             post(chat::retry),
         )
+        .route("/api/operations-chat/sessions/{id}/stop", post(chat::stop))
         .route("/api/operations-chat/history/{id}", get(chat::history))
         .route("/api/operations-chat/suggestions", get(chat::suggestions))
         .route("/api/operations-chat/models", get(chat::models))

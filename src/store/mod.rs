@@ -97,6 +97,21 @@ pub struct Appended {
     pub last_message_at: DateTime<Utc>,
 }
 
+/// How a streamed reply ended.
+#[derive(Debug, Clone)]
+pub struct FinishedReply {
+    pub content: String,
+    /// `Complete`, `Stopped`, `Interrupted` or `Failed`. A reply already stopped by a stop
+    /// request stays `Stopped`.
+    pub status: MessageStatus,
+    pub error: Option<String>,
+    pub model_used: Option<String>,
+    pub tokens_used: Option<i32>,
+    pub prompt_tokens: Option<i32>,
+    pub completion_tokens: Option<i32>,
+    pub context_used: Option<Value>,
+}
+
 /// Changes a user may make to a session.
 #[derive(Debug, Clone, Default)]
 pub struct SessionPatch {
@@ -191,6 +206,16 @@ pub trait Store: Send + Sync + 'static {
     /// Marks a reply superseded (replaced by a regenerated one) and takes it out of the
     /// session's count; returns the new `message_count`. `NotFound` unless it is a visible reply.
     async fn supersede(&self, message_id: Uuid) -> StoreResult<i32>;
+    /// Saves a streaming reply's text so far and its heartbeat. `false` when the reply is no
+    /// longer streaming (a stop request, from any instance, ended it).
+    async fn stream_progress(&self, message_id: Uuid, content: &str) -> StoreResult<bool>;
+    /// Ends a streaming reply; returns it as stored and the session's new `message_count`.
+    async fn finish_stream(&self, message_id: Uuid, done: &FinishedReply) -> StoreResult<Appended>;
+    /// Marks a session's streaming replies stopped; returns their ids.
+    async fn stop_streams(&self, session_id: Uuid) -> StoreResult<Vec<Uuid>>;
+    /// Marks streaming replies whose heartbeat is older than `cutoff` interrupted (their
+    /// instance died); returns how many.
+    async fn interrupt_stale_streams(&self, cutoff: DateTime<Utc>) -> StoreResult<u64>;
     /// Messages in seq order; `before_seq` pages backwards from the end.
     async fn messages(
         &self,

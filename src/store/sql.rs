@@ -325,6 +325,83 @@ macro_rules! sql_store {
                 Ok(out)
             }
 
+            async fn stream_progress(&self, mid: uuid::Uuid, content: &str) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE chat_messages SET content = $2, heartbeat_at = $3 \
+                     WHERE id = $1 AND status = 'streaming'",
+                )
+                .bind(id(mid))
+                .bind(content)
+                .bind(chrono::Utc::now())
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn finish_stream(&self, mid: uuid::Uuid, d: &FinishedReply) -> StoreResult<Appended> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let sql = format!(
+                    "UPDATE chat_messages SET content = $2, \
+                     status = CASE WHEN status = 'stopped' THEN 'stopped' ELSE $3 END, \
+                     error = $4, model_used = $5, tokens_used = $6, prompt_tokens = $7, \
+                     completion_tokens = $8, context_used = $9, heartbeat_at = $10 \
+                     WHERE id = $1 AND status IN ('streaming', 'stopped') RETURNING {MESSAGE_COLUMNS}"
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id(mid))
+                    .bind(&d.content)
+                    .bind(d.status.as_str())
+                    .bind(&d.error)
+                    .bind(&d.model_used)
+                    .bind(d.tokens_used)
+                    .bind(d.prompt_tokens)
+                    .bind(d.completion_tokens)
+                    .bind(d.context_used.as_ref().map(Json))
+                    .bind(chrono::Utc::now())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                let message = message_row(&row)?;
+                // The row was counted when it started streaming; a failure leaves the conversation.
+                let delta = if message.status.in_conversation() { 0 } else { -1 };
+                let (count, last): (i32, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
+                    "UPDATE chat_sessions SET message_count = message_count + $2 WHERE id = $1 \
+                     RETURNING message_count, last_message_at",
+                )
+                .bind(id(message.session_id))
+                .bind(delta)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(Appended { message, message_count: count, last_message_at: last })
+            }
+
+            async fn stop_streams(&self, sid: uuid::Uuid) -> StoreResult<Vec<uuid::Uuid>> {
+                let ids: Vec<$id> = sqlx::query_scalar(
+                    "UPDATE chat_messages SET status = 'stopped' \
+                     WHERE session_id = $1 AND status = 'streaming' RETURNING id",
+                )
+                .bind(id(sid))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(ids.into_iter().map(IdRepr::into_uuid).collect())
+            }
+
+            async fn interrupt_stale_streams(
+                &self,
+                cutoff: chrono::DateTime<chrono::Utc>,
+            ) -> StoreResult<u64> {
+                let done = sqlx::query(
+                    "UPDATE chat_messages SET status = 'interrupted', \
+                     error = 'the server stopped while this reply was streaming' \
+                     WHERE status = 'streaming' AND COALESCE(heartbeat_at, created_at) < $1",
+                )
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
             async fn supersede(&self, mid: uuid::Uuid) -> StoreResult<i32> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 let sid: Option<$id> = sqlx::query_scalar(
@@ -379,7 +456,7 @@ macro_rules! sql_store {
                      CASE WHEN role = 'user' THEN tokens_used ELSE completion_tokens END \
                      AS content_tokens FROM chat_messages \
                      WHERE session_id = $1 AND seq < $2 \
-                     AND status NOT IN ('failed', 'superseded') \
+                     AND status NOT IN ('failed', 'superseded', 'streaming') \
                      ORDER BY seq DESC LIMIT $3",
                 )
                 .bind(id(sid))

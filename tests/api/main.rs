@@ -9,4 +9,5 @@ mod cli;
 mod ops;
 mod provider;
 mod store;
+mod streaming;
 mod validation;

@@ -25,6 +25,14 @@ pub enum Step {
     Fail { status: u16, body: String },
     /// Wait, then do the inner step.
     Slow(Duration, Box<Step>),
+    /// Stream these pieces with `delay` before each (to streaming requests); after
+    /// `fail_after` pieces, reset the connection instead of finishing.
+    Stream {
+        pieces: Vec<String>,
+        delay: Duration,
+        fail_after: Option<usize>,
+        usage: Option<(i64, i64)>,
+    },
 }
 
 impl Step {
@@ -44,7 +52,15 @@ pub struct Recorded {
     pub body: Value,
 }
 
+/// When a streamed response body ended, and whether it had sent everything.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamEnd {
+    pub at: std::time::Instant,
+    pub finished: bool,
+}
+
 struct Shared {
+    ends: Mutex<Vec<StreamEnd>>,
     script: Mutex<VecDeque<Step>>,
     default: Mutex<Step>,
     requests: Mutex<Vec<Recorded>>,
@@ -60,6 +76,7 @@ impl FakeOpenAi {
     /// Starts a fake that answers every request with `default` unless a scripted step is queued.
     pub async fn start(default: Step) -> FakeOpenAi {
         let shared = Arc::new(Shared {
+            ends: Mutex::new(Vec::new()),
             script: Mutex::new(VecDeque::new()),
             default: Mutex::new(default),
             requests: Mutex::new(Vec::new()),
@@ -87,6 +104,11 @@ impl FakeOpenAi {
 
     pub fn set_default(&self, step: Step) {
         *self.shared.default.lock().expect("lock") = step;
+    }
+
+    /// How the streamed responses so far ended.
+    pub fn stream_ends(&self) -> Vec<StreamEnd> {
+        self.shared.ends.lock().expect("lock").clone()
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -117,15 +139,89 @@ async fn complete(
         .expect("lock")
         .pop_front()
         .unwrap_or_else(|| shared.default.lock().expect("lock").clone());
-    run(step, body).await
+    run(step, body, shared.clone()).await
 }
 
-async fn run(mut step: Step, req: Value) -> Response {
+/// Records how a streamed body ended when it is dropped: early (the client went away) or not.
+struct EndGuard {
+    shared: Arc<Shared>,
+    finished: bool,
+}
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        let end = StreamEnd {
+            at: std::time::Instant::now(),
+            finished: self.finished,
+        };
+        self.shared.ends.lock().expect("lock").push(end);
+    }
+}
+
+fn sse_chunk(delta: Value, finish: Value, model: &str) -> String {
+    let chunk = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model,
+                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+    format!("data: {chunk}\n\n")
+}
+
+type SlowState = (usize, EndGuard, Vec<String>, String);
+
+fn slow_stream(
+    pieces: Vec<String>,
+    delay: Duration,
+    fail_after: Option<usize>,
+    usage: Option<(i64, i64)>,
+    model: String,
+    shared: Arc<Shared>,
+) -> Response {
+    let guard = EndGuard {
+        shared,
+        finished: false,
+    };
+    let start: Option<SlowState> = Some((0, guard, pieces, model));
+    let body = futures::stream::unfold(start, move |st| async move {
+        let (i, mut guard, pieces, model) = st?;
+        if fail_after == Some(i) && i < pieces.len() {
+            // Let what was sent reach the client before the connection breaks.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return Some((Err(std::io::Error::other("upstream broke")), None));
+        }
+        if i < pieces.len() {
+            tokio::time::sleep(delay).await;
+            let piece = sse_chunk(json!({"content": pieces[i]}), Value::Null, &model);
+            return Some((Ok(piece), Some((i + 1, guard, pieces, model))));
+        }
+        let mut tail = sse_chunk(json!({}), json!("stop"), &model);
+        if let Some((p, c)) = usage {
+            let u = json!({"choices": [], "model": model, "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}});
+            tail.push_str(&format!("data: {u}\n\n"));
+        }
+        tail.push_str("data: [DONE]\n\n");
+        guard.finished = true;
+        drop(guard);
+        Some((Ok(tail), None))
+    });
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Body::from_stream(body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn run(mut step: Step, req: Value, shared: Arc<Shared>) -> Response {
     loop {
         match step {
             Step::Slow(d, inner) => {
                 tokio::time::sleep(d).await;
                 step = *inner;
+            }
+            Step::Stream {
+                pieces,
+                delay,
+                fail_after,
+                usage,
+            } => {
+                let model = format!("{}-2024-08-06", req["model"].as_str().unwrap_or("gpt-4o"));
+                return slow_stream(pieces, delay, fail_after, usage, model, shared);
             }
             Step::Fail { status, body } => {
                 return (

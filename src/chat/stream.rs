@@ -1,0 +1,272 @@
+//! A streamed turn. The reply row exists from the start (`streaming`), its text is saved every
+//! half second, and it always ends in a final state: `complete`, `stopped` (a stop request or a
+//! client that went away), `interrupted` (the model failed mid-answer, or the server died:
+//! see `interrupt_stale_streams`) or `failed` (nothing was produced).
+
+use futures::StreamExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{ChatError, ChatService, Prepared, TurnReply};
+use crate::assistant::{ModelRequest, StreamChunk, Usage};
+use crate::domain::{MessageStatus, Role};
+use crate::store::{FinishedReply, NewMessage};
+
+/// How often the text of a streaming reply is saved (and a stop from another instance seen).
+const FLUSH_EVERY: Duration = Duration::from_millis(500);
+
+/// What a streaming client is told, in order: `Start`, `Delta`s, then `Done` or `Error`.
+#[derive(Debug)]
+pub enum StreamEvent {
+    Start {
+        session_id: Uuid,
+        user_message_id: Uuid,
+        message_id: Uuid,
+        model: String,
+        title: String,
+    },
+    Delta(String),
+    /// The reply ended complete or stopped; it is stored as `answer`.
+    Done(Box<TurnReply>),
+    /// The model failed; whatever it produced is stored under `message_id`.
+    Error {
+        code: &'static str,
+        message: String,
+        session_id: Uuid,
+        user_message_id: Uuid,
+        message_id: Uuid,
+    },
+}
+
+impl ChatService {
+    /// Starts answering a prepared question as a stream. The turn runs in its own task: it ends
+    /// cleanly, and is saved, whether the client reads to the end, stops it or goes away.
+    pub async fn stream(
+        self: &Arc<Self>,
+        p: Prepared,
+    ) -> Result<mpsc::Receiver<StreamEvent>, ChatError> {
+        let reply_id = Uuid::now_v7();
+        self.store
+            .append_message(&NewMessage {
+                id: reply_id,
+                session_id: p.session.id,
+                role: Role::Assistant,
+                content: String::new(),
+                context_used: None,
+                model_used: Some(p.model.clone()),
+                tokens_used: None,
+                prompt_tokens: None,
+                completion_tokens: None,
+                status: MessageStatus::Streaming,
+                error: None,
+                reply_to: Some(p.question.id),
+                created_at: self.clock.now(),
+            })
+            .await?;
+        let token = CancellationToken::new();
+        if let Ok(mut live) = self.streams.lock() {
+            live.insert(reply_id, (p.session.id, token.clone()));
+        }
+        let (tx, rx) = mpsc::channel(64);
+        let this = self.clone();
+        tokio::spawn(async move {
+            this.drive(p, reply_id, token, tx).await;
+            if let Ok(mut live) = this.streams.lock() {
+                live.remove(&reply_id);
+            }
+        });
+        Ok(rx)
+    }
+
+    /// Stops a session's streaming replies, here or on any instance sharing the database;
+    /// returns the ids stopped.
+    pub async fn stop(&self, session_id: Uuid) -> Result<Vec<Uuid>, ChatError> {
+        self.session(session_id).await?;
+        if let Ok(live) = self.streams.lock() {
+            for (_, (sid, token)) in live.iter() {
+                if *sid == session_id {
+                    token.cancel();
+                }
+            }
+        }
+        // Other instances see this at their next flush and cancel their upstream call.
+        Ok(self.store.stop_streams(session_id).await?)
+    }
+
+    async fn drive(
+        &self,
+        p: Prepared,
+        reply_id: Uuid,
+        token: CancellationToken,
+        tx: mpsc::Sender<StreamEvent>,
+    ) {
+        let _ = tx
+            .send(StreamEvent::Start {
+                session_id: p.session.id,
+                user_message_id: p.question.id,
+                message_id: reply_id,
+                model: p.model.clone(),
+                title: p.session.title.clone(),
+            })
+            .await;
+        let mut content = String::new();
+        let mut usage: Option<Usage> = None;
+        let mut model = p.model.clone();
+        let (history, history_ids, history_tokens) =
+            match self.history(p.session.id, p.question.seq).await {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::error!(error = %e, "loading history for a stream");
+                    (Vec::new(), Vec::new(), 0)
+                }
+            };
+        let system = self.system_prompt(&p.ctx);
+        let request = ModelRequest {
+            model: &p.model,
+            system: &system,
+            history: &history,
+            question: &p.question.content,
+            context: &p.ctx,
+        };
+        let opened = tokio::select! {
+            r = p.provider.stream(request) => Some(r),
+            _ = token.cancelled() => None,
+            _ = tx.closed() => None,
+        };
+        let (status, error) = match opened {
+            None => (MessageStatus::Stopped, None),
+            Some(Err(e)) => (MessageStatus::Failed, Some(e.to_string())),
+            Some(Ok(mut chunks)) => {
+                let mut flushed = Instant::now();
+                let end = loop {
+                    let next = tokio::select! {
+                        biased;
+                        _ = token.cancelled() => break (MessageStatus::Stopped, None),
+                        _ = tx.closed() => break (MessageStatus::Stopped, None),
+                        n = chunks.next() => n,
+                    };
+                    match next {
+                        None => break (MessageStatus::Complete, None),
+                        Some(Err(e)) => {
+                            let status = if content.is_empty() {
+                                MessageStatus::Failed
+                            } else {
+                                MessageStatus::Interrupted
+                            };
+                            break (status, Some(e.to_string()));
+                        }
+                        Some(Ok(StreamChunk::Usage(u))) => usage = Some(u),
+                        Some(Ok(StreamChunk::Model(m))) => model = m,
+                        Some(Ok(StreamChunk::Delta(d))) => {
+                            content.push_str(&d);
+                            if tx.send(StreamEvent::Delta(d)).await.is_err() {
+                                break (MessageStatus::Stopped, None);
+                            }
+                            if flushed.elapsed() >= FLUSH_EVERY {
+                                flushed = Instant::now();
+                                match self.store.stream_progress(reply_id, &content).await {
+                                    Ok(true) => {}
+                                    Ok(false) => break (MessageStatus::Stopped, None),
+                                    Err(e) => tracing::warn!(error = %e, "saving stream progress"),
+                                }
+                            }
+                        }
+                    }
+                };
+                // Dropping the stream closes the upstream request now, not when it would end.
+                drop(chunks);
+                end
+            }
+        };
+        if status != MessageStatus::Complete {
+            tracing::info!(reply = %reply_id, status = status.as_str(), chars = content.len(), "stream ended early");
+        }
+
+        let (prompt_tokens, completion_tokens) = self.usage_or_count(
+            usage,
+            &system,
+            history.len(),
+            history_tokens,
+            &p.question,
+            &content,
+        );
+        let items_used = if model == crate::config::LOCAL_MODEL && status == MessageStatus::Complete
+        {
+            crate::assistant::local::answer(&p.question.content, &p.ctx).1
+        } else {
+            p.ctx.items_mentioned_in(&content)
+        };
+        let mut manifest = p.ctx.manifest(&history_ids, history_tokens);
+        manifest["items_used"] = serde_json::to_value(&items_used).unwrap_or_default();
+        let finished = FinishedReply {
+            content,
+            status,
+            error: error.clone(),
+            model_used: Some(model),
+            tokens_used: Some(prompt_tokens.saturating_add(completion_tokens)),
+            prompt_tokens: Some(prompt_tokens),
+            completion_tokens: Some(completion_tokens),
+            context_used: Some(manifest),
+        };
+        let saved = match self.store.finish_stream(reply_id, &finished).await {
+            Ok(saved) => saved,
+            Err(e) => {
+                tracing::error!(reply = %reply_id, error = %e, "could not save the end of a stream");
+                let _ = tx
+                    .send(StreamEvent::Error {
+                        code: "database_unavailable",
+                        message: "the reply could not be saved".into(),
+                        session_id: p.session.id,
+                        user_message_id: p.question.id,
+                        message_id: reply_id,
+                    })
+                    .await;
+                return;
+            }
+        };
+        let mut message_count = saved.message_count;
+        if saved.message.status == MessageStatus::Complete
+            && let Some(old) = p.replaces
+        {
+            match self.store.supersede(old).await {
+                Ok(n) => message_count = n,
+                Err(e) => tracing::warn!(error = %e, "superseding the regenerated answer"),
+            }
+        }
+        let event = match saved.message.status {
+            MessageStatus::Complete | MessageStatus::Stopped => {
+                StreamEvent::Done(Box::new(TurnReply {
+                    session: crate::domain::Session {
+                        message_count,
+                        last_message_at: saved.last_message_at,
+                        ..p.session
+                    },
+                    question: p.question,
+                    answer: saved.message,
+                    items_used,
+                }))
+            }
+            _ => StreamEvent::Error {
+                code: if error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("did not answer within"))
+                {
+                    "model_timeout"
+                } else {
+                    "model_failed"
+                },
+                message: format!(
+                    "{}. Your message was saved; you can retry.",
+                    error.unwrap_or_else(|| "the model failed".into())
+                ),
+                session_id: p.session.id,
+                user_message_id: p.question.id,
+                message_id: reply_id,
+            },
+        };
+        let _ = tx.send(event).await;
+    }
+}
