@@ -20,7 +20,8 @@ const SHOTS = join(here, "screenshots");
 const XSS_TITLE = '<img src=x onerror="window.__xss=1">';
 
 // ------------------------------------------------------------ the fake model
-const fake = { delayMs: 0, fail: false, calls: 0 };
+const fake = { delayMs: 0, fail: false, calls: 0, chunkDelayMs: 0, text: null, closedEarly: 0 };
+const DEFAULT_ANSWER = "Start with **Fix walk-in cooler door gasket** — it is overdue.";
 function startFakeModel() {
   const server = http.createServer((req, res) => {
     let body = "";
@@ -33,7 +34,27 @@ function startFakeModel() {
           res.end(JSON.stringify({ error: { message: "the fake model is down" } }));
           return;
         }
-        const text = "Start with **Fix walk-in cooler door gasket** — it is overdue.";
+        const text = fake.text || DEFAULT_ANSWER;
+        const request = JSON.parse(body || "{}");
+        if (request.stream) {
+          // The real wire format: chunk per word, a finish chunk, usage, [DONE].
+          res.writeHead(200, { "content-type": "text/event-stream" });
+          const words = text.split(/(?<= )/);
+          const chunk = (delta, finish = null) => `data: ${JSON.stringify({ id: "chatcmpl-e2e", object: "chat.completion.chunk", model: "gpt-4o-e2e", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+          let i = 0, ended = false;
+          res.on("close", () => { if (!ended) fake.closedEarly += 1; });
+          const next = () => {
+            if (res.destroyed) return;
+            if (i < words.length) { res.write(chunk({ content: words[i++] })); setTimeout(next, fake.chunkDelayMs); return; }
+            res.write(chunk({}, "stop"));
+            res.write(`data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 100, completion_tokens: words.length, total_tokens: 100 + words.length } })}\n\n`);
+            res.write("data: [DONE]\n\n");
+            ended = true;
+            res.end();
+          };
+          next();
+          return;
+        }
         res.writeHead(200, { "content-type": "application/json" });
         res.end(JSON.stringify({
           id: "chatcmpl-e2e", object: "chat.completion", model: "gpt-4o-e2e",
@@ -295,6 +316,76 @@ test("a lost connection says so, and Retry sends the question once it is back", 
   const s = await latestSession(local.base);
   const h = await history(local.base, s.id);
   assert.deepEqual(h.messages.map((m) => m.role), ["user", "assistant"]);
+  await page.context().close();
+});
+
+test("answers stream in progressively; Stop keeps what was written; Regenerate replaces the answer", async () => {
+  const page = await newPage(remote.base);
+  await openChat(page);
+  await page.click("#new-chat");
+  fake.text = Array.from({ length: 40 }, (_, i) => `word${i}`).join(" ");
+  fake.chunkDelayMs = 120;
+  await page.locator("#input").fill("Help me plan my next 2 hours");
+  await page.keyboard.press("Enter");
+  const streaming = page.locator("#messages .msg.assistant.streaming");
+  await streaming.filter({ hasText: "word3" }).waitFor();
+  const partial = await streaming.innerText();
+  assert.doesNotMatch(partial, /word39/, "text arrives progressively, not all at once");
+  assert.equal(await page.locator("#stop").isVisible(), true);
+  await page.click("#stop");
+  const stopped = page.locator("#messages .msg.assistant.stopped");
+  await stopped.waitFor();
+  assert.match(await stopped.innerText(), /Stopped/);
+  assert.doesNotMatch(await stopped.innerText(), /word39/);
+  assert.equal(await page.locator("#stop").isVisible(), false);
+  await page.waitForFunction(() => true);
+  assert.ok(fake.closedEarly >= 1, "the upstream request was cancelled");
+  let s = await latestSession(remote.base);
+  let h = await history(remote.base, s.id);
+  assert.deepEqual(h.messages.map((m) => m.status), ["complete", "stopped"]);
+  const keptText = h.messages[1].content;
+  assert.match(keptText, /^word0 word1 word2 word3/);
+
+  // Regenerate: a new, complete answer replaces the stopped one; the old one stays as superseded.
+  fake.text = "Regenerated: start with **Resolve Hannah's payroll discrepancy**.";
+  fake.chunkDelayMs = 0;
+  await page.getByRole("button", { name: "Regenerate this answer" }).click();
+  await bubbles(page, "assistant").filter({ hasText: "Regenerated" }).waitFor();
+  assert.equal(await bubbles(page, "assistant").count(), 1);
+  h = await history(remote.base, s.id);
+  assert.deepEqual(h.messages.map((m) => m.status), ["complete", "stopped", "complete"].map((x, i) => (i === 1 ? "superseded" : x)));
+  assert.equal(h.message_count, 2);
+
+  // A reload shows the same conversation.
+  await page.reload();
+  await page.locator("#tasks li").first().waitFor();
+  await openChat(page);
+  await bubbles(page, "assistant").filter({ hasText: "Regenerated" }).waitFor();
+  assert.equal(await bubbles(page, "user").count(), 1);
+  assert.equal(await bubbles(page, "assistant").count(), 1);
+  fake.text = null;
+  await page.context().close();
+});
+
+test("a stopped answer is shown as stopped after a reload", async () => {
+  const page = await newPage(remote.base);
+  await openChat(page);
+  await page.click("#new-chat");
+  fake.text = Array.from({ length: 30 }, (_, i) => `part${i}`).join(" ");
+  fake.chunkDelayMs = 100;
+  await page.locator("#input").fill("What can I delegate?");
+  await page.keyboard.press("Enter");
+  await page.locator("#messages .msg.assistant.streaming").filter({ hasText: "part2" }).waitFor();
+  await page.click("#stop");
+  await page.locator("#messages .msg.assistant.stopped").waitFor();
+  await page.reload();
+  await page.locator("#tasks li").first().waitFor();
+  await openChat(page);
+  const restored = page.locator("#messages .msg.assistant.stopped");
+  await restored.waitFor();
+  assert.match(await restored.innerText(), /part0 part1 part2[\s\S]*Stopped/);
+  fake.text = null;
+  fake.chunkDelayMs = 0;
   await page.context().close();
 });
 

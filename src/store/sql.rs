@@ -272,7 +272,7 @@ macro_rules! sql_store {
                 let sql = format!(
                     "SELECT {SESSION_COLUMNS} FROM chat_sessions \
                      WHERE user_id = $1 AND (is_active OR $2) \
-                     ORDER BY last_message_at DESC, id LIMIT $3"
+                     ORDER BY last_message_at DESC, id DESC LIMIT $3"
                 );
                 let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(user_id)

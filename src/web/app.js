@@ -124,6 +124,10 @@ function messageNode(m) {
     const body = el("div", { class: "body" });
     body.innerHTML = m.content_html ?? "";   // rendered and sanitised by the server
     node.append(body);
+    if (m.status === "stopped" || m.status === "interrupted") {
+      node.classList.add(m.status);
+      node.append(el("div", { class: "marker", text: m.status === "stopped" ? "Stopped" : `Interrupted: ${m.error || "the answer was cut off"}` }));
+    }
   } else {
     node.append(el("div", { class: "body", text: m.content }));
   }
@@ -135,12 +139,22 @@ function messageNode(m) {
 
 function appendMessage(m) {
   messagesBox().append(messageNode(m));
+  markLastAnswer();
   scrollToEnd();
+}
+
+// Regenerate is offered on the last answer only.
+function markLastAnswer() {
+  messagesBox().querySelectorAll(".regenerate").forEach((b) => b.remove());
+  const last = messagesBox().lastElementChild;
+  if (!last || last.dataset.role !== "assistant" || last.classList.contains("failed") || last.classList.contains("streaming")) return;
+  last.append(el("button", { type: "button", class: "regenerate", "aria-label": "Regenerate this answer", text: "↻ Regenerate", onclick: regenerate }));
 }
 
 function setWaiting(on) {
   state.waiting = on;
   $("typing").hidden = !on;
+  $("stop").hidden = !on;
   updateSend();
   if (on) scrollToEnd();
 }
@@ -181,6 +195,7 @@ async function openSession(id) {
   $("suggestions").replaceChildren();
   const visible = r.data.messages.filter((m) => m.status !== "superseded");
   messagesBox().replaceChildren(...visible.map(messageNode));
+  markLastAnswer();
   state.stick = true;
   scrollToEnd(true);
   const last = visible[visible.length - 1];
@@ -212,15 +227,96 @@ async function restoreRecent() {
   }
 }
 
-function answerArrived(data) {
-  state.sessionId = data.session_id;
-  appendMessage({ id: data.message_id, role: "assistant", content_html: data.response_html, timestamp: data.timestamp, status: "complete" });
-}
-
 function modelFailed(data) {
   const err = data?.error || {};
   if (err.session_id) state.sessionId = err.session_id;
   showError(err.message || "The assistant could not answer.", "model");
+}
+
+// Reads a Server-Sent Events body, calling onEvent(name, data) for each event.
+async function readEvents(res, onEvent) {
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buf += decoder.decode(value, { stream: true });
+    let cut;
+    while ((cut = buf.indexOf("\n\n")) >= 0) {
+      const block = buf.slice(0, cut);
+      buf = buf.slice(cut + 2);
+      let name = "message", data = "";
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) name = line.slice(6).trim();
+        else if (line.startsWith("data:")) data += line.slice(5).trimStart();
+      }
+      if (data) onEvent(name, JSON.parse(data));
+    }
+  }
+}
+
+// Runs one streamed turn against `url`. The answer is shown as plain text while it arrives
+// and replaced by the server's sanitised HTML when it is done.
+async function streamTurn(url, body, view, { onStored } = {}) {
+  const controller = new AbortController();
+  state.abort = controller;
+  let bubble = null, textNode = null, finished = false;
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+    body: JSON.stringify(body),
+    signal: controller.signal,
+  }).catch((e) => { throw new NetworkError(String(e)); });
+  if (!res.ok || !(res.headers.get("content-type") || "").startsWith("text/event-stream")) {
+    let data = null;
+    try { data = await res.json(); } catch { data = null; }
+    return { status: res.status, data };
+  }
+  try {
+    await readEvents(res, (name, data) => {
+      if (view !== state.view) return;
+      if (name === "start") {
+        state.sessionId = data.session_id;
+        state.streamingId = data.message_id;
+        onStored?.(data);
+      } else if (name === "delta") {
+        if (!bubble) {
+          $("typing").hidden = true;
+          bubble = el("div", { class: "msg assistant streaming" });
+          bubble.dataset.role = "assistant";
+          textNode = el("div", { class: "body plain" });
+          bubble.append(textNode);
+          messagesBox().append(bubble);
+        }
+        textNode.textContent += data.text;
+        scrollToEnd();
+      } else if (name === "done") {
+        finished = true;
+        bubble?.remove();
+        appendMessage({ id: data.message_id, role: "assistant", content_html: data.response_html, timestamp: data.timestamp, status: data.status });
+      } else if (name === "error") {
+        finished = true;
+        if (bubble) {
+          bubble.classList.remove("streaming");
+          bubble.classList.add("interrupted");
+          bubble.append(el("div", { class: "marker", text: "Interrupted" }));
+        }
+        showError(data.message || "The assistant could not answer.", "model");
+      }
+    });
+  } catch (e) {
+    if (e.name !== "AbortError") throw new NetworkError(String(e));
+  } finally {
+    state.abort = null;
+    state.streamingId = null;
+  }
+  if (!finished && view === state.view) {
+    // The stream ended without its last event: the server saved what it had.
+    bubble?.classList.remove("streaming");
+    if (bubble) bubble.append(el("div", { class: "marker", text: "Stopped" }));
+  }
+  return { status: 200, data: null };
 }
 
 async function send(text) {
@@ -235,25 +331,56 @@ async function send(text) {
   $("input").value = "";
   autoGrow();
   setWaiting(true);
+  let stored = false;
   try {
-    const r = await api("/api/operations-chat", { method: "POST", body: { message, session_id: state.sessionId } });
-    if (view !== state.view) return;   // saved on the server; this view has moved on
-    if (r.ok) answerArrived(r.data);
-    else if (r.status === 502 || r.status === 504) modelFailed(r.data);
-    else {
-      // Not stored: give the text back so nothing the user wrote is lost.
-      messagesBox().lastElementChild?.remove();
-      $("input").value = message;
-      showError(r.data?.error?.message || `Request failed (${r.status}).`, "input", false);
+    const r = await streamTurn("/api/operations-chat", { message, session_id: state.sessionId }, view, { onStored: () => { stored = true; } });
+    if (view !== state.view) return;
+    if (r.status !== 200) {
+      if (r.status === 502 || r.status === 504) modelFailed(r.data);
+      else {
+        // Not stored: give the text back so nothing the user wrote is lost.
+        messagesBox().lastElementChild?.remove();
+        $("input").value = message;
+        showError(r.data?.error?.message || `Request failed (${r.status}).`, "input", false);
+      }
     }
   } catch (e) {
     if (!(e instanceof NetworkError)) throw e;
     if (view !== state.view) return;
     state.pendingText = message;
-    showError("Connection lost: the message may not have reached opschat.", "network");
+    if (stored) showError("Connection lost while the answer was coming in.", "reload");
+    else showError("Connection lost: the message may not have reached opschat.", "network");
   } finally {
     setWaiting(false);
     updateSend();
+  }
+}
+
+async function stopStreaming() {
+  if (!state.waiting || !state.sessionId) { state.abort?.abort(); return; }
+  const sid = state.sessionId;
+  try { await api(`/api/operations-chat/sessions/${sid}/stop`, { method: "POST", body: {} }); } catch { /* aborting is enough */ }
+  // The server ends the stream with a "stopped" answer; if it cannot, stop listening anyway.
+  setTimeout(() => state.abort?.abort(), 2000);
+}
+
+async function regenerate() {
+  if (state.waiting || !state.sessionId) return;
+  clearError();
+  const view = ++state.view;
+  const old = messagesBox().lastElementChild;
+  setWaiting(true);
+  try {
+    const r = await streamTurn(`/api/operations-chat/sessions/${state.sessionId}/retry`, {}, view, { onStored: () => old?.remove() });
+    if (view === state.view && r.status !== 200) {
+      if (r.status === 502 || r.status === 504) modelFailed(r.data);
+      else showError(r.data?.error?.message || `Regenerate failed (${r.status}).`, "input", false);
+    }
+  } catch (e) {
+    if (!(e instanceof NetworkError)) throw e;
+    showError("Connection lost: cannot reach opschat.", "reload");
+  } finally {
+    setWaiting(false);
   }
 }
 
@@ -261,35 +388,37 @@ async function retry() {
   const failure = state.failure;
   if (!failure || state.waiting) return;
   clearError();
-  setWaiting(true);
-  try {
-    if (failure.kind === "network") {
-      // Find out what reached the server before deciding: never store the question twice.
-      const text = state.pendingText;
-      let stored = null;
+  if (failure.kind === "reload") { await openSession(state.sessionId); return; }
+  if (failure.kind === "network") {
+    // Find out what reached the server before deciding: never store the question twice.
+    const text = state.pendingText;
+    let stored = null;
+    try {
       if (state.sessionId) {
         const h = await api(`/api/operations-chat/history/${state.sessionId}?limit=2`);
         stored = h.ok ? h.data.messages : null;
       }
-      const last = stored?.[stored.length - 1];
-      if (last && last.role === "assistant" && last.status === "complete" && stored[0]?.content === text) {
-        setWaiting(false);
-        await openSession(state.sessionId);
-        return;
-      }
-      if (!(last && last.role === "user" && last.content === text)) {
-        messagesBox().lastElementChild?.remove();
-        setWaiting(false);
-        await send(text);
-        return;
-      }
+    } catch { showError("Connection lost: cannot reach opschat.", "network"); return; }
+    const last = stored?.[stored.length - 1];
+    if (last && last.role === "assistant" && last.status === "complete" && stored[0]?.content === text) {
+      await openSession(state.sessionId);
+      return;
     }
-    const r = await api(`/api/operations-chat/sessions/${state.sessionId}/retry`, { method: "POST", body: {} });
-    if (r.ok) {
-      messagesBox().querySelectorAll(".msg.failed").forEach((n) => n.remove());
-      answerArrived(r.data);
-    } else if (r.status === 502 || r.status === 504) modelFailed(r.data);
-    else showError(r.data?.error?.message || `Retry failed (${r.status}).`, "input", false);
+    if (!(last && last.role === "user" && last.content === text)) {
+      messagesBox().lastElementChild?.remove();
+      await send(text);
+      return;
+    }
+  }
+  const view = ++state.view;
+  messagesBox().querySelectorAll(".msg.failed, .msg.interrupted").forEach((n) => n.remove());
+  setWaiting(true);
+  try {
+    const r = await streamTurn(`/api/operations-chat/sessions/${state.sessionId}/retry`, {}, view);
+    if (view === state.view && r.status !== 200) {
+      if (r.status === 502 || r.status === 504) modelFailed(r.data);
+      else showError(r.data?.error?.message || `Retry failed (${r.status}).`, "input", false);
+    }
   } catch (e) {
     if (!(e instanceof NetworkError)) throw e;
     showError("Connection lost: cannot reach opschat.", failure.kind === "network" ? "network" : "model");
@@ -374,6 +503,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("chat-close").addEventListener("click", closePanel);
   $("new-chat").addEventListener("click", newChat);
   $("retry").addEventListener("click", retry);
+  $("stop").addEventListener("click", stopStreaming);
   $("history-btn").addEventListener("click", () => ($("sessions").hidden ? showSessions() : hideSessions()));
   $("show-archived").addEventListener("change", showSessions);
   document.addEventListener("keydown", (e) => {
