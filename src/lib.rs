@@ -104,6 +104,13 @@ impl App {
                 interrupt_stale_streams(store.as_ref(), stale).await;
             }
         });
+        // Small SSE writes (one per token) must not wait for Nagle's algorithm.
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         let served = axum::serve(listener, self.router())
             .with_graceful_shutdown(shutdown)
             .await

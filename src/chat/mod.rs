@@ -483,6 +483,9 @@ impl ChatService {
         let mut picked = Vec::new();
         let mut used = 0i32;
         let mut cursor = before_seq;
+        if before_seq <= 1 {
+            return Ok((Vec::new(), Vec::new(), 0));
+        }
         'pages: loop {
             let page = self
                 .store

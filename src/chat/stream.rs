@@ -49,23 +49,23 @@ impl ChatService {
         p: Prepared,
     ) -> Result<mpsc::Receiver<StreamEvent>, ChatError> {
         let reply_id = Uuid::now_v7();
-        self.store
-            .append_message(&NewMessage {
-                id: reply_id,
-                session_id: p.session.id,
-                role: Role::Assistant,
-                content: String::new(),
-                context_used: None,
-                model_used: Some(p.model.clone()),
-                tokens_used: None,
-                prompt_tokens: None,
-                completion_tokens: None,
-                status: MessageStatus::Streaming,
-                error: None,
-                reply_to: Some(p.question.id),
-                created_at: self.clock.now(),
-            })
-            .await?;
+        // Written before the first event is sent, concurrently with the history read (in
+        // `drive`): a stop or a restart always finds the row.
+        let reply_row = NewMessage {
+            id: reply_id,
+            session_id: p.session.id,
+            role: Role::Assistant,
+            content: String::new(),
+            context_used: None,
+            model_used: Some(p.model.clone()),
+            tokens_used: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            status: MessageStatus::Streaming,
+            error: None,
+            reply_to: Some(p.question.id),
+            created_at: self.clock.now(),
+        };
         let token = CancellationToken::new();
         if let Ok(mut live) = self.streams.lock() {
             live.insert(reply_id, (p.session.id, token.clone()));
@@ -73,7 +73,7 @@ impl ChatService {
         let (tx, rx) = mpsc::channel(64);
         let this = self.clone();
         tokio::spawn(async move {
-            this.drive(p, reply_id, token, tx).await;
+            this.drive(p, reply_row, token, tx).await;
             if let Ok(mut live) = this.streams.lock() {
                 live.remove(&reply_id);
             }
@@ -99,10 +99,29 @@ impl ChatService {
     async fn drive(
         &self,
         p: Prepared,
-        reply_id: Uuid,
+        reply_row: NewMessage,
         token: CancellationToken,
         tx: mpsc::Sender<StreamEvent>,
     ) {
+        let reply_id = reply_row.id;
+        let (inserted, history) = tokio::join!(
+            self.store.append_message(&reply_row),
+            self.history(p.session.id, p.question.seq)
+        );
+        if let Err(e) = inserted {
+            tracing::error!(error = %e, "could not start a streaming reply");
+            let _ = tx
+                .send(StreamEvent::Error {
+                    code: "database_unavailable",
+                    message: "the reply could not be started; your message was saved, try again"
+                        .into(),
+                    session_id: p.session.id,
+                    user_message_id: p.question.id,
+                    message_id: reply_id,
+                })
+                .await;
+            return;
+        }
         let _ = tx
             .send(StreamEvent::Start {
                 session_id: p.session.id,
@@ -115,14 +134,13 @@ impl ChatService {
         let mut content = String::new();
         let mut usage: Option<Usage> = None;
         let mut model = p.model.clone();
-        let (history, history_ids, history_tokens) =
-            match self.history(p.session.id, p.question.seq).await {
-                Ok(h) => h,
-                Err(e) => {
-                    tracing::error!(error = %e, "loading history for a stream");
-                    (Vec::new(), Vec::new(), 0)
-                }
-            };
+        let (history, history_ids, history_tokens) = match history {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(error = %e, "loading history for a stream");
+                (Vec::new(), Vec::new(), 0)
+            }
+        };
         let system = self.system_prompt(&p.ctx);
         let request = ModelRequest {
             model: &p.model,

@@ -230,6 +230,42 @@ macro_rules! sql_store {
                 s: &NewSession,
                 first: &NewMessage,
             ) -> StoreResult<(Session, Message)> {
+                if $one_statement_append {
+                    // The session and its first message in one statement, one round trip.
+                    let sql = format!(
+                        "WITH s AS (INSERT INTO chat_sessions ({SESSION_COLUMNS}, last_seq) \
+                           VALUES ($1, $15, $16, $17, $18, $3, $2, TRUE, 1) \
+                           RETURNING {SESSION_COLUMNS}, last_seq), \
+                         m AS (INSERT INTO chat_messages ({MESSAGE_COLUMNS}) \
+                               SELECT {INSERT_VALUES} FROM s RETURNING {MESSAGE_COLUMNS}) \
+                         SELECT m.*, s.user_id AS s_user_id, s.title AS s_title, \
+                           s.context_snapshot AS s_context_snapshot, s.started_at AS s_started_at, \
+                           s.last_message_at AS s_last_message_at, \
+                           s.message_count AS s_message_count, s.is_active AS s_is_active \
+                         FROM m CROSS JOIN s"
+                    );
+                    let row = bind_message(sqlx::query(sqlx::AssertSqlSafe(sql)), first)
+                        .bind(&s.user_id)
+                        .bind(&s.title)
+                        .bind(s.context_snapshot.as_ref().map(Json))
+                        .bind(s.started_at)
+                        .fetch_one(&self.pool)
+                        .await?;
+                    let message = message_row(&row)?;
+                    let session = Session {
+                        id: message.session_id,
+                        user_id: row.try_get("s_user_id")?,
+                        title: row.try_get("s_title")?,
+                        context_snapshot: row
+                            .try_get::<Option<Json<serde_json::Value>>, _>("s_context_snapshot")?
+                            .map(|j| j.0),
+                        started_at: row.try_get("s_started_at")?,
+                        last_message_at: row.try_get("s_last_message_at")?,
+                        message_count: row.try_get("s_message_count")?,
+                        is_active: row.try_get("s_is_active")?,
+                    };
+                    return Ok((session, message));
+                }
                 let mut tx = self.pool.begin_with($begin).await?;
                 let sql = format!(
                     "INSERT INTO chat_sessions ({SESSION_COLUMNS}, last_seq) \

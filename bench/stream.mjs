@@ -1,0 +1,122 @@
+// Streaming benchmark: opschat relaying an OpenAI-compatible stream.
+//
+//   node bench/stream.mjs            (after `cargo build --release`; PostgreSQL as in run.sh)
+//
+// A local fake upstream streams TOKENS chunks. The same client measures, at concurrency 1 and
+// 64: time to first byte (the SSE `start` event), time to first delta, and time to the last
+// delta, through opschat and directly against the fake; the difference is what opschat adds.
+// Then it holds OPEN streams open (the fake sends one chunk per second) and reads the server's
+// RSS to get memory per open stream.
+import http from "node:http";
+import { spawn, execSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+
+const TOKENS = Number(process.env.TOKENS || 100);
+const RUNS = Number(process.env.RUNS || 200);
+const OPEN = Number(process.env.OPEN || 500);
+const PORT = Number(process.env.PORT || 18097);
+const PG = process.env.OPSCHAT_BENCH_PG || "postgres://postgres@127.0.0.1:5432/postgres";
+const DB = `${PG.replace(/\/[^/]*$/, "")}/opschat_stream_bench${process.env.PG_PARAMS ? "?" + process.env.PG_PARAMS : ""}`;
+
+let slow = false;
+const upstream = http.createServer((req, res) => {
+  let body = "";
+  req.on("data", (c) => (body += c));
+  req.on("end", () => {
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    const chunk = (delta, finish = null) => `data: {"id":"x","object":"chat.completion.chunk","model":"gpt-4o-bench","choices":[{"index":0,"delta":${JSON.stringify(delta)},"finish_reason":${JSON.stringify(finish)}}]}\n\n`;
+    let i = 0;
+    const send = () => {
+      if (res.destroyed) return;
+      if (i < TOKENS) {
+        res.write(chunk({ content: `tok${i++} ` }));
+        if (slow) setTimeout(send, 1000); else setImmediate(send);
+        return;
+      }
+      res.write(chunk({}, "stop"));
+      res.write(`data: {"choices":[],"usage":{"prompt_tokens":500,"completion_tokens":${TOKENS},"total_tokens":${500 + TOKENS}}}\n\n`);
+      res.end("data: [DONE]\n\n");
+    };
+    send();
+  });
+});
+await new Promise((ok) => upstream.listen(0, "127.0.0.1", ok));
+const upstreamUrl = `http://127.0.0.1:${upstream.address().port}/v1`;
+
+execSync(`psql "${PG}" -qc "drop database if exists opschat_stream_bench with (force)" -c "create database opschat_stream_bench"`);
+const server = spawn("./target/release/opschat", ["serve"], {
+  env: { ...process.env, DATABASE_URL: DB, OPSCHAT_BIND: `127.0.0.1:${PORT}`, OPSCHAT_LOG: "warn",
+         OPENAI_API_KEY: "bench", OPENAI_BASE_URL: upstreamUrl },
+  stdio: ["ignore", "inherit", "inherit"],
+});
+const base = `http://127.0.0.1:${PORT}`;
+for (let i = 0; i < 100; i++) {
+  try { if ((await fetch(`${base}/healthz`)).ok) break; } catch { /* starting */ }
+  await new Promise((r) => setTimeout(r, 100));
+}
+const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, "utf8"))[1]);
+
+// One stream: resolves with timings in ms from the request.
+async function one(url, body, { stopAfterFirst = false } = {}) {
+  const t0 = performance.now();
+  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", accept: "text/event-stream" }, body: JSON.stringify(body) });
+  const reader = res.body.getReader();
+  const dec = new TextDecoder();
+  let firstByte = null, firstDelta = null, lastDelta = null, buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    const now = performance.now();
+    firstByte ??= now;
+    buf += dec.decode(value, { stream: true });
+    // opschat sends `event: delta`; the fake sends chunks with "content".
+    if (/event: delta|"content":"tok/.test(buf)) {
+      firstDelta ??= now;
+      lastDelta = now;
+      if (stopAfterFirst) return { reader, t: firstDelta - t0 };
+    }
+    buf = buf.slice(-64);
+  }
+  return { ttfb: firstByte - t0, first: firstDelta - t0, last: lastDelta - t0 };
+}
+
+const viaOpschat = (i) => one(`${base}/api/operations-chat`, { message: `What's most urgent today? (${i})` });
+const direct = (i) => one(`${upstreamUrl}/chat/completions`, { model: "gpt-4o", stream: true, messages: [{ role: "user", content: `q${i}` }] });
+
+async function level(fn, concurrency, runs) {
+  const results = [];
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < runs) results.push(await fn(next++));
+  }));
+  const pct = (k, p) => { const v = results.map((r) => r[k]).sort((a, b) => a - b); return v[Math.min(v.length - 1, Math.floor(p * v.length))]; };
+  return { p50ttfb: pct("ttfb", 0.5), p50first: pct("first", 0.5), p99first: pct("first", 0.99), p50last: pct("last", 0.5) };
+}
+
+const f = (x) => x.toFixed(2).padStart(8);
+console.log(`tokens per answer: ${TOKENS}, runs per level: ${RUNS}`);
+console.log("conc  path       ttfb_p50  first_p50  first_p99   last_p50   added_first  per_token_us");
+for (const c of [1, 64]) {
+  await level(viaOpschat, c, Math.min(RUNS, 20)); // warm up
+  const d = await level(direct, c, RUNS);
+  const o = await level(viaOpschat, c, RUNS);
+  const perToken = ((o.p50last - o.p50first) - (d.p50last - d.p50first)) / (TOKENS - 1) * 1000;
+  console.log(`${String(c).padEnd(5)} direct    ${f(d.p50ttfb)}  ${f(d.p50first)}  ${f(d.p99first)}  ${f(d.p50last)}`);
+  console.log(`${String(c).padEnd(5)} opschat   ${f(o.p50ttfb)}  ${f(o.p50first)}  ${f(o.p99first)}  ${f(o.p50last)}   ${f(o.p50first - d.p50first)} ms  ${f(perToken)}`);
+}
+
+// Memory per open stream.
+slow = true;
+const before = rss();
+const open = [];
+for (let i = 0; i < OPEN; i++) open.push(one(`${base}/api/operations-chat`, { message: `hold ${i}` }, { stopAfterFirst: true }));
+const held = await Promise.all(open);
+await new Promise((r) => setTimeout(r, 1500));
+const during = rss();
+console.log(`open streams: ${OPEN}  RSS before: ${before} KiB  with them open: ${during} KiB  per open stream: ${((during - before) / OPEN).toFixed(1)} KiB`);
+for (const h of held) h.reader.cancel();
+await new Promise((r) => setTimeout(r, 1500));
+console.log(`RSS after they closed: ${rss()} KiB`);
+server.kill("SIGTERM");
+upstream.close();
+process.exit(0);
