@@ -139,7 +139,8 @@ async function openChat(page) {
   await page.locator("#chat-panel").waitFor({ state: "visible" });
 }
 
-const bubbles = (page, role) => page.locator(`#messages .msg.${role}`);
+// Finished messages only: a streaming answer is still being written.
+const bubbles = (page, role) => page.locator(`#messages .msg.${role}:not(.streaming)`);
 
 async function history(base, sessionId) {
   const r = await fetch(`${base}/api/operations-chat/history/${sessionId}`);
@@ -238,11 +239,14 @@ test("the session browser lists sessions and switches between them", async () =>
   const follow = items.filter({ hasText: "Who do I need to follow up with?" });
   assert.match(await follow.innerText(), /2 messages/);
   await follow.locator(".open-session").click();
+  await bubbles(page, "user").filter({ hasText: "Who do I need to follow up with?" }).waitFor();
   await bubbles(page, "assistant").first().waitFor();
-  assert.match(await bubbles(page, "user").first().innerText(), /follow up/);
+  assert.equal(await bubbles(page, "user").count(), 1);
+  assert.match(await bubbles(page, "assistant").first().innerText(), /Marcus Lee/);
   await page.click("#history-btn");
   await items.filter({ hasText: "What's most urgent today?" }).locator(".open-session").click();
-  await bubbles(page, "assistant").first().waitFor();
+  await bubbles(page, "user").filter({ hasText: "What's most urgent today?" }).waitFor();
+  assert.equal(await bubbles(page, "user").count(), 1);
   assert.match(await bubbles(page, "user").first().innerText(), /What's most urgent today\?/);
   assert.match(await bubbles(page, "assistant").first().innerText(), /Fix walk-in cooler door gasket/);
 

@@ -56,60 +56,27 @@ impl OpenAiProvider {
         json!({"model": req.model, "messages": messages, "temperature": 0.4, "stream": false})
     }
 
-    async fn attempt(
+    /// Reads a non-streamed completion from a response `open` accepted.
+    async fn read_completion(
         &self,
-        body: &serde_json::Value,
-    ) -> Result<ModelReply, (ProviderError, Option<Duration>)> {
-        let mut rb = self
-            .client
-            .post(&self.url)
-            .bearer_auth(&self.key)
-            .timeout(self.timeout)
-            .json(body);
-        if let Some(p) = &self.project {
-            rb = rb.header("OpenAI-Project", p);
-        }
-        if let Some(o) = &self.org {
-            rb = rb.header("OpenAI-Organization", o);
-        }
-        let resp = rb
-            .send()
-            .await
-            .map_err(|e| (self.transport_error(&e), None))?;
-        let status = resp.status();
-        if !status.is_success() {
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(|s| Duration::from_secs(s.min(10)));
-            let text = resp.text().await.unwrap_or_default();
-            return Err((
-                ProviderError::Upstream {
-                    status: status.as_u16(),
-                    message: upstream_message(&text),
-                },
-                retry_after,
-            ));
-        }
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| (self.transport_error(&e), None))?;
-        let parsed: Completion = serde_json::from_str(&text)
-            .map_err(|e| (ProviderError::BadResponse(format!("{e}")), None))?;
+        resp: reqwest::Response,
+        requested: &str,
+    ) -> Result<ModelReply, ProviderError> {
+        let text = match tokio::time::timeout(self.timeout, resp.text()).await {
+            Err(_) => return Err(ProviderError::Timeout(self.timeout.as_secs())),
+            Ok(Err(e)) => return Err(self.transport_error(&e)),
+            Ok(Ok(t)) => t,
+        };
+        let parsed: Completion =
+            serde_json::from_str(&text).map_err(|e| ProviderError::BadResponse(format!("{e}")))?;
         let choice = parsed
             .choices
             .into_iter()
             .next()
-            .ok_or((ProviderError::BadResponse("no choices".into()), None))?;
+            .ok_or_else(|| ProviderError::BadResponse("no choices".into()))?;
         let content = choice.message.and_then(|m| m.content).unwrap_or_default();
         if content.trim().is_empty() {
-            return Err((
-                ProviderError::BadResponse("the answer was empty".into()),
-                None,
-            ));
+            return Err(ProviderError::BadResponse("the answer was empty".into()));
         }
         let usage = parsed.usage.and_then(|u| {
             Some(Usage {
@@ -120,7 +87,7 @@ impl OpenAiProvider {
         let model = parsed
             .model
             .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| body["model"].as_str().unwrap_or_default().to_string());
+            .unwrap_or_else(|| requested.to_string());
         Ok(ModelReply {
             content,
             model,
@@ -147,7 +114,9 @@ fn retryable(e: &ProviderError) -> bool {
 }
 
 impl OpenAiProvider {
-    /// Sends `body`, retrying like `complete`, and returns the response once its status is OK.
+    /// Sends `body` and returns the response once its status is OK, retrying 429s, 5xx and
+    /// connection failures with exponential backoff (honouring `Retry-After`). The timeout
+    /// covers each attempt up to the response headers.
     async fn open(&self, body: &serde_json::Value) -> Result<reqwest::Response, ProviderError> {
         let mut attempt = 0;
         loop {
@@ -299,20 +268,8 @@ impl Provider for OpenAiProvider {
     }
 
     async fn complete(&self, req: ModelRequest<'_>) -> Result<ModelReply, ProviderError> {
-        let body = Self::body(&req);
-        let mut attempt = 0;
-        loop {
-            match self.attempt(&body).await {
-                Ok(reply) => return Ok(reply),
-                Err((e, retry_after)) if retryable(&e) && attempt < self.max_retries => {
-                    let wait = retry_after.unwrap_or(self.backoff * 2u32.pow(attempt));
-                    tracing::warn!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "model call failed, retrying");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                Err((e, _)) => return Err(e),
-            }
-        }
+        let resp = self.open(&Self::body(&req)).await?;
+        self.read_completion(resp, req.model).await
     }
 }
 

@@ -85,15 +85,21 @@ impl ChatService {
     /// returns the ids stopped.
     pub async fn stop(&self, session_id: Uuid) -> Result<Vec<Uuid>, ChatError> {
         self.session(session_id).await?;
+        // The database first: other instances see it at their next flush and cancel their
+        // upstream call. Cancelling locally first would let the stream finish its row before
+        // this update, and the stop would not report it.
+        let mut stopped = self.store.stop_streams(session_id).await?;
         if let Ok(live) = self.streams.lock() {
-            for (_, (sid, token)) in live.iter() {
+            for (reply, (sid, token)) in live.iter() {
                 if *sid == session_id {
                     token.cancel();
+                    if !stopped.contains(reply) {
+                        stopped.push(*reply);
+                    }
                 }
             }
         }
-        // Other instances see this at their next flush and cancel their upstream call.
-        Ok(self.store.stop_streams(session_id).await?)
+        Ok(stopped)
     }
 
     async fn drive(

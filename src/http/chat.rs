@@ -105,20 +105,27 @@ pub async fn turn(
         let prepared = s.chat.ask(request).await?;
         return Ok(sse(s.chat.stream(prepared).await?));
     }
-    // A turn runs to the end in its own task: a client that disconnects mid-turn must not
-    // cancel it half-way, so its answer is saved and shown on the next load.
     let chat = s.chat.clone();
-    let reply = tokio::spawn(async move { chat.turn(request).await })
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "chat turn task failed");
-            ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "turn_aborted",
-                "the turn was aborted; try again",
-            )
-        })??;
+    let reply = to_the_end(async move { chat.turn(request).await }).await?;
     Ok(Json(reply_json(reply)).into_response())
+}
+
+/// Runs a turn in its own task: a client that disconnects mid-turn must not cancel it
+/// half-way, so its answer is saved and shown on the next load.
+async fn to_the_end(
+    turn: impl std::future::Future<Output = Result<crate::chat::TurnReply, crate::chat::ChatError>>
+    + Send
+    + 'static,
+) -> Result<crate::chat::TurnReply, ApiError> {
+    let reply = tokio::spawn(turn).await.map_err(|e| {
+        tracing::error!(error = %e, "chat turn task failed");
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "turn_aborted",
+            "the turn was aborted; try again",
+        )
+    })?;
+    Ok(reply?)
 }
 
 fn reply_json(reply: crate::chat::TurnReply) -> Value {
@@ -166,16 +173,7 @@ pub async fn retry(
         return Ok(sse(s.chat.stream(prepared).await?));
     }
     let chat = s.chat.clone();
-    let reply = tokio::spawn(async move { chat.retry(id, model.as_deref()).await })
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "retry task failed");
-            ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "turn_aborted",
-                "the turn was aborted; try again",
-            )
-        })??;
+    let reply = to_the_end(async move { chat.retry(id, model.as_deref()).await }).await?;
     Ok(Json(reply_json(reply)).into_response())
 }
 
