@@ -372,14 +372,12 @@ impl ChatService {
             }
         };
 
-        let (prompt_tokens, completion_tokens) = self.usage_or_count(
-            reply.usage,
-            &system,
-            history.len(),
-            history_tokens,
-            &question_msg,
-            &reply.content,
-        );
+        let estimate = match reply.usage {
+            Some(_) => 0,
+            None => self.prompt_estimate(&system, history.len(), history_tokens, &question_msg),
+        };
+        let (prompt_tokens, completion_tokens) =
+            Self::usage_or_count(reply.usage, estimate, &reply.content);
         let items_used = reply
             .items_used
             .unwrap_or_else(|| ctx.items_mentioned_in(&reply.content));
@@ -428,30 +426,32 @@ impl ChatService {
         system
     }
 
-    /// (prompt, completion) tokens: the provider's usage when it reported one, otherwise
-    /// counted with the gpt-4o tokenizer over what was sent and received.
-    fn usage_or_count(
+    /// The prompt's tokens as counted with the gpt-4o tokenizer: system prompt, history,
+    /// question and the per-message framing.
+    fn prompt_estimate(
         &self,
-        usage: Option<crate::assistant::Usage>,
         system: &str,
         history_len: usize,
         history_tokens: i32,
         question: &Message,
+    ) -> i32 {
+        let framing = tokens::PER_MESSAGE * (history_len as i32 + 2) + tokens::REPLY_PRIMING;
+        let question_tokens = question
+            .tokens_used
+            .unwrap_or_else(|| tokens::count(&question.content));
+        self.count_prompt(system) + history_tokens + question_tokens + framing
+    }
+
+    /// (prompt, completion) tokens: the provider's usage when it reported one, otherwise our
+    /// own count of the prompt and of the answer.
+    fn usage_or_count(
+        usage: Option<crate::assistant::Usage>,
+        prompt_estimate: i32,
         content: &str,
     ) -> (i32, i32) {
         match usage {
             Some(u) => (u.prompt_tokens, u.completion_tokens),
-            None => {
-                let framing =
-                    tokens::PER_MESSAGE * (history_len as i32 + 2) + tokens::REPLY_PRIMING;
-                let question_tokens = question
-                    .tokens_used
-                    .unwrap_or_else(|| tokens::count(&question.content));
-                (
-                    self.count_prompt(system) + history_tokens + question_tokens + framing,
-                    tokens::count(content),
-                )
-            }
+            None => (prompt_estimate, tokens::count(content)),
         }
     }
 

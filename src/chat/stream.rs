@@ -148,6 +148,7 @@ impl ChatService {
             }
         };
         let system = self.system_prompt(&p.ctx);
+        let estimate = self.prompt_estimate(&system, history.len(), history_tokens, &p.question);
         let request = ModelRequest {
             model: &p.model,
             system: &system,
@@ -160,6 +161,9 @@ impl ChatService {
             _ = token.cancelled() => None,
             _ = tx.closed() => None,
         };
+        // The prompt is sent: an open stream need not hold it (memory per open stream).
+        drop(system);
+        drop(history);
         let (status, error) = match opened {
             None => (MessageStatus::Stopped, None),
             Some(Err(e)) => (MessageStatus::Failed, Some(e.to_string())),
@@ -209,14 +213,7 @@ impl ChatService {
             tracing::info!(reply = %reply_id, status = status.as_str(), chars = content.len(), "stream ended early");
         }
 
-        let (prompt_tokens, completion_tokens) = self.usage_or_count(
-            usage,
-            &system,
-            history.len(),
-            history_tokens,
-            &p.question,
-            &content,
-        );
+        let (prompt_tokens, completion_tokens) = Self::usage_or_count(usage, estimate, &content);
         let items_used = if model == crate::config::LOCAL_MODEL && status == MessageStatus::Complete
         {
             crate::assistant::local::answer(&p.question.content, &p.ctx).1
