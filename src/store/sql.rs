@@ -58,17 +58,23 @@ macro_rules! sql_store {
         }
 
         fn session_row(r: &$row) -> StoreResult<Session> {
+            session_row_with(r, "")
+        }
+
+        /// A session from columns named with `prefix` (a joined row names them `s_…`).
+        fn session_row_with(r: &$row, prefix: &str) -> StoreResult<Session> {
+            let col = |name: &str| format!("{prefix}{name}");
             Ok(Session {
-                id: r.try_get::<$id, _>("id")?.into_uuid(),
-                user_id: r.try_get("user_id")?,
-                title: r.try_get("title")?,
+                id: r.try_get::<$id, _>(col("id").as_str())?.into_uuid(),
+                user_id: r.try_get(col("user_id").as_str())?,
+                title: r.try_get(col("title").as_str())?,
                 context_snapshot: r
-                    .try_get::<Option<Json<serde_json::Value>>, _>("context_snapshot")?
+                    .try_get::<Option<Json<serde_json::Value>>, _>(col("context_snapshot").as_str())?
                     .map(|j| j.0),
-                started_at: r.try_get("started_at")?,
-                last_message_at: r.try_get("last_message_at")?,
-                message_count: r.try_get("message_count")?,
-                is_active: r.try_get("is_active")?,
+                started_at: r.try_get(col("started_at").as_str())?,
+                last_message_at: r.try_get(col("last_message_at").as_str())?,
+                message_count: r.try_get(col("message_count").as_str())?,
+                is_active: r.try_get(col("is_active").as_str())?,
             })
         }
 
@@ -238,7 +244,7 @@ macro_rules! sql_store {
                            RETURNING {SESSION_COLUMNS}, last_seq), \
                          m AS (INSERT INTO chat_messages ({MESSAGE_COLUMNS}) \
                                SELECT {INSERT_VALUES} FROM s RETURNING {MESSAGE_COLUMNS}) \
-                         SELECT m.*, s.user_id AS s_user_id, s.title AS s_title, \
+                         SELECT m.*, s.id AS s_id, s.user_id AS s_user_id, s.title AS s_title, \
                            s.context_snapshot AS s_context_snapshot, s.started_at AS s_started_at, \
                            s.last_message_at AS s_last_message_at, \
                            s.message_count AS s_message_count, s.is_active AS s_is_active \
@@ -252,18 +258,7 @@ macro_rules! sql_store {
                         .fetch_one(&self.pool)
                         .await?;
                     let message = message_row(&row)?;
-                    let session = Session {
-                        id: message.session_id,
-                        user_id: row.try_get("s_user_id")?,
-                        title: row.try_get("s_title")?,
-                        context_snapshot: row
-                            .try_get::<Option<Json<serde_json::Value>>, _>("s_context_snapshot")?
-                            .map(|j| j.0),
-                        started_at: row.try_get("s_started_at")?,
-                        last_message_at: row.try_get("s_last_message_at")?,
-                        message_count: row.try_get("s_message_count")?,
-                        is_active: row.try_get("s_is_active")?,
-                    };
+                    let session = session_row_with(&row, "s_")?;
                     return Ok((session, message));
                 }
                 let mut tx = self.pool.begin_with($begin).await?;
