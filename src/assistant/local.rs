@@ -33,11 +33,12 @@ impl Provider for LocalAnalyst {
 
     async fn stream(&self, req: ModelRequest<'_>) -> Result<super::ChunkStream, ProviderError> {
         use futures::StreamExt;
-        let (content, _) = answer(req.question, req.context);
+        let (content, items) = answer(req.question, req.context);
         let mut chunks = vec![Ok(super::StreamChunk::Model(LOCAL_MODEL.into()))];
         chunks.extend(
             pieces(&content, STREAM_PIECE).map(|p| Ok(super::StreamChunk::Delta(p.to_string()))),
         );
+        chunks.push(Ok(super::StreamChunk::Items(items)));
         // Yield between pieces so a stop or a disconnect is seen mid-answer.
         Ok(futures::stream::iter(chunks)
             .then(|c| async {

@@ -68,6 +68,9 @@ pub enum StreamChunk {
     Usage(Usage),
     /// The model that is answering, as the server names it.
     Model(String),
+    /// The items the finished answer used, when the provider knows them exactly (sent last;
+    /// a stream cut short never gets it, and its items are traced from the text instead).
+    Items(Vec<ItemRef>),
 }
 
 /// A streamed answer. Dropping it cancels the upstream request.

@@ -140,6 +140,7 @@ impl ChatService {
         let mut content = String::new();
         let mut usage: Option<Usage> = None;
         let mut model = p.model.clone();
+        let mut exact_items: Option<Vec<crate::context::ItemRef>> = None;
         let (history, history_ids, history_tokens) = match history {
             Ok(h) => h,
             Err(e) => {
@@ -188,6 +189,7 @@ impl ChatService {
                         }
                         Some(Ok(StreamChunk::Usage(u))) => usage = Some(u),
                         Some(Ok(StreamChunk::Model(m))) => model = m,
+                        Some(Ok(StreamChunk::Items(i))) => exact_items = Some(i),
                         Some(Ok(StreamChunk::Delta(d))) => {
                             content.push_str(&d);
                             if tx.send(StreamEvent::Delta(d)).await.is_err() {
@@ -214,12 +216,7 @@ impl ChatService {
         }
 
         let (prompt_tokens, completion_tokens) = Self::usage_or_count(usage, estimate, &content);
-        let items_used = if model == crate::config::LOCAL_MODEL && status == MessageStatus::Complete
-        {
-            crate::assistant::local::answer(&p.question.content, &p.ctx).1
-        } else {
-            p.ctx.items_mentioned_in(&content)
-        };
+        let items_used = exact_items.unwrap_or_else(|| p.ctx.items_mentioned_in(&content));
         let mut manifest = p.ctx.manifest(&history_ids, history_tokens);
         manifest["items_used"] = serde_json::to_value(&items_used).unwrap_or_default();
         let finished = FinishedReply {
