@@ -21,6 +21,15 @@ struct Cli {
     #[arg(long, env = "OPSCHAT_NO_DEMO", global = true)]
     no_demo: bool,
 
+    /// Address `serve` listens on.
+    #[arg(
+        long,
+        env = "OPSCHAT_BIND",
+        default_value = "127.0.0.1:8002",
+        global = true
+    )]
+    bind: String,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -28,11 +37,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the JSON API and the web UI (the default).
-    Serve {
-        /// Address to listen on.
-        #[arg(long, env = "OPSCHAT_BIND", default_value = "127.0.0.1:8002")]
-        bind: String,
-    },
+    Serve,
     /// Apply the database migrations and exit.
     Migrate,
     /// Import tasks, delegations and digests from a JSON file; all of it or nothing.
@@ -87,10 +92,9 @@ fn main() -> std::process::ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let demo = !cli.no_demo;
     let cfg = cli.config;
-    match cli.command.unwrap_or(Command::Serve {
-        bind: std::env::var("OPSCHAT_BIND").unwrap_or_else(|_| "127.0.0.1:8002".into()),
-    }) {
-        Command::Serve { bind } => {
+    let bind = cli.bind;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
             let app = App::build(
                 &cfg,
                 BuildOptions {
@@ -103,14 +107,17 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .await
                 .with_context(|| format!("binding {bind}"))?;
             let addr = listener.local_addr().context("reading the bound address")?;
-            tracing::info!(%addr, database = %redacted(&cfg.database_url), "opschat listening on http://{addr}");
+            tracing::info!(%addr, database = %opschat::store::redact(&cfg.database_url), "opschat listening on http://{addr}");
             app.serve(listener, shutdown_signal()).await?;
             tracing::info!("shut down cleanly");
         }
         Command::Migrate => {
             let store = opschat::store::connect(&cfg.database_url, 2).await?;
             store.migrate().await.context("migrating the database")?;
-            println!("migrations applied to {}", redacted(&cfg.database_url));
+            println!(
+                "migrations applied to {}",
+                opschat::store::redact(&cfg.database_url)
+            );
         }
         Command::Import { file } => {
             let text = std::fs::read_to_string(&file)
@@ -242,16 +249,6 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
-}
-
-fn redacted(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_string(),
-    }
 }
 
 async fn shutdown_signal() {

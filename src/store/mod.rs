@@ -43,6 +43,22 @@ impl From<sqlx::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redact_hides_only_a_password() {
+        assert_eq!(
+            super::redact("postgres://app:s3cret@db:5432/ops"),
+            "postgres://app:***@db:5432/ops"
+        );
+        assert_eq!(
+            super::redact("postgres://postgres@127.0.0.1/ops"),
+            "postgres://postgres@127.0.0.1/ops"
+        );
+        assert_eq!(super::redact("sqlite:opschat.db"), "sqlite:opschat.db");
+    }
+}
+
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -247,6 +263,17 @@ pub trait Store: Send + Sync + 'static {
     async fn digest_on_or_before(&self, date: NaiveDate) -> StoreResult<Option<Digest>>;
     /// Whether any operations data exists (decides whether the demo data is loaded).
     async fn has_ops_data(&self) -> StoreResult<bool>;
+}
+
+/// A database URL fit for logs: its password, if it has one, replaced by `***`.
+pub fn redact(url: &str) -> String {
+    if let (Some(scheme), Some(at)) = (url.find("://"), url.rfind('@'))
+        && at > scheme
+        && let Some((user, _password)) = url[scheme + 3..at].split_once(':')
+    {
+        return format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]);
+    }
+    url.to_string()
 }
 
 /// Opens the store a URL names: `postgres://…` or `sqlite:…` (a bare path is a SQLite file).

@@ -18,7 +18,9 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await
-            .with_context(|| format!("connecting to PostgreSQL at {}", redact(url)))?;
+            .with_context(|| {
+                format!("connecting to PostgreSQL at {}", crate::store::redact(url))
+            })?;
         Ok(Self { pool })
     }
 
@@ -37,18 +39,6 @@ impl PgStore {
             .await
             .context("applying PostgreSQL migrations")?;
         Ok(())
-    }
-}
-
-/// Hides the password of a connection URL before it is logged.
-pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let creds = &url[scheme + 3..at];
-            let user = creds.split(':').next().unwrap_or("");
-            format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..])
-        }
-        _ => url.to_string(),
     }
 }
 
