@@ -335,6 +335,11 @@ fn effort_facts(t: &Task) -> String {
     parts.join(" · ")
 }
 
+/// "s" unless there is exactly one.
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
 fn minutes_words(m: i64) -> String {
     match (m / 60, m % 60) {
         (0, m) => format!("{m} min"),
@@ -773,25 +778,23 @@ fn summary(ctx: &OpsContext, out: &mut Answer) {
     let follow: Vec<&Delegation> = ctx.follow_ups_due().collect();
     out.line(format!("**Your day — {}**", today.format("%A %-d %B")));
     out.line("");
-    out.line(format!(
-        "- {} open task{} · {} overdue · {} due today · {} deadline{} this week",
+    let (open, deadlines, active) = (
         ctx.open_tasks.len(),
-        if ctx.open_tasks.len() == 1 { "" } else { "s" },
+        ctx.deadlines().len(),
+        ctx.active_delegations().count(),
+    );
+    out.line(format!(
+        "- {open} open task{} · {} overdue · {} due today · {deadlines} deadline{} this week",
+        plural(open),
         overdue.len(),
         due_today.len(),
-        ctx.deadlines().len(),
-        if ctx.deadlines().len() == 1 { "" } else { "s" },
+        plural(deadlines),
     ));
     out.line(format!(
-        "- {} follow-up{} due · {} active delegation{}",
+        "- {} follow-up{} due · {active} active delegation{}",
         follow.len(),
-        if follow.len() == 1 { "" } else { "s" },
-        ctx.active_delegations().count(),
-        if ctx.active_delegations().count() == 1 {
-            ""
-        } else {
-            "s"
-        },
+        plural(follow.len()),
+        plural(active),
     ));
     if let Some(d) = &ctx.digest {
         out.line("");
@@ -889,7 +892,7 @@ fn plan(ctx: &OpsContext, minutes: i64, out: &mut Answer) {
     let pressing =
         |t: &Task| t.due_date.is_some_and(|d| d <= today) || t.priority == Priority::Urgent;
     let mut hand_off: Vec<&Task> = Vec::new();
-    let mut rows: Vec<(DateTime<FixedOffset>, DateTime<FixedOffset>, String, String)> = Vec::new();
+    let mut rows: Vec<PlanRow> = Vec::new();
     let mut cursor = start;
     let mut follow: Vec<&Delegation> = ctx.follow_ups_due().collect();
     let mut skipped: Vec<&Task> = Vec::new();
@@ -939,40 +942,11 @@ fn plan(ctx: &OpsContext, minutes: i64, out: &mut Answer) {
         cursor += Duration::minutes(len);
         out.task(t);
         // Follow-ups go in right after the first block: people need time to act on them.
-        if rows.len() == 1 && !follow.is_empty() && (end - cursor).num_minutes() >= FOLLOW_UP_BLOCK
-        {
-            let names: Vec<String> = follow
-                .iter()
-                .map(|d| format!("{} ({})", d.assigned_to, d.task_description))
-                .collect();
-            rows.push((
-                cursor,
-                cursor + Duration::minutes(FOLLOW_UP_BLOCK),
-                format!("Follow-ups: {}", names.join("; ")),
-                "follow-ups due".into(),
-            ));
-            cursor += Duration::minutes(FOLLOW_UP_BLOCK);
-            for d in follow.drain(..) {
-                out.delegation(d);
-            }
+        if rows.len() == 1 {
+            book_follow_ups(&mut follow, &mut rows, &mut cursor, end, out);
         }
     }
-    if !follow.is_empty() && (end - cursor).num_minutes() >= FOLLOW_UP_BLOCK {
-        let names: Vec<String> = follow
-            .iter()
-            .map(|d| format!("{} ({})", d.assigned_to, d.task_description))
-            .collect();
-        rows.push((
-            cursor,
-            cursor + Duration::minutes(FOLLOW_UP_BLOCK),
-            format!("Follow-ups: {}", names.join("; ")),
-            "follow-ups due".into(),
-        ));
-        cursor += Duration::minutes(FOLLOW_UP_BLOCK);
-        for d in follow.drain(..) {
-            out.delegation(d);
-        }
-    }
+    book_follow_ups(&mut follow, &mut rows, &mut cursor, end, out);
     if rows.is_empty() {
         out.line("Nothing on your list fits this window.");
     } else {
@@ -1012,6 +986,38 @@ fn plan(ctx: &OpsContext, minutes: i64, out: &mut Answer) {
             if skipped.len() == 1 { "" } else { "s" },
             skipped[0].title
         ));
+    }
+}
+
+/// One row of a time-boxed plan: from, to, what, why.
+type PlanRow = (DateTime<FixedOffset>, DateTime<FixedOffset>, String, String);
+
+/// Books the due follow-ups as one block at `cursor`, if any are left and the block fits
+/// before `end`.
+fn book_follow_ups(
+    follow: &mut Vec<&Delegation>,
+    rows: &mut Vec<PlanRow>,
+    cursor: &mut DateTime<FixedOffset>,
+    end: DateTime<FixedOffset>,
+    out: &mut Answer,
+) {
+    if follow.is_empty() || (end - *cursor).num_minutes() < FOLLOW_UP_BLOCK {
+        return;
+    }
+    let names: Vec<String> = follow
+        .iter()
+        .map(|d| format!("{} ({})", d.assigned_to, d.task_description))
+        .collect();
+    let until = *cursor + Duration::minutes(FOLLOW_UP_BLOCK);
+    rows.push((
+        *cursor,
+        until,
+        format!("Follow-ups: {}", names.join("; ")),
+        "follow-ups due".into(),
+    ));
+    *cursor = until;
+    for d in follow.drain(..) {
+        out.delegation(d);
     }
 }
 
