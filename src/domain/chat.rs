@@ -1,98 +1,37 @@
 //! Chat sessions and messages as they are stored.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
-
-use super::ops::UnknownValue;
 
 /// The longest message a user may send, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
 
-/// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    User,
-    Assistant,
-}
+word_enum!(
+    /// Who wrote a message.
+    Role, "role", { User => "user", Assistant => "assistant" }
+);
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::User => "user",
-            Role::Assistant => "assistant",
-        }
+word_enum!(
+    /// The lifecycle state of a stored message.
+    ///
+    /// `Failed` and `Superseded` rows stay in the table for the audit trail but are not part of
+    /// the conversation: they are not counted in `message_count` and not sent to the model.
+    MessageStatus, "message status", {
+        Complete => "complete",
+        Streaming => "streaming",
+        Stopped => "stopped",
+        Interrupted => "interrupted",
+        Failed => "failed",
+        Superseded => "superseded",
     }
-}
-
-impl std::str::FromStr for Role {
-    type Err = UnknownValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "user" => Ok(Role::User),
-            "assistant" => Ok(Role::Assistant),
-            _ => Err(UnknownValue {
-                field: "role",
-                value: s.into(),
-                allowed: "user assistant",
-            }),
-        }
-    }
-}
-
-/// The lifecycle state of a stored message.
-///
-/// `Failed` and `Superseded` rows stay in the table for the audit trail but are not part of the
-/// conversation: they are not counted in `message_count` and not sent to the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MessageStatus {
-    Complete,
-    Streaming,
-    Stopped,
-    Interrupted,
-    Failed,
-    Superseded,
-}
+);
 
 impl MessageStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageStatus::Complete => "complete",
-            MessageStatus::Streaming => "streaming",
-            MessageStatus::Stopped => "stopped",
-            MessageStatus::Interrupted => "interrupted",
-            MessageStatus::Failed => "failed",
-            MessageStatus::Superseded => "superseded",
-        }
-    }
-
     /// Whether the message is part of the visible conversation (counted, sent as history).
     pub fn in_conversation(self) -> bool {
         !matches!(self, MessageStatus::Failed | MessageStatus::Superseded)
-    }
-}
-
-impl std::str::FromStr for MessageStatus {
-    type Err = UnknownValue;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s {
-            "complete" => MessageStatus::Complete,
-            "streaming" => MessageStatus::Streaming,
-            "stopped" => MessageStatus::Stopped,
-            "interrupted" => MessageStatus::Interrupted,
-            "failed" => MessageStatus::Failed,
-            "superseded" => MessageStatus::Superseded,
-            _ => {
-                return Err(UnknownValue {
-                    field: "message status",
-                    value: s.into(),
-                    allowed: "complete streaming stopped interrupted failed superseded",
-                });
-            }
-        })
     }
 }
 
