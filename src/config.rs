@@ -65,9 +65,34 @@ pub struct Config {
     #[arg(long, env = "OPSCHAT_UTC_OFFSET", global = true)]
     pub utc_offset: Option<String>,
 
-    /// The user the sessions belong to (the original's default user).
-    #[arg(long, env = "OPSCHAT_USER", default_value = "john", global = true)]
-    pub user: String,
+    /// The account the CLI acts as (default: the only admin). When a database from before
+    /// accounts is upgraded, the account of this name, if it exists, inherits its rows.
+    #[arg(long, env = "OPSCHAT_USER", global = true)]
+    pub user: Option<String>,
+
+    /// Mark the sign-in cookie `Secure` even when the request did not arrive over HTTPS (set it
+    /// behind a TLS-terminating proxy that does not send `X-Forwarded-Proto`).
+    #[arg(long, env = "OPSCHAT_SECURE_COOKIES", global = true)]
+    pub secure_cookies: bool,
+
+    /// A header set by a single-sign-on proxy that names the signed-in user (for example
+    /// `X-Forwarded-Email`); honoured only from `OPSCHAT_TRUSTED_PROXIES`.
+    #[arg(long, env = "OPSCHAT_TRUSTED_USER_HEADER", global = true)]
+    pub trusted_user_header: Option<String>,
+
+    /// Comma-separated addresses or CIDR ranges of the proxies allowed to send the trusted
+    /// user header (for example `127.0.0.1,10.0.0.0/8`).
+    #[arg(long, env = "OPSCHAT_TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
+
+    /// Days a browser session lasts without activity.
+    #[arg(long, env = "OPSCHAT_SESSION_DAYS", default_value_t = 30, global = true)]
+    pub session_days: u32,
+
+    /// Seconds a sign-in lookup is cached in process: a revoked token, a signed-out session or
+    /// a disabled account stops working on other instances within this time.
+    #[arg(long, env = "OPSCHAT_AUTH_CACHE_SECS", default_value_t = 5, global = true)]
+    pub auth_cache_secs: u64,
 
     /// A streaming reply whose heartbeat is older than this many seconds belongs to an instance
     /// that died: it is marked interrupted at start and by a sweep every minute.
@@ -104,7 +129,12 @@ impl Config {
             openai_max_retries: 2,
             now: None,
             utc_offset: None,
-            user: "john".into(),
+            user: None,
+            secure_cookies: false,
+            trusted_user_header: None,
+            trusted_proxies: None,
+            session_days: 30,
+            auth_cache_secs: 5,
             history_tokens: 4000,
             stream_stale_secs: 30,
         }
@@ -177,7 +207,24 @@ impl Clock {
             .unwrap_or(now)
     }
 
-    /// A UTC instant in the manager's time zone.
+    /// The wall clock, whatever `OPSCHAT_NOW` says: for sign-in sessions and tokens, which are
+    /// about processes and people's browsers, not the manager's day.
+    pub fn real_now(&self) -> DateTime<Utc> {
+        let now = Utc::now();
+        chrono::DurationRound::duration_trunc(now, chrono::TimeDelta::microseconds(1))
+            .unwrap_or(now)
+    }
+
+    /// A UTC instant in a user's IANA time zone (daylight saving included), or in the
+    /// instance default when they set none.
+    pub fn local_in(&self, at: DateTime<Utc>, tz: Option<chrono_tz::Tz>) -> DateTime<FixedOffset> {
+        match tz {
+            Some(tz) => at.with_timezone(&tz).fixed_offset(),
+            None => self.local(at),
+        }
+    }
+
+    /// A UTC instant in the instance's default time zone (`OPSCHAT_UTC_OFFSET` or the machine's).
     pub fn local(&self, at: DateTime<Utc>) -> DateTime<FixedOffset> {
         let offset = self.offset.unwrap_or_else(|| {
             use chrono::{Offset, TimeZone};
@@ -214,6 +261,14 @@ mod tests {
         assert_eq!(
             clock.local(clock.now()).format("%H:%M").to_string(),
             "09:30"
+        );
+        let ny = chrono_tz::America::New_York;
+        assert_eq!(clock.local_in(clock.now(), Some(ny)).format("%H:%M %z").to_string(), "09:30 -0500");
+        let summer = Clock::fixed("2026-07-01T14:30:00Z".parse().unwrap(), FixedOffset::east_opt(0).unwrap());
+        assert_eq!(
+            summer.local_in(summer.now(), Some(ny)).format("%H:%M %z").to_string(),
+            "10:30 -0400",
+            "daylight saving time is the zone's, not a fixed offset"
         );
         c.now = Some("yesterday".into());
         assert!(c.clock().is_err());

@@ -1,6 +1,7 @@
 //! opschat: a self-hosted operations chat. `App::build` wires storage, providers and the chat
 //! service; `App::router` is the whole HTTP surface. Used by the binary and by the tests.
 
+pub mod accounts;
 pub mod assistant;
 pub mod chat;
 pub mod config;
@@ -29,6 +30,7 @@ pub fn install_crypto_provider() {
 /// A wired application.
 pub struct App {
     pub chat: Arc<chat::ChatService>,
+    pub accounts: Arc<accounts::Accounts>,
     stream_stale: std::time::Duration,
 }
 
@@ -37,7 +39,7 @@ pub struct App {
 pub struct BuildOptions {
     /// Apply the embedded migrations.
     pub migrate: bool,
-    /// Load the demo restaurant when the database holds no operations data.
+    /// Load the demo restaurant for the first account created.
     pub demo: bool,
 }
 
@@ -53,17 +55,16 @@ impl App {
         if opts.migrate {
             interrupt_stale_streams(store.as_ref(), stream_stale).await;
         }
-        if opts.demo && !store.has_ops_data().await? {
-            let today = clock.local(clock.now()).date_naive();
-            let summary = store
-                .import(&demo::batch(today), clock.now(), &|_| {})
+        let accounts = Arc::new(accounts::Accounts::new(
+            store.clone(),
+            clock,
+            accounts::AuthSettings::from_config(cfg, opts.demo)?,
+        ));
+        if opts.migrate {
+            accounts
+                .claim_legacy_rows()
                 .await
-                .context("loading the demo data")?;
-            tracing::info!(
-                tasks = summary.tasks.created,
-                delegations = summary.delegations.created,
-                "empty database: loaded the demo restaurant"
-            );
+                .context("handing rows from before accounts to their account")?;
         }
         let providers = Arc::new(assistant::Providers::from_config(cfg)?);
         tracing::info!(
@@ -74,16 +75,20 @@ impl App {
             store,
             providers,
             clock,
-            cfg.user.clone(),
             cfg.history_tokens,
         ));
-        Ok(Self { chat, stream_stale })
+        Ok(Self {
+            chat,
+            accounts,
+            stream_stale,
+        })
     }
 
     /// The HTTP router over this app.
     pub fn router(&self) -> axum::Router {
         http::router(http::AppState {
             chat: self.chat.clone(),
+            accounts: self.accounts.clone(),
         })
     }
 
@@ -111,7 +116,11 @@ impl App {
                 tracing::warn!(error = %e, "could not set TCP_NODELAY");
             }
         });
-        let served = axum::serve(listener, self.router())
+        // The peer address: sign-in throttling per client, and the trusted-proxy check.
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP");

@@ -60,6 +60,77 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage personal API tokens of the account given by --user (default: the only admin).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account (the first one is always an admin and gets the demo data).
+    Add {
+        name: String,
+        /// Make the account an admin.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input instead of a prompt.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// IANA time zone, e.g. America/New_York.
+        #[arg(long)]
+        time_zone: Option<String>,
+    },
+    /// List accounts.
+    List,
+    /// Set an account's password (ends its browser sessions).
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable an account: its sessions and tokens stop working at once.
+    Disable { name: String },
+    /// Enable a disabled account again.
+    Enable { name: String },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; it is printed once and stored only hashed.
+    Create { name: String },
+    /// List the account's tokens.
+    List,
+    /// Revoke a token by its id.
+    Revoke { id: String },
+}
+
+/// A new password: the first line of stdin, or typed twice at a terminal prompt.
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin || !std::io::stdin().is_terminal() {
+        if !from_stdin {
+            anyhow::bail!("no terminal to prompt for a password: pass --password-stdin");
+        }
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+    let again = rpassword::prompt_password("Again: ").context("reading the password")?;
+    if first != again {
+        anyhow::bail!("the two passwords differ");
+    }
+    Ok(first)
 }
 
 fn main() -> std::process::ExitCode {
@@ -137,6 +208,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 },
             )
             .await?;
+            let user = app.accounts.cli_user(cfg.user.as_deref()).await?;
             let total = (batch.tasks.len() + batch.delegations.len() + batch.digests.len()) as u64;
             let bar = if std::io::stderr().is_terminal() {
                 ProgressBar::new(total)
@@ -152,7 +224,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let summary = app
                 .chat
                 .store()
-                .import(&batch, app.chat.clock().now(), &|n| bar.set_position(n))
+                .import(&user.owner_key(), &batch, app.chat.clock().now(), &|n| {
+                    bar.set_position(n)
+                })
                 .await?;
             bar.finish_and_clear();
             println!(
@@ -186,9 +260,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 ),
                 None => None,
             };
+            let user = app.accounts.cli_user(cfg.user.as_deref()).await?;
             match app
                 .chat
-                .turn(TurnRequest {
+                .turn(&user, TurnRequest {
                     message: question,
                     session_id,
                     context: None,
@@ -227,16 +302,16 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 },
             )
             .await?;
+            let user = app.accounts.cli_user(cfg.user.as_deref()).await?;
             let sessions = app
                 .chat
-                .store()
-                .sessions(app.chat.user(), limit.clamp(1, 1000), all)
+                .sessions(&user, limit.clamp(1, 1000), all)
                 .await?;
             if sessions.is_empty() {
                 println!("no sessions yet");
             }
             for s in sessions {
-                let local = app.chat.clock().local(s.last_message_at);
+                let local = app.chat.clock().local_in(s.last_message_at, user.tz());
                 println!(
                     "{}  {}  {:>4} msgs  {}{}",
                     s.id,
@@ -247,8 +322,128 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 );
             }
         }
+        Command::User { command } => {
+            let app = App::build(&cfg, BuildOptions { migrate: true, demo }).await?;
+            let accounts = &app.accounts;
+            match command {
+                UserCommand::Add {
+                    name,
+                    admin,
+                    password_stdin,
+                    display_name,
+                    time_zone,
+                } => {
+                    let password = read_password(password_stdin)?;
+                    let (user, _) = accounts
+                        .create_account(opschat::accounts::AccountInput {
+                            username: name,
+                            password: Some(password),
+                            display_name,
+                            time_zone,
+                            role: Some(if admin {
+                                opschat::domain::UserRole::Admin
+                            } else {
+                                opschat::domain::UserRole::Manager
+                            }),
+                        })
+                        .await?;
+                    println!("created {} ({}) {}", user.username, user.role, user.id);
+                }
+                UserCommand::List => {
+                    for a in accounts.accounts().await? {
+                        let u = a.user;
+                        println!(
+                            "{}  {:<24} {:<8} {}{}",
+                            u.id,
+                            u.username,
+                            u.role,
+                            u.time_zone.as_deref().unwrap_or("(default time zone)"),
+                            if u.disabled { "  (disabled)" } else { "" }
+                        );
+                    }
+                }
+                UserCommand::Passwd {
+                    name,
+                    password_stdin,
+                } => {
+                    let user = accounts.user_named(&name).await?;
+                    let password = read_password(password_stdin)?;
+                    accounts
+                        .admin_reset_password(None, user.id, Some(&password))
+                        .await?;
+                    println!("password of {} set; its browser sessions ended", user.username);
+                }
+                UserCommand::Disable { name } => set_disabled(accounts, &name, true).await?,
+                UserCommand::Enable { name } => set_disabled(accounts, &name, false).await?,
+            }
+        }
+        Command::Token { command } => {
+            let app = App::build(
+                &cfg,
+                BuildOptions {
+                    migrate: true,
+                    demo: false,
+                },
+            )
+            .await?;
+            let user = app.accounts.cli_user(cfg.user.as_deref()).await?;
+            let me = opschat::accounts::Principal {
+                user: user.clone(),
+                credential: opschat::accounts::Credential::TrustedHeader,
+            };
+            match command {
+                TokenCommand::Create { name } => {
+                    let (token, secret) = app.accounts.create_token_for(&user, &name).await?;
+                    eprintln!(
+                        "token {:?} ({}) for {}; it is shown once, keep it safe:",
+                        token.name, token.id, user.username
+                    );
+                    println!("{secret}");
+                }
+                TokenCommand::List => {
+                    let tokens = app.accounts.tokens(&me).await?;
+                    if tokens.is_empty() {
+                        println!("no tokens");
+                    }
+                    for t in tokens {
+                        println!(
+                            "{}  {:<12} {:<30} created {}  last used {}",
+                            t.id,
+                            format!("{}…", t.prefix),
+                            t.name,
+                            t.created_at.format("%Y-%m-%d %H:%M"),
+                            t.last_used_at
+                                .map_or("never".to_string(), |u| u.format("%Y-%m-%d %H:%M").to_string())
+                        );
+                    }
+                }
+                TokenCommand::Revoke { id } => {
+                    let id = uuid::Uuid::parse_str(id.trim())
+                        .with_context(|| format!("{id:?} is not a token id"))?;
+                    app.accounts.revoke_token(&me, id).await?;
+                    println!("revoked {id}");
+                }
+            }
+        }
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn set_disabled(
+    accounts: &opschat::accounts::Accounts,
+    name: &str,
+    disabled: bool,
+) -> anyhow::Result<()> {
+    let user = accounts.user_named(name).await?;
+    accounts
+        .admin_update(None, user.id, None, Some(disabled), None)
+        .await?;
+    println!(
+        "{} {}",
+        user.username,
+        if disabled { "disabled: its sessions and tokens no longer work" } else { "enabled" }
+    );
+    Ok(())
 }
 
 async fn shutdown_signal() {

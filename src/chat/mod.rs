@@ -15,7 +15,7 @@ use crate::assistant::{HistoryMessage, ModelRequest, ProviderError, Providers, t
 use crate::config::Clock;
 use crate::context::{ClientContext, ItemRef, OpsContext};
 use crate::domain::{
-    MAX_MESSAGE_BYTES, Message, MessageStatus, Role, Session, title_from_question,
+    MAX_MESSAGE_BYTES, Message, MessageStatus, Role, Session, User, title_from_question,
 };
 use crate::store::{NewMessage, NewSession, Store, StoreError};
 
@@ -99,7 +99,6 @@ pub struct ChatService {
     store: Arc<dyn Store>,
     providers: Arc<Providers>,
     clock: Clock,
-    user: String,
     history_tokens: i32,
     /// The token count of the last system prompt seen: it changes only when the data or the
     /// minute does, and counting ~1k tokens on every turn would dominate a turn's CPU.
@@ -113,7 +112,6 @@ impl ChatService {
         store: Arc<dyn Store>,
         providers: Arc<Providers>,
         clock: Clock,
-        user: String,
         history_tokens: u32,
     ) -> Self {
         let history_tokens = i32::try_from(history_tokens).unwrap_or(i32::MAX);
@@ -121,7 +119,6 @@ impl ChatService {
             store,
             providers,
             clock,
-            user,
             history_tokens,
             prompt_count: Mutex::new((0, 0)),
             streams: Mutex::new(std::collections::HashMap::new()),
@@ -140,35 +137,77 @@ impl ChatService {
         self.clock
     }
 
-    /// The user whose sessions this service serves.
-    pub fn user(&self) -> &str {
-        &self.user
+    /// Now in the user's time zone (their "today" decides what is due and overdue).
+    pub fn local_now(&self, user: &User) -> chrono::DateTime<chrono::FixedOffset> {
+        self.clock.local_in(self.clock.now(), user.tz())
     }
 
-    /// Today's context, as a turn made now would see it.
+    /// The user's context today, as a turn made now would see it.
     pub async fn context_now(
         &self,
+        user: &User,
         client: Option<ClientContext>,
     ) -> Result<OpsContext, StoreError> {
         OpsContext::load(
             self.store.as_ref(),
-            self.clock.local(self.clock.now()),
+            &user.owner_key(),
+            self.local_now(user),
             client,
         )
         .await
     }
 
-    /// A session of this service's user.
-    pub async fn session(&self, id: Uuid) -> Result<Session, ChatError> {
-        match self.store.session(id).await? {
-            Some(s) if s.user_id == self.user => Ok(s),
-            _ => Err(ChatError::SessionNotFound),
-        }
+    /// One of the user's sessions; anyone else's is "not found", exactly like a missing one.
+    pub async fn session(&self, user: &User, id: Uuid) -> Result<Session, ChatError> {
+        self.store
+            .session(&user.owner_key(), id)
+            .await?
+            .ok_or(ChatError::SessionNotFound)
+    }
+
+    /// The user's sessions, most recent activity first.
+    pub async fn sessions(
+        &self,
+        user: &User,
+        limit: i64,
+        include_archived: bool,
+    ) -> Result<Vec<Session>, ChatError> {
+        Ok(self
+            .store
+            .sessions(&user.owner_key(), limit, include_archived)
+            .await?)
+    }
+
+    /// Renames or archives one of the user's sessions.
+    pub async fn update_session(
+        &self,
+        user: &User,
+        id: Uuid,
+        patch: &crate::store::SessionPatch,
+    ) -> Result<Session, ChatError> {
+        Ok(self
+            .store
+            .update_session(&user.owner_key(), id, patch)
+            .await?)
+    }
+
+    /// A page of one of the user's sessions' messages, oldest first.
+    pub async fn messages(
+        &self,
+        user: &User,
+        id: Uuid,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Message>, ChatError> {
+        Ok(self
+            .store
+            .messages(&user.owner_key(), id, before_seq, limit)
+            .await?)
     }
 
     /// Answers one question, persisting both sides of the exchange.
-    pub async fn turn(&self, req: TurnRequest) -> Result<TurnReply, ChatError> {
-        let p = self.ask(req).await?;
+    pub async fn turn(&self, user: &User, req: TurnRequest) -> Result<TurnReply, ChatError> {
+        let p = self.ask(user, req).await?;
         self.answer(
             p.session, p.question, &p.ctx, p.provider, p.model, p.replaces,
         )
@@ -180,10 +219,11 @@ impl ChatService {
     /// history as `superseded` once the new one is saved.
     pub async fn retry(
         &self,
+        user: &User,
         session_id: Uuid,
         model: Option<&str>,
     ) -> Result<TurnReply, ChatError> {
-        let p = self.again(session_id, model).await?;
+        let p = self.again(user, session_id, model).await?;
         self.answer(
             p.session, p.question, &p.ctx, p.provider, p.model, p.replaces,
         )
@@ -192,7 +232,7 @@ impl ChatService {
 
     /// Validates a question and commits it (creating the session if needed) before any model
     /// is called: whatever happens next, it stays.
-    pub async fn ask(&self, req: TurnRequest) -> Result<Prepared, ChatError> {
+    pub async fn ask(&self, user: &User, req: TurnRequest) -> Result<Prepared, ChatError> {
         let question = req.message.trim();
         if question.is_empty() {
             return Err(ChatError::Invalid("message must not be empty".into()));
@@ -208,13 +248,15 @@ impl ChatService {
             .providers
             .resolve(req.model.as_deref())
             .map_err(ChatError::UnknownModel)?;
+        let owner = user.owner_key();
         let existing = match req.session_id {
-            Some(id) => Some(self.session(id).await?),
+            Some(id) => Some(self.session(user, id).await?),
             None => None,
         };
 
         let now = self.clock.now();
-        let ctx = OpsContext::load(self.store.as_ref(), self.clock.local(now), client).await?;
+        let local_now = self.clock.local_in(now, user.tz());
+        let ctx = OpsContext::load(self.store.as_ref(), &owner, local_now, client).await?;
 
         // The question is committed before any model is called: whatever happens next, it stays.
         let user_msg = NewMessage {
@@ -237,7 +279,7 @@ impl ChatService {
             None => {
                 let new = NewSession {
                     id: user_msg.session_id,
-                    user_id: self.user.clone(),
+                    user_id: owner,
                     title: title_from_question(question),
                     context_snapshot: Some(ctx.snapshot()),
                     started_at: now,
@@ -258,6 +300,7 @@ impl ChatService {
     /// Finds the question a Retry or Regenerate answers, and the answer it replaces.
     pub async fn again(
         &self,
+        user: &User,
         session_id: Uuid,
         model: Option<&str>,
     ) -> Result<Prepared, ChatError> {
@@ -265,7 +308,8 @@ impl ChatService {
             .providers
             .resolve(model)
             .map_err(ChatError::UnknownModel)?;
-        let session = self.session(session_id).await?;
+        let owner = user.owner_key();
+        let session = self.session(user, session_id).await?;
         let last = self
             .store
             .recent_conversation(session.id, i64::MAX, 1)
@@ -293,7 +337,7 @@ impl ChatService {
         };
         let question = self
             .store
-            .messages(session.id, Some(question_seq + 1), 1)
+            .messages(&owner, session.id, Some(question_seq + 1), 1)
             .await?
             .into_iter()
             .next()
@@ -302,12 +346,7 @@ impl ChatService {
             .context_used
             .as_ref()
             .and_then(|v| ClientContext::from_json(v).ok());
-        let ctx = OpsContext::load(
-            self.store.as_ref(),
-            self.clock.local(self.clock.now()),
-            client,
-        )
-        .await?;
+        let ctx = OpsContext::load(self.store.as_ref(), &owner, self.local_now(user), client).await?;
         Ok(Prepared {
             session,
             question,

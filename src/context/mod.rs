@@ -120,17 +120,18 @@ pub struct OpsContext {
 }
 
 impl OpsContext {
-    /// Loads today's data from the store.
+    /// Loads the owner's data for the day `local_now` falls on.
     pub async fn load(
         store: &dyn Store,
+        owner: &str,
         local_now: DateTime<FixedOffset>,
         client: Option<ClientContext>,
     ) -> StoreResult<Self> {
         let today = local_now.date_naive();
         let (tasks, delegations, digest) = tokio::try_join!(
-            store.tasks(true),
-            store.delegations(false),
-            store.digest_on_or_before(today)
+            store.tasks(owner, true),
+            store.delegations(owner, false),
+            store.digest_on_or_before(owner, today)
         )?;
         Ok(Self::new(local_now, tasks, delegations, digest, client))
     }

@@ -43,6 +43,8 @@ macro_rules! word_enum {
 
 mod chat;
 mod ops;
+mod user;
 
 pub use chat::*;
 pub use ops::*;
+pub use user::*;

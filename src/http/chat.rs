@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::auth::CurrentUser;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, IdPath, parse_id};
 use crate::chat::{StreamEvent, TurnRequest};
@@ -83,6 +84,7 @@ fn sse(rx: tokio::sync::mpsc::Receiver<StreamEvent>) -> Response {
 
 pub async fn turn(
     State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
     headers: HeaderMap,
     ApiJson(body): ApiJson<TurnBody>,
 ) -> Result<Response, ApiError> {
@@ -102,11 +104,11 @@ pub async fn turn(
         model: body.model,
     };
     if wants_stream(&headers) {
-        let prepared = s.chat.ask(request).await?;
+        let prepared = s.chat.ask(&me.user, request).await?;
         return Ok(sse(s.chat.stream(prepared).await?));
     }
     let chat = s.chat.clone();
-    let reply = to_the_end(async move { chat.turn(request).await }).await?;
+    let reply = to_the_end(async move { chat.turn(&me.user, request).await }).await?;
     Ok(Json(reply_json(reply)).into_response())
 }
 
@@ -156,6 +158,7 @@ pub struct RetryBody {
 /// Answers the session's last question again (after a failure, or to regenerate).
 pub async fn retry(
     State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
     IdPath(id): IdPath,
     headers: HeaderMap,
     body: axum::body::Bytes,
@@ -169,17 +172,22 @@ pub async fn retry(
     };
     let model = body.model;
     if wants_stream(&headers) {
-        let prepared = s.chat.again(id, model.as_deref()).await?;
+        let prepared = s.chat.again(&me.user, id, model.as_deref()).await?;
         return Ok(sse(s.chat.stream(prepared).await?));
     }
     let chat = s.chat.clone();
-    let reply = to_the_end(async move { chat.retry(id, model.as_deref()).await }).await?;
+    let reply =
+        to_the_end(async move { chat.retry(&me.user, id, model.as_deref()).await }).await?;
     Ok(Json(reply_json(reply)).into_response())
 }
 
 /// Stops the session's streaming reply (on whichever instance it runs).
-pub async fn stop(State(s): State<AppState>, IdPath(id): IdPath) -> Result<Json<Value>, ApiError> {
-    let stopped = s.chat.stop(id).await?;
+pub async fn stop(
+    State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+) -> Result<Json<Value>, ApiError> {
+    let stopped = s.chat.stop(&me.user, id).await?;
     Ok(Json(json!({ "stopped": stopped })))
 }
 
@@ -203,13 +211,13 @@ pub struct SessionsQuery {
 
 pub async fn sessions(
     State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
     ApiQuery(q): ApiQuery<SessionsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = bounded(q.limit, 10, 100, "limit")?;
     let list = s
         .chat
-        .store()
-        .sessions(s.chat.user(), limit, q.include_archived)
+        .sessions(&me.user, limit, q.include_archived)
         .await?;
     Ok(Json(
         json!({ "sessions": list.iter().map(session_json).collect::<Vec<_>>() }),
@@ -218,9 +226,10 @@ pub async fn sessions(
 
 pub async fn session(
     State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
     IdPath(id): IdPath,
 ) -> Result<Json<Value>, ApiError> {
-    let session = s.chat.session(id).await?;
+    let session = s.chat.session(&me.user, id).await?;
     let mut v = session_json(&session);
     v["context_snapshot"] = session.context_snapshot.unwrap_or(Value::Null);
     Ok(Json(v))
@@ -237,6 +246,7 @@ pub struct SessionUpdate {
 
 pub async fn update_session(
     State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
     IdPath(id): IdPath,
     ApiJson(body): ApiJson<SessionUpdate>,
 ) -> Result<Json<Value>, ApiError> {
@@ -259,11 +269,10 @@ pub async fn update_session(
             "send a title and/or is_active",
         ));
     }
-    s.chat.session(id).await?;
     let updated = s
         .chat
-        .store()
         .update_session(
+            &me.user,
             id,
             &SessionPatch {
                 title,
@@ -307,6 +316,7 @@ fn message_json(m: &Message, include_context: bool) -> Value {
 
 pub async fn history(
     State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
     IdPath(id): IdPath,
     ApiQuery(q): ApiQuery<HistoryQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -317,8 +327,8 @@ pub async fn history(
             "before must be a positive message seq",
         ));
     }
-    let session = s.chat.session(id).await?;
-    let messages = s.chat.store().messages(id, q.before, limit).await?;
+    let session = s.chat.session(&me.user, id).await?;
+    let messages = s.chat.messages(&me.user, id, q.before, limit).await?;
     let first = messages.first().map(|m| m.seq);
     let has_more = first.is_some_and(|f| f > 1);
     Ok(Json(json!({
@@ -334,8 +344,11 @@ pub async fn history(
     })))
 }
 
-pub async fn suggestions(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let ctx = s.chat.context_now(None).await?;
+pub async fn suggestions(
+    State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
+) -> Result<Json<Value>, ApiError> {
+    let ctx = s.chat.context_now(&me.user, None).await?;
     Ok(Json(
         json!({ "suggestions": crate::chat::suggestions::for_today(&ctx) }),
     ))

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use crate::accounts::AuthError;
 use crate::chat::ChatError;
 use crate::store::StoreError;
 
@@ -47,8 +48,17 @@ impl IntoResponse for ApiError {
         let mut error = Map::new();
         error.insert("code".into(), self.code.into());
         error.insert("message".into(), self.message.into());
+        let retry_after = (self.status == StatusCode::TOO_MANY_REQUESTS)
+            .then(|| self.details.get("retry_after").and_then(Value::as_u64))
+            .flatten();
         error.extend(self.details);
-        (self.status, axum::Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, axum::Json(json!({ "error": error }))).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 
@@ -107,6 +117,37 @@ impl From<ChatError> for ApiError {
                 .with("user_message_id", user_message_id.to_string())
             }
             ChatError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::InvalidCredentials => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                e.to_string(),
+            ),
+            AuthError::Throttled(wait) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                e.to_string(),
+            )
+            .with("retry_after", wait.as_secs().max(1)),
+            AuthError::Invalid(m) => ApiError::bad_request("invalid_request", m),
+            AuthError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "conflict", m),
+            AuthError::Forbidden(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
+            AuthError::NotFound => ApiError::not_found("not found"),
+            AuthError::Store(s) => s.into(),
+            AuthError::Internal(err) => {
+                tracing::error!(error = %format!("{err:#}"), "account operation failed");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the request could not be completed; try again shortly",
+                )
+            }
         }
     }
 }

@@ -1,5 +1,11 @@
 //! HTTP: routing, extractors, JSON errors. Handlers are thin: parse, call a service, shape.
+//!
+//! Every route is declared once in `table()` with who may use it; the router is built from that
+//! table, and `routes()` exposes it so that tests walk every route (a route added later is
+//! covered by the isolation and authentication tests without anyone remembering to add it).
 
+mod accounts;
+pub mod auth;
 mod chat;
 pub mod error;
 mod extract;
@@ -7,10 +13,13 @@ mod ops;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::http::Method;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{MethodRouter, delete, get, patch, post};
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
+use crate::accounts::Accounts;
 use crate::chat::ChatService;
 use error::ApiError;
 
@@ -18,40 +27,144 @@ use error::ApiError;
 #[derive(Clone)]
 pub struct AppState {
     pub chat: Arc<ChatService>,
+    pub accounts: Arc<Accounts>,
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: sign-in, first-account set-up, health, static assets.
+    Public,
+    /// A signed-in user, on their own data only.
+    User,
+    /// A signed-in admin.
+    Admin,
+}
+
+/// One route of the table.
+#[derive(Debug, Clone)]
+pub struct RouteSpec {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
 }
 
 /// The largest chat request body: a 32 KiB message plus a generous client context.
 const CHAT_BODY_LIMIT: usize = 1024 * 1024;
 /// The largest import document accepted over HTTP.
 const IMPORT_BODY_LIMIT: usize = 32 * 1024 * 1024;
+/// The largest body of the small account requests.
+const SMALL_BODY_LIMIT: usize = 16 * 1024;
 
-/// The whole API.
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route(
+fn table() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
+    use Access::*;
+    let small = || DefaultBodyLimit::max(SMALL_BODY_LIMIT);
+    let mut t = vec![
+        // Chat.
+        (
+            Method::POST,
             "/api/operations-chat",
+            User,
             post(chat::turn).layer(DefaultBodyLimit::max(CHAT_BODY_LIMIT)),
-        )
-        .route("/api/operations-chat/sessions", get(chat::sessions))
-        .route(
+        ),
+        (Method::GET, "/api/operations-chat/sessions", User, get(chat::sessions)),
+        (Method::GET, "/api/operations-chat/sessions/{id}", User, get(chat::session)),
+        (
+            Method::PATCH,
             "/api/operations-chat/sessions/{id}",
-            get(chat::session).patch(chat::update_session),
-        )
-        .route(
+            User,
+            patch(chat::update_session).layer(small()),
+        ),
+        (
+            Method::POST,
             "/api/operations-chat/sessions/{id}/retry",
-            post(chat::retry),
-        )
-        .route("/api/operations-chat/sessions/{id}/stop", post(chat::stop))
-        .route("/api/operations-chat/history/{id}", get(chat::history))
-        .route("/api/operations-chat/suggestions", get(chat::suggestions))
-        .route("/api/operations-chat/models", get(chat::models))
-        .route(
+            User,
+            post(chat::retry).layer(small()),
+        ),
+        (
+            Method::POST,
+            "/api/operations-chat/sessions/{id}/stop",
+            User,
+            post(chat::stop).layer(small()),
+        ),
+        (Method::GET, "/api/operations-chat/history/{id}", User, get(chat::history)),
+        (Method::GET, "/api/operations-chat/suggestions", User, get(chat::suggestions)),
+        (Method::GET, "/api/operations-chat/models", User, get(chat::models)),
+        // Operations data.
+        (
+            Method::POST,
             "/api/operations/import",
+            User,
             post(ops::import).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
-        )
-        .route("/api/operations/today", get(ops::today))
-        .route("/healthz", get(ops::health));
-    api.merge(crate::web::routes())
+        ),
+        (Method::GET, "/api/operations/today", User, get(ops::today)),
+        // Accounts.
+        (Method::GET, "/api/auth/state", Public, get(accounts::state)),
+        (Method::POST, "/api/auth/setup", Public, post(accounts::setup).layer(small())),
+        (Method::POST, "/api/auth/login", Public, post(accounts::login).layer(small())),
+        (Method::POST, "/api/auth/logout", User, post(accounts::logout)),
+        (Method::GET, "/api/auth/me", User, get(accounts::me)),
+        (Method::PATCH, "/api/auth/me", User, patch(accounts::update_me).layer(small())),
+        (
+            Method::POST,
+            "/api/auth/password",
+            User,
+            post(accounts::change_password).layer(small()),
+        ),
+        (Method::GET, "/api/tokens", User, get(accounts::tokens)),
+        (Method::POST, "/api/tokens", User, post(accounts::create_token).layer(small())),
+        (Method::DELETE, "/api/tokens/{id}", User, delete(accounts::revoke_token)),
+        (Method::GET, "/api/admin/users", Admin, get(accounts::users)),
+        (
+            Method::POST,
+            "/api/admin/users",
+            Admin,
+            post(accounts::create_user).layer(small()),
+        ),
+        (
+            Method::PATCH,
+            "/api/admin/users/{id}",
+            Admin,
+            patch(accounts::update_user).layer(small()),
+        ),
+        (
+            Method::POST,
+            "/api/admin/users/{id}/password",
+            Admin,
+            post(accounts::reset_password).layer(small()),
+        ),
+        (Method::GET, "/healthz", Public, get(ops::health)),
+    ];
+    t.extend(crate::web::routes());
+    t
+}
+
+/// Every route with its method and who may call it.
+pub fn routes() -> Vec<RouteSpec> {
+    table()
+        .into_iter()
+        .map(|(method, path, access, _)| RouteSpec {
+            method,
+            path,
+            access,
+        })
+        .collect()
+}
+
+/// The whole API and the pages.
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for (_, path, access, handler) in table() {
+        let handler = match access {
+            Access::Public => handler,
+            Access::User => handler.route_layer(from_fn_with_state(state.clone(), auth::require_user)),
+            Access::Admin => handler
+                .route_layer(from_fn(auth::require_admin))
+                .route_layer(from_fn_with_state(state.clone(), auth::require_user)),
+        };
+        router = router.route(path, handler);
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(TraceLayer::new_for_http())

@@ -6,12 +6,14 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::auth::CurrentUser;
 use super::error::ApiError;
 use super::extract::ApiJson;
 use crate::domain::{Delegation, Priority, Task};
 
 pub async fn import(
     State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
     ApiJson(doc): ApiJson<Value>,
 ) -> Result<Json<Value>, ApiError> {
     let batch = crate::import::validate(doc).map_err(|e| {
@@ -21,7 +23,7 @@ pub async fn import(
     let summary = s
         .chat
         .store()
-        .import(&batch, s.chat.clock().now(), &|_| {})
+        .import(&me.user.owner_key(), &batch, s.chat.clock().now(), &|_| {})
         .await?;
     Ok(Json(json!({ "imported": summary })))
 }
@@ -41,8 +43,11 @@ fn delegation_json(d: &Delegation) -> Value {
 }
 
 /// Everything the dashboard shows, from the live data.
-pub async fn today(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let ctx = s.chat.context_now(None).await?;
+pub async fn today(
+    State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
+) -> Result<Json<Value>, ApiError> {
+    let ctx = s.chat.context_now(&me.user, None).await?;
     let today = ctx.today;
     let by_priority: serde_json::Map<String, Value> = Priority::ALL
         .iter()

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::domain::{
     Delegation, DelegationStatus, Digest, Message, MessageStatus, Priority, Role, Session, Task,
-    TaskStatus,
+    TaskStatus, User, UserRole,
 };
 
 pub use postgres::PgStore;
@@ -207,15 +207,22 @@ pub trait Store: Send + Sync + 'static {
         session: &NewSession,
         first: &NewMessage,
     ) -> StoreResult<(Session, Message)>;
-    async fn session(&self, id: Uuid) -> StoreResult<Option<Session>>;
+    /// The owner's session `id`; another owner's is `None`, as if it did not exist.
+    async fn session(&self, owner: &str, id: Uuid) -> StoreResult<Option<Session>>;
     /// A user's sessions, most recent activity first.
     async fn sessions(
         &self,
-        user_id: &str,
+        owner: &str,
         limit: i64,
         include_archived: bool,
     ) -> StoreResult<Vec<Session>>;
-    async fn update_session(&self, id: Uuid, patch: &SessionPatch) -> StoreResult<Session>;
+    /// `NotFound` unless the session is the owner's.
+    async fn update_session(
+        &self,
+        owner: &str,
+        id: Uuid,
+        patch: &SessionPatch,
+    ) -> StoreResult<Session>;
     /// Appends a message: gives it the next seq and updates the session's counters atomically.
     /// `NotFound` when the session does not exist.
     async fn append_message(&self, message: &NewMessage) -> StoreResult<Appended>;
@@ -227,14 +234,16 @@ pub trait Store: Send + Sync + 'static {
     async fn stream_progress(&self, message_id: Uuid, content: &str) -> StoreResult<bool>;
     /// Ends a streaming reply; returns it as stored and the session's new `message_count`.
     async fn finish_stream(&self, message_id: Uuid, done: &FinishedReply) -> StoreResult<Appended>;
-    /// Marks a session's streaming replies stopped; returns their ids.
-    async fn stop_streams(&self, session_id: Uuid) -> StoreResult<Vec<Uuid>>;
+    /// Marks the owner's session's streaming replies stopped; returns their ids.
+    async fn stop_streams(&self, owner: &str, session_id: Uuid) -> StoreResult<Vec<Uuid>>;
     /// Marks streaming replies whose heartbeat is older than `cutoff` interrupted (their
     /// instance died); returns how many.
     async fn interrupt_stale_streams(&self, cutoff: DateTime<Utc>) -> StoreResult<u64>;
-    /// Messages in seq order; `before_seq` pages backwards from the end.
+    /// Messages of the owner's session in seq order; `before_seq` pages backwards from the end.
+    /// Another owner's session has none.
     async fn messages(
         &self,
+        owner: &str,
         session_id: Uuid,
         before_seq: Option<i64>,
         limit: i64,
@@ -252,17 +261,145 @@ pub trait Store: Send + Sync + 'static {
     /// `progress` is told how many records are written so far.
     async fn import(
         &self,
+        owner: &str,
         batch: &OpsBatch,
         now: DateTime<Utc>,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> StoreResult<ImportSummary>;
     /// Tasks; closed ones (completed, cancelled) only when asked.
-    async fn tasks(&self, include_closed: bool) -> StoreResult<Vec<Task>>;
-    async fn delegations(&self, include_closed: bool) -> StoreResult<Vec<Delegation>>;
-    /// The digest of `date`, or the latest one before it.
-    async fn digest_on_or_before(&self, date: NaiveDate) -> StoreResult<Option<Digest>>;
-    /// Whether any operations data exists (decides whether the demo data is loaded).
-    async fn has_ops_data(&self) -> StoreResult<bool>;
+    async fn tasks(&self, owner: &str, include_closed: bool) -> StoreResult<Vec<Task>>;
+    async fn delegations(&self, owner: &str, include_closed: bool) -> StoreResult<Vec<Delegation>>;
+    /// The owner's digest of `date`, or the latest one before it.
+    async fn digest_on_or_before(&self, owner: &str, date: NaiveDate)
+    -> StoreResult<Option<Digest>>;
+    /// Whether the owner has any operations data (decides whether the demo data is loaded).
+    async fn has_ops_data(&self, owner: &str) -> StoreResult<bool>;
+
+    // ---- accounts
+    /// How many accounts exist.
+    async fn user_count(&self) -> StoreResult<i64>;
+    /// Creates an account. With `first`, it is the instance's first account: this fails with
+    /// `Conflict` if another first account won a race, and in the same transaction it claims
+    /// every row written before accounts existed (see `claim_legacy_rows`).
+    /// A taken username is `Conflict`.
+    async fn create_user(&self, user: &NewUser, first: bool) -> StoreResult<User>;
+    /// Gives `owner` every session and operations row whose owner is not an account (rows of
+    /// the single-user versions); returns how many rows moved.
+    async fn claim_legacy_rows(&self, owner: &str) -> StoreResult<u64>;
+    /// All accounts, oldest first.
+    async fn users(&self) -> StoreResult<Vec<User>>;
+    async fn user(&self, id: Uuid) -> StoreResult<Option<User>>;
+    /// An account by its (normalised) username, with its password hash.
+    async fn user_by_username(&self, username: &str) -> StoreResult<Option<(User, Option<String>)>>;
+    /// Applies a change to an account; `NotFound` when it does not exist.
+    async fn update_user(&self, id: Uuid, patch: &UserPatch, now: DateTime<Utc>) -> StoreResult<User>;
+    /// Sets a password hash and ends every browser session of the account except `keep`.
+    async fn set_password(
+        &self,
+        id: Uuid,
+        hash: &str,
+        keep: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Enabled admins: the last one may not be disabled or demoted.
+    async fn enabled_admins(&self) -> StoreResult<i64>;
+
+    async fn create_web_session(&self, session: &NewWebSession) -> StoreResult<()>;
+    /// The enabled account behind an unexpired browser session, with its last-seen time.
+    async fn web_session_user(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(User, DateTime<Utc>)>>;
+    /// Records activity on a browser session and slides its expiry.
+    async fn touch_web_session(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn delete_web_session(&self, hash: &str) -> StoreResult<()>;
+    /// Ends every browser session of an account.
+    async fn delete_web_sessions_of(&self, user_id: Uuid) -> StoreResult<u64>;
+
+    async fn create_api_token(&self, token: &NewApiToken) -> StoreResult<ApiToken>;
+    /// An account's tokens that are not revoked, newest first.
+    async fn api_tokens(&self, user_id: Uuid) -> StoreResult<Vec<ApiToken>>;
+    /// Revokes the account's token; `false` when it has no such live token.
+    async fn revoke_api_token(&self, user_id: Uuid, id: Uuid, now: DateTime<Utc>)
+    -> StoreResult<bool>;
+    /// The enabled account behind a live API token, with the token's id and last use.
+    async fn api_token_user(
+        &self,
+        hash: &str,
+    ) -> StoreResult<Option<(User, Uuid, Option<DateTime<Utc>>)>>;
+    async fn touch_api_token(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<()>;
+
+    /// Per account: sessions, messages and tokens spent. Figures only, never content.
+    async fn usage_by_user(&self) -> StoreResult<Vec<UserUsage>>;
+}
+
+/// An account to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub id: Uuid,
+    pub username: String,
+    pub display_name: String,
+    pub password_hash: Option<String>,
+    pub role: UserRole,
+    pub time_zone: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Changes to an account; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub display_name: Option<String>,
+    pub role: Option<UserRole>,
+    /// `Some(None)` clears the time zone (back to the instance default).
+    pub time_zone: Option<Option<String>>,
+    pub disabled: Option<bool>,
+}
+
+/// A browser session to store: only the hash of its token.
+#[derive(Debug, Clone)]
+pub struct NewWebSession {
+    pub hash: String,
+    pub user_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+}
+
+/// A personal API token to store: only the hash of its secret.
+#[derive(Debug, Clone)]
+pub struct NewApiToken {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub name: String,
+    pub hash: String,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A personal API token as listed (never its secret).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ApiToken {
+    pub id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// One account's usage figures.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct UserUsage {
+    pub user_id: Uuid,
+    pub sessions: i64,
+    pub messages: i64,
+    pub tokens: i64,
+    pub last_active: Option<DateTime<Utc>>,
 }
 
 /// A database URL fit for logs: its password, if it has one, replaced by `***`.

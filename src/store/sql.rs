@@ -35,6 +35,12 @@ pub(crate) const TASK_COLUMNS: &str = "id, external_id, title, description, due_
 pub(crate) const DELEGATION_COLUMNS: &str = "id, external_id, task_description, assigned_to, \
      assigned_to_email, due_date, follow_up_date, priority, status";
 
+pub(crate) const USER_COLUMNS: &str = "id, username, display_name, password_hash, role, \
+     time_zone, disabled_at, created_at";
+/// `USER_COLUMNS` of `users u` in a join.
+pub(crate) const USER_COLUMNS_U: &str = "u.id, u.username, u.display_name, u.password_hash, \
+     u.role, u.time_zone, u.disabled_at, u.created_at";
+
 /// Parses a stored enum word; a bad word means the row was written by something else.
 pub(crate) fn stored<T: std::str::FromStr>(word: String) -> Result<T, crate::store::StoreError>
 where
@@ -48,6 +54,7 @@ macro_rules! sql_store {
     ($store:ident, $db:ty, $row:ty, $id:ty, $begin:expr, $one_statement_append:expr) => {
         use crate::store::sql::{
             stored, IdRepr, DELEGATION_COLUMNS, MESSAGE_COLUMNS, SESSION_COLUMNS, TASK_COLUMNS,
+            USER_COLUMNS, USER_COLUMNS_U,
         };
         use crate::store::*;
         use sqlx::types::Json;
@@ -197,15 +204,56 @@ macro_rules! sql_store {
         async fn existing_id(
             tx: &mut sqlx::Transaction<'static, $db>,
             table: &'static str,
+            owner: &str,
             external_id: Option<&str>,
         ) -> StoreResult<Option<uuid::Uuid>> {
             let Some(ext) = external_id else { return Ok(None) };
-            let sql = format!("SELECT id FROM {table} WHERE external_id = $1");
+            let sql = format!("SELECT id FROM {table} WHERE user_id = $1 AND external_id = $2");
             let found: Option<$id> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .bind(owner)
                 .bind(ext)
                 .fetch_optional(&mut **tx)
                 .await?;
             Ok(found.map(IdRepr::into_uuid))
+        }
+
+        /// An account and its password hash, from `USER_COLUMNS` (bare or `u.`-qualified).
+        fn user_row(r: &$row) -> StoreResult<(crate::domain::User, Option<String>)> {
+            let hash: Option<String> = r.try_get("password_hash")?;
+            let disabled: Option<chrono::DateTime<chrono::Utc>> = r.try_get("disabled_at")?;
+            Ok((
+                crate::domain::User {
+                    id: r.try_get::<$id, _>("id")?.into_uuid(),
+                    username: r.try_get("username")?,
+                    display_name: r.try_get("display_name")?,
+                    role: stored(r.try_get("role")?)?,
+                    time_zone: r.try_get("time_zone")?,
+                    disabled: disabled.is_some(),
+                    has_password: hash.is_some(),
+                    created_at: r.try_get("created_at")?,
+                },
+                hash,
+            ))
+        }
+
+        /// Moves rows whose owner is not an account (written before accounts) to `owner`.
+        async fn claim_legacy(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            owner: &str,
+        ) -> StoreResult<u64> {
+            let mut moved = 0;
+            for table in ["chat_sessions", "tasks", "delegations", "daily_digests"] {
+                let sql = format!(
+                    "UPDATE {table} SET user_id = $1 \
+                     WHERE user_id NOT IN (SELECT CAST(id AS TEXT) FROM users)"
+                );
+                moved += sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(owner)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+            }
+            Ok(moved)
         }
 
         fn count(c: &mut ImportCounts, updated: bool) {
@@ -285,10 +333,13 @@ macro_rules! sql_store {
                 Ok((session, message))
             }
 
-            async fn session(&self, sid: uuid::Uuid) -> StoreResult<Option<Session>> {
-                let sql = format!("SELECT {SESSION_COLUMNS} FROM chat_sessions WHERE id = $1");
+            async fn session(&self, owner: &str, sid: uuid::Uuid) -> StoreResult<Option<Session>> {
+                let sql = format!(
+                    "SELECT {SESSION_COLUMNS} FROM chat_sessions WHERE id = $1 AND user_id = $2"
+                );
                 let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(id(sid))
+                    .bind(owner)
                     .fetch_optional(&self.pool)
                     .await?;
                 row.as_ref().map(session_row).transpose()
@@ -316,18 +367,20 @@ macro_rules! sql_store {
 
             async fn update_session(
                 &self,
+                owner: &str,
                 sid: uuid::Uuid,
                 patch: &SessionPatch,
             ) -> StoreResult<Session> {
                 let sql = format!(
                     "UPDATE chat_sessions SET title = COALESCE($2, title), \
-                     is_active = COALESCE($3, is_active) WHERE id = $1 \
+                     is_active = COALESCE($3, is_active) WHERE id = $1 AND user_id = $4 \
                      RETURNING {SESSION_COLUMNS}"
                 );
                 let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(id(sid))
                     .bind(&patch.title)
                     .bind(patch.is_active)
+                    .bind(owner)
                     .fetch_optional(&self.pool)
                     .await?;
                 row.as_ref().map(session_row).transpose()?.ok_or(StoreError::NotFound)
@@ -407,12 +460,19 @@ macro_rules! sql_store {
                 Ok(Appended { message, message_count: count, last_message_at: last })
             }
 
-            async fn stop_streams(&self, sid: uuid::Uuid) -> StoreResult<Vec<uuid::Uuid>> {
+            async fn stop_streams(
+                &self,
+                owner: &str,
+                sid: uuid::Uuid,
+            ) -> StoreResult<Vec<uuid::Uuid>> {
                 let ids: Vec<$id> = sqlx::query_scalar(
                     "UPDATE chat_messages SET status = 'stopped' \
-                     WHERE session_id = $1 AND status = 'streaming' RETURNING id",
+                     WHERE session_id = $1 AND status = 'streaming' AND EXISTS \
+                     (SELECT 1 FROM chat_sessions s WHERE s.id = $1 AND s.user_id = $2) \
+                     RETURNING id",
                 )
                 .bind(id(sid))
+                .bind(owner)
                 .fetch_all(&self.pool)
                 .await?;
                 Ok(ids.into_iter().map(IdRepr::into_uuid).collect())
@@ -457,18 +517,22 @@ macro_rules! sql_store {
 
             async fn messages(
                 &self,
+                owner: &str,
                 sid: uuid::Uuid,
                 before_seq: Option<i64>,
                 limit: i64,
             ) -> StoreResult<Vec<Message>> {
                 let sql = format!(
                     "SELECT {MESSAGE_COLUMNS} FROM chat_messages \
-                     WHERE session_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+                     WHERE session_id = $1 AND seq < $2 AND EXISTS \
+                     (SELECT 1 FROM chat_sessions s WHERE s.id = $1 AND s.user_id = $4) \
+                     ORDER BY seq DESC LIMIT $3"
                 );
                 let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(id(sid))
                     .bind(before_seq.unwrap_or(i64::MAX))
                     .bind(limit)
+                    .bind(owner)
                     .fetch_all(&self.pool)
                     .await?;
                 let mut out = rows.iter().map(message_row).collect::<StoreResult<Vec<_>>>()?;
@@ -510,6 +574,7 @@ macro_rules! sql_store {
 
             async fn import(
                 &self,
+                owner: &str,
                 batch: &OpsBatch,
                 now: chrono::DateTime<chrono::Utc>,
                 progress: &(dyn Fn(u64) + Send + Sync),
@@ -524,16 +589,17 @@ macro_rules! sql_store {
                 };
                 let mut tx = self.pool.begin_with($begin).await?;
                 for t in &batch.tasks {
-                    let found = existing_id(&mut tx, "tasks", t.external_id.as_deref()).await?;
+                    let found = existing_id(&mut tx, "tasks", owner, t.external_id.as_deref()).await?;
                     let sql = if found.is_some() {
                         "UPDATE tasks SET external_id = $2, title = $3, description = $4, \
                          due_date = $5, priority = $6, status = $7, time_estimate_minutes = $8, \
-                         source = $9, delegatable = $10, updated_at = $11 WHERE id = $1"
+                         source = $9, delegatable = $10, updated_at = $11 \
+                         WHERE id = $1 AND user_id = $12"
                     } else {
                         "INSERT INTO tasks (id, external_id, title, description, due_date, \
                          priority, status, time_estimate_minutes, source, delegatable, \
-                         created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)"
+                         created_at, updated_at, user_id) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)"
                     };
                     sqlx::query(sql)
                         .bind(id(found.unwrap_or_else(uuid::Uuid::now_v7)))
@@ -547,6 +613,7 @@ macro_rules! sql_store {
                         .bind(&t.source)
                         .bind(t.delegatable)
                         .bind(now)
+                        .bind(owner)
                         .execute(&mut *tx)
                         .await?;
                     count(&mut summary.tasks, found.is_some());
@@ -554,17 +621,17 @@ macro_rules! sql_store {
                 }
                 for d in &batch.delegations {
                     let found =
-                        existing_id(&mut tx, "delegations", d.external_id.as_deref()).await?;
+                        existing_id(&mut tx, "delegations", owner, d.external_id.as_deref()).await?;
                     let sql = if found.is_some() {
                         "UPDATE delegations SET external_id = $2, task_description = $3, \
                          assigned_to = $4, assigned_to_email = $5, due_date = $6, \
                          follow_up_date = $7, priority = $8, status = $9, updated_at = $10 \
-                         WHERE id = $1"
+                         WHERE id = $1 AND user_id = $11"
                     } else {
                         "INSERT INTO delegations (id, external_id, task_description, \
                          assigned_to, assigned_to_email, due_date, follow_up_date, priority, \
-                         status, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)"
+                         status, created_at, updated_at, user_id) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)"
                     };
                     sqlx::query(sql)
                         .bind(id(found.unwrap_or_else(uuid::Uuid::now_v7)))
@@ -577,6 +644,7 @@ macro_rules! sql_store {
                         .bind(d.priority.as_str())
                         .bind(d.status.as_str())
                         .bind(now)
+                        .bind(owner)
                         .execute(&mut *tx)
                         .await?;
                     count(&mut summary.delegations, found.is_some());
@@ -585,17 +653,20 @@ macro_rules! sql_store {
                 for g in &batch.digests {
                     // A digest is the digest of its date: the date is its natural key.
                     let found: Option<$id> =
-                        sqlx::query_scalar("SELECT id FROM daily_digests WHERE date = $1")
-                            .bind(g.date)
+                        sqlx::query_scalar(
+                            "SELECT id FROM daily_digests WHERE user_id = $1 AND date = $2",
+                        )
+                        .bind(owner)
+                        .bind(g.date)
                             .fetch_optional(&mut *tx)
                             .await?;
                     let found = found.map(IdRepr::into_uuid);
                     let sql = if found.is_some() {
                         "UPDATE daily_digests SET external_id = COALESCE($2, external_id), \
-                         date = $3, text = $4, updated_at = $5 WHERE id = $1"
+                         date = $3, text = $4, updated_at = $5 WHERE id = $1 AND user_id = $6"
                     } else {
                         "INSERT INTO daily_digests (id, external_id, date, text, created_at, \
-                         updated_at) VALUES ($1, $2, $3, $4, $5, $5)"
+                         updated_at, user_id) VALUES ($1, $2, $3, $4, $5, $5, $6)"
                     };
                     sqlx::query(sql)
                         .bind(id(found.unwrap_or_else(uuid::Uuid::now_v7)))
@@ -603,6 +674,7 @@ macro_rules! sql_store {
                         .bind(g.date)
                         .bind(&g.text)
                         .bind(now)
+                        .bind(owner)
                         .execute(&mut *tx)
                         .await?;
                     count(&mut summary.digests, found.is_some());
@@ -613,13 +685,18 @@ macro_rules! sql_store {
                 Ok(summary)
             }
 
-            async fn tasks(&self, include_closed: bool) -> StoreResult<Vec<crate::domain::Task>> {
+            async fn tasks(
+                &self,
+                owner: &str,
+                include_closed: bool,
+            ) -> StoreResult<Vec<crate::domain::Task>> {
                 let sql = format!(
-                    "SELECT {TASK_COLUMNS} FROM tasks \
-                     WHERE $1 OR status IN ('todo', 'in_progress') ORDER BY due_date, title"
+                    "SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = $2 \
+                     AND ($1 OR status IN ('todo', 'in_progress')) ORDER BY due_date, title"
                 );
                 let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(include_closed)
+                    .bind(owner)
                     .fetch_all(&self.pool)
                     .await?;
                 rows.iter().map(task_row).collect()
@@ -627,14 +704,16 @@ macro_rules! sql_store {
 
             async fn delegations(
                 &self,
+                owner: &str,
                 include_closed: bool,
             ) -> StoreResult<Vec<crate::domain::Delegation>> {
                 let sql = format!(
-                    "SELECT {DELEGATION_COLUMNS} FROM delegations \
-                     WHERE $1 OR status <> 'completed' ORDER BY follow_up_date, assigned_to"
+                    "SELECT {DELEGATION_COLUMNS} FROM delegations WHERE user_id = $2 \
+                     AND ($1 OR status <> 'completed') ORDER BY follow_up_date, assigned_to"
                 );
                 let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(include_closed)
+                    .bind(owner)
                     .fetch_all(&self.pool)
                     .await?;
                 rows.iter().map(delegation_row).collect()
@@ -642,13 +721,15 @@ macro_rules! sql_store {
 
             async fn digest_on_or_before(
                 &self,
+                owner: &str,
                 date: chrono::NaiveDate,
             ) -> StoreResult<Option<crate::domain::Digest>> {
                 let row = sqlx::query(
                     "SELECT id, external_id, date, text FROM daily_digests \
-                     WHERE date <= $1 ORDER BY date DESC LIMIT 1",
+                     WHERE user_id = $2 AND date <= $1 ORDER BY date DESC LIMIT 1",
                 )
                 .bind(date)
+                .bind(owner)
                 .fetch_optional(&self.pool)
                 .await?;
                 row.map(|r| -> StoreResult<_> {
@@ -662,14 +743,341 @@ macro_rules! sql_store {
                 .transpose()
             }
 
-            async fn has_ops_data(&self) -> StoreResult<bool> {
+            async fn has_ops_data(&self, owner: &str) -> StoreResult<bool> {
                 let any: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM tasks) OR EXISTS (SELECT 1 FROM delegations) \
-                     OR EXISTS (SELECT 1 FROM daily_digests)",
+                    "SELECT EXISTS (SELECT 1 FROM tasks WHERE user_id = $1) \
+                     OR EXISTS (SELECT 1 FROM delegations WHERE user_id = $1) \
+                     OR EXISTS (SELECT 1 FROM daily_digests WHERE user_id = $1)",
                 )
+                .bind(owner)
                 .fetch_one(&self.pool)
                 .await?;
                 Ok(any)
+            }
+
+            // ---------------------------------------------------------------- accounts
+
+            async fn user_count(&self) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?)
+            }
+
+            async fn create_user(&self, u: &NewUser, first: bool) -> StoreResult<crate::domain::User> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let sql = format!(
+                    "INSERT INTO users (id, username, display_name, password_hash, role, \
+                     time_zone, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+                     RETURNING {USER_COLUMNS}"
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id(u.id))
+                    .bind(&u.username)
+                    .bind(&u.display_name)
+                    .bind(&u.password_hash)
+                    .bind(u.role.as_str())
+                    .bind(&u.time_zone)
+                    .bind(u.created_at)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let (user, _) = user_row(&row)?;
+                if first {
+                    // The primary key makes a second concurrent first account fail here.
+                    sqlx::query(
+                        "INSERT INTO instance_setup (id, first_user_id, set_up_at) VALUES (1, $1, $2)",
+                    )
+                    .bind(id(u.id))
+                    .bind(u.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                    claim_legacy(&mut tx, &user.owner_key()).await?;
+                }
+                tx.commit().await?;
+                Ok(user)
+            }
+
+            async fn claim_legacy_rows(&self, owner: &str) -> StoreResult<u64> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let moved = claim_legacy(&mut tx, owner).await?;
+                tx.commit().await?;
+                Ok(moved)
+            }
+
+            async fn users(&self) -> StoreResult<Vec<crate::domain::User>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id");
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+                rows.iter().map(|r| user_row(r).map(|(u, _)| u)).collect()
+            }
+
+            async fn user(&self, uid: uuid::Uuid) -> StoreResult<Option<crate::domain::User>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id(uid))
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(|r| user_row(r).map(|(u, _)| u)).transpose()
+            }
+
+            async fn user_by_username(
+                &self,
+                username: &str,
+            ) -> StoreResult<Option<(crate::domain::User, Option<String>)>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(username)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(user_row).transpose()
+            }
+
+            async fn update_user(
+                &self,
+                uid: uuid::Uuid,
+                p: &UserPatch,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> StoreResult<crate::domain::User> {
+                let sql = format!(
+                    "UPDATE users SET display_name = COALESCE($2, display_name), \
+                     role = COALESCE($3, role), \
+                     time_zone = CASE WHEN $4 THEN $5 ELSE time_zone END, \
+                     disabled_at = CASE WHEN $6 IS NULL THEN disabled_at \
+                                        WHEN $6 THEN COALESCE(disabled_at, $7) ELSE NULL END, \
+                     updated_at = $7 WHERE id = $1 RETURNING {USER_COLUMNS}"
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id(uid))
+                    .bind(&p.display_name)
+                    .bind(p.role.map(|r| r.as_str()))
+                    .bind(p.time_zone.is_some())
+                    .bind(p.time_zone.clone().flatten())
+                    .bind(p.disabled)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                Ok(user_row(&row)?.0)
+            }
+
+            async fn set_password(
+                &self,
+                uid: uuid::Uuid,
+                hash: &str,
+                keep: Option<&str>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let done = sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+                    .bind(id(uid))
+                    .bind(hash)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                sqlx::query("DELETE FROM web_sessions WHERE user_id = $1 AND id <> COALESCE($2, '')")
+                    .bind(id(uid))
+                    .bind(keep)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn enabled_admins(&self) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL",
+                )
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn create_web_session(&self, w: &NewWebSession) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO web_sessions (id, user_id, created_at, last_seen_at, expires_at, \
+                     user_agent) VALUES ($1, $2, $3, $3, $4, $5)",
+                )
+                .bind(&w.hash)
+                .bind(id(w.user_id))
+                .bind(w.created_at)
+                .bind(w.expires_at)
+                .bind(&w.user_agent)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn web_session_user(
+                &self,
+                hash: &str,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> StoreResult<Option<(crate::domain::User, chrono::DateTime<chrono::Utc>)>> {
+                let sql = format!(
+                    "SELECT {USER_COLUMNS_U}, w.last_seen_at AS seen FROM web_sessions w \
+                     JOIN users u ON u.id = w.user_id \
+                     WHERE w.id = $1 AND w.expires_at > $2 AND u.disabled_at IS NULL"
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(hash)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| -> StoreResult<_> { Ok((user_row(&r)?.0, r.try_get("seen")?)) })
+                    .transpose()
+            }
+
+            async fn touch_web_session(
+                &self,
+                hash: &str,
+                now: chrono::DateTime<chrono::Utc>,
+                expires_at: chrono::DateTime<chrono::Utc>,
+            ) -> StoreResult<()> {
+                sqlx::query("UPDATE web_sessions SET last_seen_at = $2, expires_at = $3 WHERE id = $1")
+                    .bind(hash)
+                    .bind(now)
+                    .bind(expires_at)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_web_session(&self, hash: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM web_sessions WHERE id = $1")
+                    .bind(hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_web_sessions_of(&self, uid: uuid::Uuid) -> StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM web_sessions WHERE user_id = $1")
+                    .bind(id(uid))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn create_api_token(&self, t: &NewApiToken) -> StoreResult<ApiToken> {
+                sqlx::query(
+                    "INSERT INTO api_tokens (id, user_id, name, token_hash, prefix, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id(t.id))
+                .bind(id(t.user_id))
+                .bind(&t.name)
+                .bind(&t.hash)
+                .bind(&t.prefix)
+                .bind(t.created_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(ApiToken {
+                    id: t.id,
+                    name: t.name.clone(),
+                    prefix: t.prefix.clone(),
+                    created_at: t.created_at,
+                    last_used_at: None,
+                })
+            }
+
+            async fn api_tokens(&self, uid: uuid::Uuid) -> StoreResult<Vec<ApiToken>> {
+                let rows = sqlx::query(
+                    "SELECT id, name, prefix, created_at, last_used_at FROM api_tokens \
+                     WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC",
+                )
+                .bind(id(uid))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(ApiToken {
+                            id: r.try_get::<$id, _>("id")?.into_uuid(),
+                            name: r.try_get("name")?,
+                            prefix: r.try_get("prefix")?,
+                            created_at: r.try_get("created_at")?,
+                            last_used_at: r.try_get("last_used_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn revoke_api_token(
+                &self,
+                uid: uuid::Uuid,
+                tid: uuid::Uuid,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> StoreResult<bool> {
+                let done = sqlx::query(
+                    "UPDATE api_tokens SET revoked_at = $3 \
+                     WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(id(tid))
+                .bind(id(uid))
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn api_token_user(
+                &self,
+                hash: &str,
+            ) -> StoreResult<Option<(crate::domain::User, uuid::Uuid, Option<chrono::DateTime<chrono::Utc>>)>> {
+                let sql = format!(
+                    "SELECT {USER_COLUMNS_U}, t.id AS token_id, t.last_used_at AS token_used \
+                     FROM api_tokens t JOIN users u ON u.id = t.user_id \
+                     WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL"
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| -> StoreResult<_> {
+                    Ok((
+                        user_row(&r)?.0,
+                        r.try_get::<$id, _>("token_id")?.into_uuid(),
+                        r.try_get("token_used")?,
+                    ))
+                })
+                .transpose()
+            }
+
+            async fn touch_api_token(
+                &self,
+                tid: uuid::Uuid,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> StoreResult<()> {
+                sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
+                    .bind(id(tid))
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn usage_by_user(&self) -> StoreResult<Vec<UserUsage>> {
+                let rows = sqlx::query(
+                    "SELECT u.id AS user_id, \
+                       (SELECT COUNT(*) FROM chat_sessions s WHERE s.user_id = CAST(u.id AS TEXT)) AS sessions, \
+                       (SELECT COUNT(*) FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
+                          WHERE s.user_id = CAST(u.id AS TEXT)) AS messages, \
+                       (SELECT COALESCE(SUM(CASE WHEN m.role = 'assistant' THEN m.tokens_used ELSE 0 END), 0) \
+                          FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
+                          WHERE s.user_id = CAST(u.id AS TEXT)) AS tokens, \
+                       (SELECT MAX(s.last_message_at) FROM chat_sessions s \
+                          WHERE s.user_id = CAST(u.id AS TEXT)) AS last_active \
+                     FROM users u ORDER BY u.created_at, u.id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(UserUsage {
+                            user_id: r.try_get::<$id, _>("user_id")?.into_uuid(),
+                            sessions: r.try_get("sessions")?,
+                            messages: r.try_get("messages")?,
+                            tokens: r.try_get::<i64, _>("tokens")?,
+                            last_active: r.try_get("last_active")?,
+                        })
+                    })
+                    .collect()
             }
         }
     };

@@ -2,6 +2,8 @@
 // as every other client. Data is inserted as text; only assistant Markdown, rendered and
 // sanitised by the server (content_html), is inserted as HTML.
 
+import { setupHeader } from "/static/common.js";
+
 const $ = (id) => document.getElementById(id);
 const PRIORITIES = ["urgent", "high", "medium", "low"];
 
@@ -29,6 +31,8 @@ async function api(path, { method = "GET", body } = {}) {
   }
   let data = null;
   try { data = await res.json(); } catch { data = null; }
+  // The session ended (signed out elsewhere, expired, account disabled): sign in again.
+  if (res.status === 401) location.assign("/login");
   return { status: res.status, ok: res.ok, data };
 }
 
@@ -498,6 +502,7 @@ function autoGrow() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  setupHeader();
   loadDashboard();
   $("chat-toggle").addEventListener("click", () => ($("chat-panel").hidden ? openPanel() : closePanel()));
   $("chat-close").addEventListener("click", closePanel);

@@ -1,52 +1,69 @@
-//! The web UI: one page, one stylesheet, one script, compiled into the binary. It uses the same
-//! JSON API as every other client.
+//! The web UI: a few small pages, one stylesheet and plain scripts, compiled into the binary.
+//! They use the same JSON API as every other client.
 
-use axum::Router;
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 
-const INDEX: &str = include_str!("index.html");
-const CSS: &str = include_str!("app.css");
-const JS: &str = include_str!("app.js");
+use crate::http::{Access, AppState};
 
 /// Only our own script and styles run; assistant HTML is sanitised too, this is the backstop.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body,
-    )
+fn page(body: &'static str) -> MethodRouter<AppState> {
+    get(move || async move {
+        (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+                (header::CONTENT_SECURITY_POLICY, CSP),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (header::REFERRER_POLICY, "same-origin"),
+            ],
+            body,
+        )
+    })
 }
 
-/// Routes for `/` and `/static/*`.
-pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route(
-            "/",
-            get(|| async {
-                (
-                    [
-                        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                        (header::CACHE_CONTROL, "no-cache"),
-                        (header::CONTENT_SECURITY_POLICY, CSP),
-                        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-                    ],
-                    INDEX,
-                )
-            }),
+fn asset(content_type: &'static str, body: &'static str) -> MethodRouter<AppState> {
+    get(move || async move {
+        (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            body,
         )
-        .route(
+            .into_response()
+    })
+}
+
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// The pages (signed in, except the sign-in page) and the static assets (public).
+pub fn routes() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
+    vec![
+        (Method::GET, "/", Access::User, page(include_str!("index.html"))),
+        (Method::GET, "/login", Access::Public, page(include_str!("login.html"))),
+        (Method::GET, "/account", Access::User, page(include_str!("account.html"))),
+        (Method::GET, "/admin", Access::Admin, page(include_str!("admin.html"))),
+        (
+            Method::GET,
             "/static/app.css",
-            get(|| async { asset("text/css; charset=utf-8", CSS) }),
-        )
-        .route(
-            "/static/app.js",
-            get(|| async { asset("text/javascript; charset=utf-8", JS) }),
-        )
+            Access::Public,
+            asset("text/css; charset=utf-8", include_str!("app.css")),
+        ),
+        (Method::GET, "/static/app.js", Access::Public, asset(JS, include_str!("app.js"))),
+        (Method::GET, "/static/common.js", Access::Public, asset(JS, include_str!("common.js"))),
+        (Method::GET, "/static/login.js", Access::Public, asset(JS, include_str!("login.js"))),
+        (
+            Method::GET,
+            "/static/account.js",
+            Access::Public,
+            asset(JS, include_str!("account.js")),
+        ),
+        (Method::GET, "/static/admin.js", Access::Public, asset(JS, include_str!("admin.js"))),
+    ]
 }
