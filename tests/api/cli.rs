@@ -5,15 +5,27 @@ use crate::support::{NOW, TestDb};
 use std::io::Write as _;
 
 async fn opschat(db: &TestDb, args: &[&str]) -> (i32, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_opschat"))
+    opschat_with_input(db, args, "").await
+}
+
+async fn opschat_with_input(db: &TestDb, args: &[&str], input: &str) -> (i32, String, String) {
+    use tokio::io::AsyncWriteExt as _;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_opschat"))
         .args(args)
         .env("DATABASE_URL", &db.url)
         .env("OPSCHAT_NOW", NOW)
         .env("OPSCHAT_UTC_OFFSET", "+00:00")
         .env_remove("OPENAI_API_KEY")
-        .output()
-        .await
+        .env_remove("OPSCHAT_USER")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run opschat");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).await.expect("write stdin");
+    drop(stdin);
+    let out = child.wait_with_output().await.expect("wait for opschat");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -28,6 +40,36 @@ both!(
         assert_eq!(code, 0, "{out}{err}");
         let (code, _, _) = opschat(&db, &["migrate"]).await;
         assert_eq!(code, 0, "migrate is idempotent");
+
+        let (code, _, err) = opschat(&db, &["sessions"]).await;
+        assert_ne!(code, 0);
+        assert!(err.contains("no account exists yet"), "{err}");
+        let (code, out, err) = opschat_with_input(
+            &db,
+            &["--no-demo", "user", "add", "Maria", "--password-stdin"],
+            "correct horse battery\n",
+        )
+        .await;
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("created maria (admin)"), "the first account is an admin: {out}");
+        let (code, _, err) =
+            opschat_with_input(&db, &["user", "add", "dana", "--password-stdin"], "short\n").await;
+        assert_ne!(code, 0);
+        assert!(err.contains("at least 8 characters"), "{err}");
+        let (code, out, _) =
+            opschat_with_input(&db, &["user", "add", "dana", "--password-stdin"], "long enough pw\n").await;
+        assert_eq!(code, 0);
+        assert!(out.contains("created dana (manager)"), "{out}");
+        let (_, out, _) = opschat(&db, &["user", "list"]).await;
+        assert!(out.contains("maria") && out.contains("dana"), "{out}");
+
+        let (code, token, err) = opschat(&db, &["token", "create", "reports"]).await;
+        assert_eq!(code, 0, "{err}");
+        assert!(token.trim().starts_with("opc_") && err.contains("for maria"), "{token}{err}");
+        let (_, out, _) = opschat(&db, &["token", "list"]).await;
+        assert!(out.contains("reports") && !out.contains(token.trim()), "listed, never shown again: {out}");
+        let (_, out, _) = opschat(&db, &["--user", "dana", "token", "list"]).await;
+        assert!(out.contains("no tokens"), "tokens are per account: {out}");
 
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad.json");
@@ -87,5 +129,23 @@ both!(
         let (code, _, err) = opschat(&db, &["ask", "hi", "--session", "nope"]).await;
         assert_ne!(code, 0);
         assert!(err.contains("not a UUID"), "{err}");
+
+        // Another account sees none of it: not the sessions, not the imported tasks.
+        let (code, out, _) = opschat(&db, &["--user", "dana", "sessions"]).await;
+        assert_eq!(code, 0);
+        assert!(out.contains("no sessions yet"), "{out}");
+        let (code, _, err) =
+            opschat(&db, &["--user", "dana", "ask", "hi", "--session", &session]).await;
+        assert_ne!(code, 0, "another account's session is not found");
+        assert!(err.contains("not found"), "{err}");
+        let (_, out, _) = opschat(&db, &["--user", "dana", "ask", "What's most urgent today?"]).await;
+        assert!(!out.contains("Fix walk-in cooler door gasket"), "{out}");
+
+        let (code, out, _) = opschat(&db, &["user", "disable", "dana"]).await;
+        assert_eq!(code, 0);
+        assert!(out.contains("dana disabled"), "{out}");
+        let (code, _, err) = opschat(&db, &["--user", "dana", "sessions"]).await;
+        assert_ne!(code, 0);
+        assert!(err.contains("disabled"), "{err}");
     }
 );

@@ -36,7 +36,7 @@ both!(
             second["imported"]["digests"],
             json!({"created": 0, "updated": 2})
         );
-        assert_eq!(app.store.tasks(true).await.unwrap().len(), 9);
+        assert_eq!(app.store.tasks(&app.owner, true).await.unwrap().len(), 9);
         let (_, today) = app.get("/api/operations/today").await;
         assert_eq!(
             today["counts"]["open"], 6,
@@ -88,7 +88,7 @@ both!(
             "{problems:?}"
         );
         assert!(
-            !app.store.has_ops_data().await.unwrap(),
+            !app.store.has_ops_data(&app.owner).await.unwrap(),
             "nothing of that file is written"
         );
         let (s, _) = app
@@ -178,12 +178,12 @@ both!(
                 .contains("Fix walk-in cooler door gasket"),
             "{a}"
         );
-        let n = app.store.tasks(true).await.unwrap().len();
+        let n = app.store.tasks(&app.owner, true).await.unwrap().len();
         let cfg = app.config.clone();
         app.stop().await;
         let app = TestApp::start(cfg, true).await;
         assert_eq!(
-            app.store.tasks(true).await.unwrap().len(),
+            app.store.tasks(&app.owner, true).await.unwrap().len(),
             n,
             "a restart does not load it again"
         );

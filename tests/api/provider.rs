@@ -368,6 +368,7 @@ both!(
             .unwrap();
         let gone = impatient
             .post(app.url("/api/operations-chat"))
+            .bearer_auth(&app.token)
             .json(&json!({"message": "What's most urgent today?"}))
             .send()
             .await;

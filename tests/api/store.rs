@@ -113,10 +113,10 @@ both!(sessions_and_messages_round_trip, |db: TestDb| async move {
     .await
     .unwrap();
 
-    let got = s.session(sid).await.unwrap().unwrap();
+    let got = s.session("john", sid).await.unwrap().unwrap();
     assert_eq!(got.message_count, 3, "failed replies are not counted");
     assert_eq!(got.last_message_at, at(2));
-    let all = s.messages(sid, None, 100).await.unwrap();
+    let all = s.messages("john", sid, None, 100).await.unwrap();
     assert_eq!(all.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
     assert_eq!(all[1], m2);
     let convo = s.recent_conversation(sid, 5, 10).await.unwrap();
@@ -140,7 +140,7 @@ both!(sessions_and_messages_round_trip, |db: TestDb| async move {
         [4, 2],
         "the latest, newest first"
     );
-    let page = s.messages(sid, Some(3), 1).await.unwrap();
+    let page = s.messages("john", sid, Some(3), 1).await.unwrap();
     assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), [2]);
 
     let missing = s
@@ -153,7 +153,7 @@ both!(sessions_and_messages_round_trip, |db: TestDb| async move {
         ))
         .await;
     assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
-    assert!(s.session(Uuid::now_v7()).await.unwrap().is_none());
+    assert!(s.session("john", Uuid::now_v7()).await.unwrap().is_none());
 });
 
 both!(sessions_list_by_recency_per_user, |db: TestDb| async move {
@@ -194,6 +194,7 @@ both!(sessions_list_by_recency_per_user, |db: TestDb| async move {
 
     let archived = s
         .update_session(
+            "john",
             ids[1],
             &SessionPatch {
                 title: Some("renamed".into()),
@@ -209,12 +210,12 @@ both!(sessions_list_by_recency_per_user, |db: TestDb| async move {
     assert_eq!(s.sessions("john", 10, false).await.unwrap().len(), 2);
     assert_eq!(s.sessions("john", 10, true).await.unwrap().len(), 3);
     let untouched = s
-        .update_session(ids[1], &SessionPatch::default())
+        .update_session("john", ids[1], &SessionPatch::default())
         .await
         .unwrap();
     assert_eq!(untouched.title, "renamed");
     assert!(matches!(
-        s.update_session(Uuid::now_v7(), &SessionPatch::default())
+        s.update_session("john", Uuid::now_v7(), &SessionPatch::default())
             .await,
         Err(StoreError::NotFound)
     ));
@@ -236,7 +237,7 @@ fn task(ext: Option<&str>, title: &str, status: TaskStatus) -> TaskInput {
 
 both!(imports_upsert_by_external_id, |db: TestDb| async move {
     let s = store(&db).await;
-    assert!(!s.has_ops_data().await.unwrap());
+    assert!(!s.has_ops_data("john").await.unwrap());
     let batch = OpsBatch {
         tasks: vec![
             task(Some("a"), "A", TaskStatus::Todo),
@@ -247,7 +248,7 @@ both!(imports_upsert_by_external_id, |db: TestDb| async move {
     };
     let ticks = std::sync::atomic::AtomicU64::new(0);
     let sum = s
-        .import(&batch, at(0), &|n| {
+        .import("john", &batch, at(0), &|n| {
             ticks.store(n, std::sync::atomic::Ordering::Relaxed)
         })
         .await
@@ -262,9 +263,9 @@ both!(imports_upsert_by_external_id, |db: TestDb| async move {
         tasks: vec![task(Some("a"), "A renamed", TaskStatus::InProgress)],
         ..Default::default()
     };
-    let sum = s.import(&again, at(1), &|_| {}).await.unwrap();
+    let sum = s.import("john", &again, at(1), &|_| {}).await.unwrap();
     assert_eq!((sum.tasks.created, sum.tasks.updated), (0, 1));
-    let open = s.tasks(false).await.unwrap();
+    let open = s.tasks("john", false).await.unwrap();
     let mut titles: Vec<_> = open.iter().map(|t| (t.title.as_str(), t.status)).collect();
     titles.sort_by_key(|t| t.0);
     assert_eq!(
@@ -274,7 +275,7 @@ both!(imports_upsert_by_external_id, |db: TestDb| async move {
             ("B", TaskStatus::Todo)
         ]
     );
-    assert_eq!(s.tasks(true).await.unwrap().len(), 3);
+    assert_eq!(s.tasks("john", true).await.unwrap().len(), 3);
     let t = &open[0];
     assert_eq!(
         (
@@ -290,7 +291,7 @@ both!(imports_upsert_by_external_id, |db: TestDb| async move {
             true
         )
     );
-    assert!(s.has_ops_data().await.unwrap());
+    assert!(s.has_ops_data("john").await.unwrap());
 });
 
 both!(digests_are_one_per_date, |db: TestDb| async move {
@@ -302,6 +303,7 @@ both!(digests_are_one_per_date, |db: TestDb| async move {
         text: text.into(),
     };
     s.import(
+        "john",
         &OpsBatch {
             digests: vec![d(22, "old"), d(23, "yesterday")],
             ..Default::default()
@@ -313,10 +315,11 @@ both!(digests_are_one_per_date, |db: TestDb| async move {
     .unwrap();
     let today = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
     assert_eq!(
-        s.digest_on_or_before(today).await.unwrap().unwrap().text,
+        s.digest_on_or_before("john", today).await.unwrap().unwrap().text,
         "yesterday"
     );
     s.import(
+        "john",
         &OpsBatch {
             digests: vec![d(24, "today"), d(23, "yesterday, corrected")],
             ..Default::default()
@@ -327,11 +330,11 @@ both!(digests_are_one_per_date, |db: TestDb| async move {
     .await
     .unwrap();
     assert_eq!(
-        s.digest_on_or_before(today).await.unwrap().unwrap().text,
+        s.digest_on_or_before("john", today).await.unwrap().unwrap().text,
         "today"
     );
     assert_eq!(
-        s.digest_on_or_before(today.pred_opt().unwrap())
+        s.digest_on_or_before("john", today.pred_opt().unwrap())
             .await
             .unwrap()
             .unwrap()
@@ -339,7 +342,7 @@ both!(digests_are_one_per_date, |db: TestDb| async move {
         "yesterday, corrected"
     );
     assert!(
-        s.digest_on_or_before(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
+        s.digest_on_or_before("john", NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
             .await
             .unwrap()
             .is_none()

@@ -109,9 +109,14 @@ impl Drop for TestDb {
 /// A running opschat server.
 pub struct TestApp {
     pub base: String,
+    /// Signed in as the first account (an admin) with its API token.
     pub http: reqwest::Client,
     pub store: Arc<dyn Store>,
     pub config: Config,
+    /// The first account's id, as stored in the owner columns.
+    pub owner: String,
+    /// The first account's API token.
+    pub token: String,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -151,13 +156,37 @@ impl TestApp {
             .await
             .expect("serve");
         });
+        let base = format!("http://{addr}");
+        let (owner, token) = first_account(&base).await;
         TestApp {
-            base: format!("http://{addr}"),
-            http: reqwest::Client::new(),
+            base,
+            http: bearer_client(&token),
             store,
             config: cfg,
+            owner,
+            token,
             shutdown: Some(tx),
             task: Some(task),
+        }
+    }
+
+    /// Creates another account (a manager) and returns a client signed in as it, by token.
+    pub async fn add_user(&self, username: &str) -> User {
+        let (status, body) = self
+            .post(
+                "/api/admin/users",
+                &serde_json::json!({"username": username, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let id = body["user"]["id"].as_str().expect("user id").to_string();
+        let (cookie, _) = sign_in(&self.base, username, PASSWORD).await;
+        let token = create_token(&self.base, &cookie, "tests").await;
+        User {
+            id,
+            http: bearer_client(&token),
+            token,
+            cookie,
         }
     }
 
@@ -239,6 +268,90 @@ impl TestApp {
         assert_eq!(status, 200, "{body}");
         body
     }
+}
+
+/// The password every test account has.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Another signed-in account.
+pub struct User {
+    pub id: String,
+    pub http: reqwest::Client,
+    pub token: String,
+    /// `opschat_session=…`, for requests made as a browser would.
+    pub cookie: String,
+}
+
+pub fn bearer_client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
+/// Signs in with a password: the `Cookie` header value and the response body.
+pub async fn sign_in(base: &str, username: &str, password: &str) -> (String, Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/auth/login"))
+        .json(&serde_json::json!({"username": username, "password": password}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(r.status(), 200, "sign in as {username}");
+    let cookie = session_cookie(&r);
+    (cookie, r.json().await.expect("json"))
+}
+
+/// `opschat_session=…` from a response's `Set-Cookie`.
+pub fn session_cookie(r: &reqwest::Response) -> String {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("opschat_session="))
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string()
+}
+
+/// Creates an API token through the browser session `cookie`.
+pub async fn create_token(base: &str, cookie: &str, name: &str) -> String {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/tokens"))
+        .header("cookie", cookie)
+        .header("origin", base)
+        .json(&serde_json::json!({"name": name}))
+        .send()
+        .await
+        .expect("create token");
+    assert_eq!(r.status(), 201);
+    let body: Value = r.json().await.expect("json");
+    body["token"].as_str().expect("token").to_string()
+}
+
+/// Creates the first account ("manager", an admin) through the set-up endpoint; its owner
+/// key and an API token.
+async fn first_account(base: &str) -> (String, String) {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/auth/setup"))
+        .json(&serde_json::json!({"username": "manager", "password": PASSWORD, "display_name": "Maria Lopez"}))
+        .send()
+        .await
+        .expect("setup");
+    let (cookie, body) = if r.status() == 409 {
+        // A restart on the same database: the account exists already.
+        sign_in(base, "manager", PASSWORD).await
+    } else {
+        assert_eq!(r.status(), 201, "first account");
+        (session_cookie(&r), r.json().await.expect("json"))
+    };
+    let owner = body["user"]["id"].as_str().expect("id").to_string();
+    (owner, create_token(base, &cookie, "tests").await)
 }
 
 impl Drop for TestApp {
