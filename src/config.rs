@@ -86,12 +86,22 @@ pub struct Config {
     pub trusted_proxies: Option<String>,
 
     /// Days a browser session lasts without activity.
-    #[arg(long, env = "OPSCHAT_SESSION_DAYS", default_value_t = 30, global = true)]
+    #[arg(
+        long,
+        env = "OPSCHAT_SESSION_DAYS",
+        default_value_t = 30,
+        global = true
+    )]
     pub session_days: u32,
 
     /// Seconds a sign-in lookup is cached in process: a revoked token, a signed-out session or
     /// a disabled account stops working on other instances within this time.
-    #[arg(long, env = "OPSCHAT_AUTH_CACHE_SECS", default_value_t = 5, global = true)]
+    #[arg(
+        long,
+        env = "OPSCHAT_AUTH_CACHE_SECS",
+        default_value_t = 5,
+        global = true
+    )]
     pub auth_cache_secs: u64,
 
     /// A streaming reply whose heartbeat is older than this many seconds belongs to an instance
@@ -263,10 +273,22 @@ mod tests {
             "09:30"
         );
         let ny = chrono_tz::America::New_York;
-        assert_eq!(clock.local_in(clock.now(), Some(ny)).format("%H:%M %z").to_string(), "09:30 -0500");
-        let summer = Clock::fixed("2026-07-01T14:30:00Z".parse().unwrap(), FixedOffset::east_opt(0).unwrap());
         assert_eq!(
-            summer.local_in(summer.now(), Some(ny)).format("%H:%M %z").to_string(),
+            clock
+                .local_in(clock.now(), Some(ny))
+                .format("%H:%M %z")
+                .to_string(),
+            "09:30 -0500"
+        );
+        let summer = Clock::fixed(
+            "2026-07-01T14:30:00Z".parse().unwrap(),
+            FixedOffset::east_opt(0).unwrap(),
+        );
+        assert_eq!(
+            summer
+                .local_in(summer.now(), Some(ny))
+                .format("%H:%M %z")
+                .to_string(),
             "10:30 -0400",
             "daylight saving time is the zone's, not a fixed offset"
         );

@@ -263,12 +263,15 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let user = app.accounts.cli_user(cfg.user.as_deref()).await?;
             match app
                 .chat
-                .turn(&user, TurnRequest {
-                    message: question,
-                    session_id,
-                    context: None,
-                    model,
-                })
+                .turn(
+                    &user,
+                    TurnRequest {
+                        message: question,
+                        session_id,
+                        context: None,
+                        model,
+                    },
+                )
                 .await
             {
                 Ok(reply) => {
@@ -303,10 +306,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             )
             .await?;
             let user = app.accounts.cli_user(cfg.user.as_deref()).await?;
-            let sessions = app
-                .chat
-                .sessions(&user, limit.clamp(1, 1000), all)
-                .await?;
+            let sessions = app.chat.sessions(&user, limit.clamp(1, 1000), all).await?;
             if sessions.is_empty() {
                 println!("no sessions yet");
             }
@@ -323,7 +323,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
         }
         Command::User { command } => {
-            let app = App::build(&cfg, BuildOptions { migrate: true, demo }).await?;
+            let app = App::build(
+                &cfg,
+                BuildOptions {
+                    migrate: true,
+                    demo,
+                },
+            )
+            .await?;
             let accounts = &app.accounts;
             match command {
                 UserCommand::Add {
@@ -371,7 +378,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     accounts
                         .admin_reset_password(None, user.id, Some(&password))
                         .await?;
-                    println!("password of {} set; its browser sessions ended", user.username);
+                    println!(
+                        "password of {} set; its browser sessions ended",
+                        user.username
+                    );
                 }
                 UserCommand::Disable { name } => set_disabled(accounts, &name, true).await?,
                 UserCommand::Enable { name } => set_disabled(accounts, &name, false).await?,
@@ -412,8 +422,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                             format!("{}…", t.prefix),
                             t.name,
                             t.created_at.format("%Y-%m-%d %H:%M"),
-                            t.last_used_at
-                                .map_or("never".to_string(), |u| u.format("%Y-%m-%d %H:%M").to_string())
+                            t.last_used_at.map_or("never".to_string(), |u| u
+                                .format("%Y-%m-%d %H:%M")
+                                .to_string())
                         );
                     }
                 }
@@ -441,7 +452,11 @@ async fn set_disabled(
     println!(
         "{} {}",
         user.username,
-        if disabled { "disabled: its sessions and tokens no longer work" } else { "enabled" }
+        if disabled {
+            "disabled: its sessions and tokens no longer work"
+        } else {
+            "enabled"
+        }
     );
     Ok(())
 }

@@ -108,8 +108,15 @@ mod tests {
         }
         assert_eq!(l.blocked("maria", "10.0.0.1", t0), None);
         l.failed("maria", "10.0.0.1", t0);
-        assert_eq!(l.blocked("maria", "10.0.0.2", t0), Some(Duration::from_secs(1)));
-        assert_eq!(l.blocked("other", "10.0.0.2", t0), None, "other accounts are free");
+        assert_eq!(
+            l.blocked("maria", "10.0.0.2", t0),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            l.blocked("other", "10.0.0.2", t0),
+            None,
+            "other accounts are free"
+        );
         l.failed("maria", "10.0.0.1", t0);
         assert_eq!(l.blocked("maria", "x", t0), Some(Duration::from_secs(2)));
         assert_eq!(l.blocked("maria", "x", t0 + Duration::from_secs(3)), None);

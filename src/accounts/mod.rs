@@ -151,10 +151,7 @@ impl AuthSettings {
             secure_cookies: cfg.secure_cookies,
             trusted_header,
             trusted_proxies,
-            legacy_owner: cfg
-                .user
-                .as_deref()
-                .and_then(|u| normalize_username(u).ok()),
+            legacy_owner: cfg.user.as_deref().and_then(|u| normalize_username(u).ok()),
             demo,
         })
     }
@@ -345,7 +342,12 @@ impl Accounts {
             .date_naive();
         let summary = self
             .store
-            .import(&owner, &crate::demo::batch(today), self.clock.now(), &|_| {})
+            .import(
+                &owner,
+                &crate::demo::batch(today),
+                self.clock.now(),
+                &|_| {},
+            )
             .await?;
         tracing::info!(
             user = %user.username,
@@ -503,10 +505,12 @@ impl Accounts {
                 match self.insert_user(&new, first).await {
                     Ok(u) => u,
                     // Two first requests at once: the other one created it.
-                    Err(AuthError::Conflict(_)) => match self.store.user_by_username(&name).await? {
-                        Some((u, _)) if !u.disabled => u,
-                        _ => return Ok(None),
-                    },
+                    Err(AuthError::Conflict(_)) => {
+                        match self.store.user_by_username(&name).await? {
+                            Some((u, _)) if !u.disabled => u,
+                            _ => return Ok(None),
+                        }
+                    }
                     Err(e) => return Err(e),
                 }
             }
@@ -522,7 +526,11 @@ impl Accounts {
     /// Whether the trusted header is configured and `peer` may send it.
     pub fn trusts(&self, peer: IpAddr) -> bool {
         self.settings.trusted_header.is_some()
-            && self.settings.trusted_proxies.iter().any(|r| r.contains(peer))
+            && self
+                .settings
+                .trusted_proxies
+                .iter()
+                .any(|r| r.contains(peer))
     }
 
     fn cached(&self, key: &str) -> Option<Principal> {
@@ -910,4 +918,3 @@ async fn verify_blocking(password: String, hash: String) -> Result<bool, AuthErr
         .await
         .map_err(|e| AuthError::Internal(anyhow::anyhow!("password check task: {e}")))
 }
-

@@ -40,7 +40,9 @@ impl IpRange {
         };
         match (self.base, ip) {
             (IpAddr::V4(b), IpAddr::V4(a)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(b) & mask == u32::from(a) & mask
             }
             (IpAddr::V6(b), IpAddr::V6(a)) => {
@@ -76,10 +78,17 @@ mod tests {
         assert!(any("10.200.3.4"));
         assert!(!any("11.0.0.1"));
         assert!(any("fd12::1"));
-        assert!(any("::ffff:10.1.1.1"), "IPv4-mapped addresses count as IPv4");
+        assert!(
+            any("::ffff:10.1.1.1"),
+            "IPv4-mapped addresses count as IPv4"
+        );
         assert!(!any("::1"));
         assert!(parse_list("10.0.0.0/33").is_err());
         assert!(parse_list("proxy.local").is_err());
-        assert!(IpRange::parse("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(
+            IpRange::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
     }
 }

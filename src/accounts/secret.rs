@@ -11,7 +11,8 @@ pub const TOKEN_PREFIX: &str = "opc_";
 /// 32 random bytes, URL-safe base64 (256 bits: not guessable, so a fast hash suffices to store).
 pub fn random_token() -> anyhow::Result<String> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("reading the OS random source: {e}"))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("reading the OS random source: {e}"))?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 

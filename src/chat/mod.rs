@@ -346,7 +346,8 @@ impl ChatService {
             .context_used
             .as_ref()
             .and_then(|v| ClientContext::from_json(v).ok());
-        let ctx = OpsContext::load(self.store.as_ref(), &owner, self.local_now(user), client).await?;
+        let ctx =
+            OpsContext::load(self.store.as_ref(), &owner, self.local_now(user), client).await?;
         Ok(Prepared {
             session,
             question,

@@ -83,12 +83,19 @@ impl ChatService {
 
     /// Stops a session's streaming replies, here or on any instance sharing the database;
     /// returns the ids stopped.
-    pub async fn stop(&self, user: &crate::domain::User, session_id: Uuid) -> Result<Vec<Uuid>, ChatError> {
+    pub async fn stop(
+        &self,
+        user: &crate::domain::User,
+        session_id: Uuid,
+    ) -> Result<Vec<Uuid>, ChatError> {
         self.session(user, session_id).await?;
         // The database first: other instances see it at their next flush and cancel their
         // upstream call. Cancelling locally first would let the stream finish its row before
         // this update, and the stop would not report it.
-        let mut stopped = self.store.stop_streams(&user.owner_key(), session_id).await?;
+        let mut stopped = self
+            .store
+            .stop_streams(&user.owner_key(), session_id)
+            .await?;
         if let Ok(live) = self.streams.lock() {
             for (reply, (sid, token)) in live.iter() {
                 if *sid == session_id {

@@ -140,7 +140,9 @@ pub struct ProfileUpdate {
 }
 
 /// Tells a missing field (`None`) from an explicit `null` (`Some(None)`).
-fn some_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+fn some_or_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
     Ok(Some(Option::deserialize(d)?))
 }
 

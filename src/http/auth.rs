@@ -105,7 +105,9 @@ pub async fn require_user(State(s): State<AppState>, mut req: Request, next: Nex
         Ok(None) => return reject(req.uri().path()),
         Err(e) => return e.into_response(),
     };
-    if principal.credential.is_ambient() && changes_state(req.method()) && !same_origin(req.headers())
+    if principal.credential.is_ambient()
+        && changes_state(req.method())
+        && !same_origin(req.headers())
     {
         return cross_origin().into_response();
     }
@@ -166,10 +168,7 @@ async fn resolve(
     }
     if let Some(name) = &s.accounts.settings().trusted_header
         && let Some(value) = headers.get(name.as_str()).and_then(|v| v.to_str().ok())
-        && let Some(p) = s
-            .accounts
-            .by_trusted_header(value, peer)
-            .await?
+        && let Some(p) = s.accounts.by_trusted_header(value, peer).await?
     {
         return Ok(Some(p));
     }
@@ -288,7 +287,10 @@ mod tests {
             ("origin", "https://evil.example"),
             ("host", "ops.example.com")
         ])));
-        assert!(!same_origin(&headers(&[("host", "ops.example.com")])), "no proof, no write");
+        assert!(
+            !same_origin(&headers(&[("host", "ops.example.com")])),
+            "no proof, no write"
+        );
         assert!(not_cross_site(&headers(&[("host", "ops.example.com")])));
         assert!(!not_cross_site(&headers(&[
             ("origin", "https://evil.example"),
@@ -300,7 +302,10 @@ mod tests {
     fn the_session_cookie_is_found_among_others() {
         let h = headers(&[("cookie", "theme=dark; opschat_session=abc123; x=y")]);
         assert_eq!(session_cookie(&h), Some("abc123"));
-        assert_eq!(session_cookie(&headers(&[("cookie", "opschat_session=")])), None);
+        assert_eq!(
+            session_cookie(&headers(&[("cookie", "opschat_session=")])),
+            None
+        );
         assert_eq!(session_cookie(&headers(&[("cookie", "other=1")])), None);
     }
 }

@@ -176,8 +176,7 @@ pub async fn retry(
         return Ok(sse(s.chat.stream(prepared).await?));
     }
     let chat = s.chat.clone();
-    let reply =
-        to_the_end(async move { chat.retry(&me.user, id, model.as_deref()).await }).await?;
+    let reply = to_the_end(async move { chat.retry(&me.user, id, model.as_deref()).await }).await?;
     Ok(Json(reply_json(reply)).into_response())
 }
 
@@ -215,10 +214,7 @@ pub async fn sessions(
     ApiQuery(q): ApiQuery<SessionsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = bounded(q.limit, 10, 100, "limit")?;
-    let list = s
-        .chat
-        .sessions(&me.user, limit, q.include_archived)
-        .await?;
+    let list = s.chat.sessions(&me.user, limit, q.include_archived).await?;
     Ok(Json(
         json!({ "sessions": list.iter().map(session_json).collect::<Vec<_>>() }),
     ))

@@ -67,8 +67,18 @@ fn table() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
             User,
             post(chat::turn).layer(DefaultBodyLimit::max(CHAT_BODY_LIMIT)),
         ),
-        (Method::GET, "/api/operations-chat/sessions", User, get(chat::sessions)),
-        (Method::GET, "/api/operations-chat/sessions/{id}", User, get(chat::session)),
+        (
+            Method::GET,
+            "/api/operations-chat/sessions",
+            User,
+            get(chat::sessions),
+        ),
+        (
+            Method::GET,
+            "/api/operations-chat/sessions/{id}",
+            User,
+            get(chat::session),
+        ),
         (
             Method::PATCH,
             "/api/operations-chat/sessions/{id}",
@@ -87,9 +97,24 @@ fn table() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
             User,
             post(chat::stop).layer(small()),
         ),
-        (Method::GET, "/api/operations-chat/history/{id}", User, get(chat::history)),
-        (Method::GET, "/api/operations-chat/suggestions", User, get(chat::suggestions)),
-        (Method::GET, "/api/operations-chat/models", User, get(chat::models)),
+        (
+            Method::GET,
+            "/api/operations-chat/history/{id}",
+            User,
+            get(chat::history),
+        ),
+        (
+            Method::GET,
+            "/api/operations-chat/suggestions",
+            User,
+            get(chat::suggestions),
+        ),
+        (
+            Method::GET,
+            "/api/operations-chat/models",
+            User,
+            get(chat::models),
+        ),
         // Operations data.
         (
             Method::POST,
@@ -100,11 +125,31 @@ fn table() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
         (Method::GET, "/api/operations/today", User, get(ops::today)),
         // Accounts.
         (Method::GET, "/api/auth/state", Public, get(accounts::state)),
-        (Method::POST, "/api/auth/setup", Public, post(accounts::setup).layer(small())),
-        (Method::POST, "/api/auth/login", Public, post(accounts::login).layer(small())),
-        (Method::POST, "/api/auth/logout", User, post(accounts::logout)),
+        (
+            Method::POST,
+            "/api/auth/setup",
+            Public,
+            post(accounts::setup).layer(small()),
+        ),
+        (
+            Method::POST,
+            "/api/auth/login",
+            Public,
+            post(accounts::login).layer(small()),
+        ),
+        (
+            Method::POST,
+            "/api/auth/logout",
+            User,
+            post(accounts::logout),
+        ),
         (Method::GET, "/api/auth/me", User, get(accounts::me)),
-        (Method::PATCH, "/api/auth/me", User, patch(accounts::update_me).layer(small())),
+        (
+            Method::PATCH,
+            "/api/auth/me",
+            User,
+            patch(accounts::update_me).layer(small()),
+        ),
         (
             Method::POST,
             "/api/auth/password",
@@ -112,8 +157,18 @@ fn table() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
             post(accounts::change_password).layer(small()),
         ),
         (Method::GET, "/api/tokens", User, get(accounts::tokens)),
-        (Method::POST, "/api/tokens", User, post(accounts::create_token).layer(small())),
-        (Method::DELETE, "/api/tokens/{id}", User, delete(accounts::revoke_token)),
+        (
+            Method::POST,
+            "/api/tokens",
+            User,
+            post(accounts::create_token).layer(small()),
+        ),
+        (
+            Method::DELETE,
+            "/api/tokens/{id}",
+            User,
+            delete(accounts::revoke_token),
+        ),
         (Method::GET, "/api/admin/users", Admin, get(accounts::users)),
         (
             Method::POST,
@@ -157,7 +212,9 @@ pub fn router(state: AppState) -> Router {
     for (_, path, access, handler) in table() {
         let handler = match access {
             Access::Public => handler,
-            Access::User => handler.route_layer(from_fn_with_state(state.clone(), auth::require_user)),
+            Access::User => {
+                handler.route_layer(from_fn_with_state(state.clone(), auth::require_user))
+            }
             Access::Admin => handler
                 .route_layer(from_fn(auth::require_admin))
                 .route_layer(from_fn_with_state(state.clone(), auth::require_user)),

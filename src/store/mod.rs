@@ -270,8 +270,11 @@ pub trait Store: Send + Sync + 'static {
     async fn tasks(&self, owner: &str, include_closed: bool) -> StoreResult<Vec<Task>>;
     async fn delegations(&self, owner: &str, include_closed: bool) -> StoreResult<Vec<Delegation>>;
     /// The owner's digest of `date`, or the latest one before it.
-    async fn digest_on_or_before(&self, owner: &str, date: NaiveDate)
-    -> StoreResult<Option<Digest>>;
+    async fn digest_on_or_before(
+        &self,
+        owner: &str,
+        date: NaiveDate,
+    ) -> StoreResult<Option<Digest>>;
     /// Whether the owner has any operations data (decides whether the demo data is loaded).
     async fn has_ops_data(&self, owner: &str) -> StoreResult<bool>;
 
@@ -290,9 +293,15 @@ pub trait Store: Send + Sync + 'static {
     async fn users(&self) -> StoreResult<Vec<User>>;
     async fn user(&self, id: Uuid) -> StoreResult<Option<User>>;
     /// An account by its (normalised) username, with its password hash.
-    async fn user_by_username(&self, username: &str) -> StoreResult<Option<(User, Option<String>)>>;
+    async fn user_by_username(&self, username: &str)
+    -> StoreResult<Option<(User, Option<String>)>>;
     /// Applies a change to an account; `NotFound` when it does not exist.
-    async fn update_user(&self, id: Uuid, patch: &UserPatch, now: DateTime<Utc>) -> StoreResult<User>;
+    async fn update_user(
+        &self,
+        id: Uuid,
+        patch: &UserPatch,
+        now: DateTime<Utc>,
+    ) -> StoreResult<User>;
     /// Sets a password hash and ends every browser session of the account except `keep`.
     async fn set_password(
         &self,
@@ -326,8 +335,12 @@ pub trait Store: Send + Sync + 'static {
     /// An account's tokens that are not revoked, newest first.
     async fn api_tokens(&self, user_id: Uuid) -> StoreResult<Vec<ApiToken>>;
     /// Revokes the account's token; `false` when it has no such live token.
-    async fn revoke_api_token(&self, user_id: Uuid, id: Uuid, now: DateTime<Utc>)
-    -> StoreResult<bool>;
+    async fn revoke_api_token(
+        &self,
+        user_id: Uuid,
+        id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     /// The enabled account behind a live API token, with the token's id and last use.
     async fn api_token_user(
         &self,

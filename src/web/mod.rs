@@ -45,25 +45,65 @@ const JS: &str = "text/javascript; charset=utf-8";
 /// The pages (signed in, except the sign-in page) and the static assets (public).
 pub fn routes() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
     vec![
-        (Method::GET, "/", Access::User, page(include_str!("index.html"))),
-        (Method::GET, "/login", Access::Public, page(include_str!("login.html"))),
-        (Method::GET, "/account", Access::User, page(include_str!("account.html"))),
-        (Method::GET, "/admin", Access::Admin, page(include_str!("admin.html"))),
+        (
+            Method::GET,
+            "/",
+            Access::User,
+            page(include_str!("index.html")),
+        ),
+        (
+            Method::GET,
+            "/login",
+            Access::Public,
+            page(include_str!("login.html")),
+        ),
+        (
+            Method::GET,
+            "/account",
+            Access::User,
+            page(include_str!("account.html")),
+        ),
+        (
+            Method::GET,
+            "/admin",
+            Access::Admin,
+            page(include_str!("admin.html")),
+        ),
         (
             Method::GET,
             "/static/app.css",
             Access::Public,
             asset("text/css; charset=utf-8", include_str!("app.css")),
         ),
-        (Method::GET, "/static/app.js", Access::Public, asset(JS, include_str!("app.js"))),
-        (Method::GET, "/static/common.js", Access::Public, asset(JS, include_str!("common.js"))),
-        (Method::GET, "/static/login.js", Access::Public, asset(JS, include_str!("login.js"))),
+        (
+            Method::GET,
+            "/static/app.js",
+            Access::Public,
+            asset(JS, include_str!("app.js")),
+        ),
+        (
+            Method::GET,
+            "/static/common.js",
+            Access::Public,
+            asset(JS, include_str!("common.js")),
+        ),
+        (
+            Method::GET,
+            "/static/login.js",
+            Access::Public,
+            asset(JS, include_str!("login.js")),
+        ),
         (
             Method::GET,
             "/static/account.js",
             Access::Public,
             asset(JS, include_str!("account.js")),
         ),
-        (Method::GET, "/static/admin.js", Access::Public, asset(JS, include_str!("admin.js"))),
+        (
+            Method::GET,
+            "/static/admin.js",
+            Access::Public,
+            asset(JS, include_str!("admin.js")),
+        ),
     ]
 }

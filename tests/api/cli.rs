@@ -23,7 +23,10 @@ async fn opschat_with_input(db: &TestDb, args: &[&str], input: &str) -> (i32, St
         .spawn()
         .expect("run opschat");
     let mut stdin = child.stdin.take().expect("stdin");
-    stdin.write_all(input.as_bytes()).await.expect("write stdin");
+    stdin
+        .write_all(input.as_bytes())
+        .await
+        .expect("write stdin");
     drop(stdin);
     let out = child.wait_with_output().await.expect("wait for opschat");
     (
@@ -51,13 +54,20 @@ both!(
         )
         .await;
         assert_eq!(code, 0, "{err}");
-        assert!(out.contains("created maria (admin)"), "the first account is an admin: {out}");
+        assert!(
+            out.contains("created maria (admin)"),
+            "the first account is an admin: {out}"
+        );
         let (code, _, err) =
             opschat_with_input(&db, &["user", "add", "dana", "--password-stdin"], "short\n").await;
         assert_ne!(code, 0);
         assert!(err.contains("at least 8 characters"), "{err}");
-        let (code, out, _) =
-            opschat_with_input(&db, &["user", "add", "dana", "--password-stdin"], "long enough pw\n").await;
+        let (code, out, _) = opschat_with_input(
+            &db,
+            &["user", "add", "dana", "--password-stdin"],
+            "long enough pw\n",
+        )
+        .await;
         assert_eq!(code, 0);
         assert!(out.contains("created dana (manager)"), "{out}");
         let (_, out, _) = opschat(&db, &["user", "list"]).await;
@@ -65,9 +75,15 @@ both!(
 
         let (code, token, err) = opschat(&db, &["token", "create", "reports"]).await;
         assert_eq!(code, 0, "{err}");
-        assert!(token.trim().starts_with("opc_") && err.contains("for maria"), "{token}{err}");
+        assert!(
+            token.trim().starts_with("opc_") && err.contains("for maria"),
+            "{token}{err}"
+        );
         let (_, out, _) = opschat(&db, &["token", "list"]).await;
-        assert!(out.contains("reports") && !out.contains(token.trim()), "listed, never shown again: {out}");
+        assert!(
+            out.contains("reports") && !out.contains(token.trim()),
+            "listed, never shown again: {out}"
+        );
         let (_, out, _) = opschat(&db, &["--user", "dana", "token", "list"]).await;
         assert!(out.contains("no tokens"), "tokens are per account: {out}");
 
@@ -138,7 +154,8 @@ both!(
             opschat(&db, &["--user", "dana", "ask", "hi", "--session", &session]).await;
         assert_ne!(code, 0, "another account's session is not found");
         assert!(err.contains("not found"), "{err}");
-        let (_, out, _) = opschat(&db, &["--user", "dana", "ask", "What's most urgent today?"]).await;
+        let (_, out, _) =
+            opschat(&db, &["--user", "dana", "ask", "What's most urgent today?"]).await;
         assert!(!out.contains("Fix walk-in cooler door gasket"), "{out}");
 
         let (code, out, _) = opschat(&db, &["user", "disable", "dana"]).await;

@@ -3,9 +3,11 @@
 
 mod support;
 
+mod accounts;
 mod browser;
 mod chat;
 mod cli;
+mod isolation;
 mod ops;
 mod provider;
 mod store;

@@ -315,7 +315,11 @@ both!(digests_are_one_per_date, |db: TestDb| async move {
     .unwrap();
     let today = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
     assert_eq!(
-        s.digest_on_or_before("john", today).await.unwrap().unwrap().text,
+        s.digest_on_or_before("john", today)
+            .await
+            .unwrap()
+            .unwrap()
+            .text,
         "yesterday"
     );
     s.import(
@@ -330,7 +334,11 @@ both!(digests_are_one_per_date, |db: TestDb| async move {
     .await
     .unwrap();
     assert_eq!(
-        s.digest_on_or_before("john", today).await.unwrap().unwrap().text,
+        s.digest_on_or_before("john", today)
+            .await
+            .unwrap()
+            .unwrap()
+            .text,
         "today"
     );
     assert_eq!(
