@@ -12,6 +12,11 @@ import { fileURLToPath } from "node:url";
 import http from "node:http";
 import net from "node:net";
 import { chromium } from "playwright-core";
+import { createRequire } from "node:module";
+
+const require = createRequire(import.meta.url);
+const AXE_SOURCE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+const PASSWORD = "correct horse battery";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.OPSCHAT_BIN || join(here, "..", "target", "debug", "opschat");
@@ -77,7 +82,21 @@ function freePort() {
   });
 }
 
-async function startOpschat(extraEnv = {}) {
+// Signs up the first account through the API: its session cookie and an API token.
+async function firstAccount(base) {
+  const r = await fetch(`${base}/api/auth/setup`, { method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username: "manager", password: PASSWORD, display_name: "Maria Lopez" }) });
+  assert.equal(r.status, 201, await r.text());
+  const cookie = r.headers.get("set-cookie").split(";")[0].split("=")[1];
+  const t = await fetch(`${base}/api/tokens`, { method: "POST",
+    headers: { "content-type": "application/json", cookie: `opschat_session=${cookie}`, origin: base, "sec-fetch-site": "same-origin" },
+    body: JSON.stringify({ name: "e2e" }) });
+  const text = await t.text();
+  assert.equal(t.status, 201, text);
+  return { cookie, token: JSON.parse(text).token };
+}
+
+async function startOpschat(extraEnv = {}, { account = true } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "opschat-e2e-"));
   const port = await freePort();
   const env = {
@@ -91,26 +110,32 @@ async function startOpschat(extraEnv = {}) {
     ...extraEnv,
   };
   if (!extraEnv.OPENAI_API_KEY) delete env.OPENAI_API_KEY;
+  if (extraEnv.OPSCHAT_NO_DEMO === null) delete env.OPSCHAT_NO_DEMO;
+  delete env.OPSCHAT_USER;
   const child = spawn(BIN, ["serve"], { env, stdio: ["ignore", "inherit", "inherit"] });
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
     try { if ((await fetch(`${base}/healthz`)).ok) break; } catch { /* not yet */ }
     await new Promise((r) => setTimeout(r, 100));
   }
+  if (!account) return { base, child, dir };
+  const { cookie, token } = await firstAccount(base);
   const doc = JSON.parse(readFileSync(join(here, "..", "tests", "fixtures", "ops.json"), "utf8"));
   doc.tasks.push({ id: "t-xss", title: XSS_TITLE, due_date: "2026-11-27", priority: "medium", status: "todo" });
-  const r = await fetch(`${base}/api/operations/import`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(doc) });
+  const r = await fetch(`${base}/api/operations/import`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify(doc) });
   assert.equal(r.status, 200, await r.text());
-  return { base, child, dir };
+  return { base, child, dir, cookie, token };
 }
 
-let browser, local, remote, fakeServer;
+let browser, local, remote, fresh, fakeServer;
 
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
   fakeServer = await startFakeModel();
   local = await startOpschat();
   remote = await startOpschat({ OPENAI_API_KEY: "sk-e2e", OPENAI_BASE_URL: `http://127.0.0.1:${fakeServer.address().port}/v1`, OPENAI_MAX_RETRIES: "0" });
+  // A brand-new instance: no account yet, the demo restaurant on.
+  fresh = await startOpschat({ OPSCHAT_NO_DEMO: null }, { account: false });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -121,17 +146,46 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  for (const s of [local, remote]) { s?.child.kill("SIGTERM"); if (s) rmSync(s.dir, { recursive: true, force: true }); }
+  for (const s of [local, remote, fresh]) { s?.child.kill("SIGTERM"); if (s) rmSync(s.dir, { recursive: true, force: true }); }
   fakeServer?.close();
 });
 
+const servers = () => [local, remote, fresh];
+
+// A page signed in as the server's first account (its session cookie), on the dashboard.
 async function newPage(base, viewport = { width: 1280, height: 860 }) {
+  const server = servers().find((s) => s.base === base);
   const context = await browser.newContext({ viewport });
+  if (server?.cookie) await context.addCookies([{ name: "opschat_session", value: server.cookie, url: base }]);
   const page = await context.newPage();
   page.on("pageerror", (e) => { throw new Error(`page error: ${e.message}`); });
   await page.goto(base);
   await page.locator("#tasks li").first().waitFor();
   return page;
+}
+
+// A page with no session.
+async function anonymousPage(url) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => { throw new Error(`page error: ${e.message}`); });
+  await page.goto(url);
+  return page;
+}
+
+// axe-core on the page as it is now: no serious or critical WCAG 2.1 A/AA violation.
+async function axeCheck(page, label) {
+  await page.evaluate(AXE_SOURCE);
+  const result = await page.evaluate(() => window.axe.run(document, {
+    runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+  }));
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.deepEqual(bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`), [], `axe on ${label}`);
+}
+
+function authHeaders(base) {
+  const server = servers().find((s) => s.base === base);
+  return { authorization: `Bearer ${server.token}` };
 }
 
 async function openChat(page) {
@@ -143,12 +197,12 @@ async function openChat(page) {
 const bubbles = (page, role) => page.locator(`#messages .msg.${role}:not(.streaming)`);
 
 async function history(base, sessionId) {
-  const r = await fetch(`${base}/api/operations-chat/history/${sessionId}`);
+  const r = await fetch(`${base}/api/operations-chat/history/${sessionId}`, { headers: authHeaders(base) });
   return r.json();
 }
 
 async function latestSession(base) {
-  const r = await fetch(`${base}/api/operations-chat/sessions?limit=1`);
+  const r = await fetch(`${base}/api/operations-chat/sessions?limit=1`, { headers: authHeaders(base) });
   return (await r.json()).sessions[0];
 }
 
@@ -167,6 +221,8 @@ test("the dashboard shows today's imported data", async () => {
   assert.match(await overdue.innerText(), /Overdue/);
   assert.match(await page.locator("#digest").innerText(), /Payroll fix due before Friday/);
   assert.match(await page.locator("#followups").innerText(), /Marcus Lee/);
+  assert.equal(await page.locator("#who").innerText(), "Maria Lopez");
+  await axeCheck(page, "the dashboard");
   await page.context().close();
 });
 
@@ -181,6 +237,7 @@ test("ask from a suggestion, get the answer, reload restores the conversation", 
   assert.match(answer, /Fix walk-in cooler door gasket/);
   assert.ok(await page.locator("#messages .msg.assistant strong").count() > 0, "Markdown is rendered");
   assert.equal(await page.locator("#suggestions button").count(), 0, "chips leave once the chat starts");
+  await axeCheck(page, "the chat panel with a conversation");
 
   await page.reload();
   await page.locator("#tasks li").first().waitFor();
@@ -236,6 +293,7 @@ test("the session browser lists sessions and switches between them", async () =>
   const items = page.locator("#session-list li");
   await items.first().waitFor();
   assert.ok(await items.count() >= 2, `sessions listed: ${await items.count()}`);
+  await axeCheck(page, "the history panel");
   const follow = items.filter({ hasText: "Who do I need to follow up with?" });
   assert.match(await follow.innerText(), /2 messages/);
   await follow.locator(".open-session").click();
@@ -282,6 +340,7 @@ test("a slow model shows the typing indicator; a failing one shows the error and
   await page.keyboard.press("Enter");
   await page.locator("#chat-error").waitFor({ state: "visible" });
   assert.match(await page.locator("#chat-error-text").innerText(), /fake model is down/);
+  await axeCheck(page, "the chat error with Retry");
   fake.fail = false;
   await page.click("#retry");
   await bubbles(page, "assistant").nth(1).waitFor();
@@ -423,4 +482,120 @@ test("phone and desktop screenshots", async () => {
   await bubbles(desk, "assistant").first().waitFor();
   await desk.screenshot({ path: join(SHOTS, "desktop-chat.png") });
   await desk.context().close();
+});
+
+test("a new instance: the first visit creates the admin account and lands on the demo dashboard and chat", async () => {
+  const page = await anonymousPage(fresh.base);
+  await page.waitForURL(`${fresh.base}/login`);
+  await page.locator("#setup-form").waitFor({ state: "visible" });
+  await axeCheck(page, "the first-account set-up");
+  assert.equal(await page.locator("#setup-tz").inputValue() !== "", true, "the browser's time zone is proposed");
+  await page.fill("#setup-username", "owner");
+  await page.fill("#setup-display", "Sam Owner");
+  await page.fill("#setup-password", "a long passphrase");
+  await page.fill("#setup-confirm", "a different one!");
+  await page.click("#setup-submit");
+  await page.locator("#setup-error").waitFor({ state: "visible" });
+  assert.match(await page.locator("#setup-error").innerText(), /differ/);
+  await page.fill("#setup-confirm", "a long passphrase");
+  await page.fill("#setup-tz", "America/Chicago");
+  await page.click("#setup-submit");
+  await page.waitForURL(`${fresh.base}/`);
+  await page.locator("#tasks li").first().waitFor();
+  assert.match(await page.locator("#tasks").innerText(), /Fix walk-in cooler door gasket/, "the demo restaurant belongs to the first account");
+  assert.equal(await page.locator("#nav-admin").isVisible(), true, "the first account is an admin");
+  await openChat(page);
+  const chip = page.locator("#suggestions button").first();
+  await chip.waitFor();
+  await chip.click();
+  await bubbles(page, "assistant").first().waitFor();
+  // Nobody else can set it up again.
+  const again = await fetch(`${fresh.base}/api/auth/setup`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "late", password: PASSWORD }) });
+  assert.equal(again.status, 409);
+  await page.context().close();
+});
+
+test("sign-in errors, sign-in, and sign-out", async () => {
+  const page = await anonymousPage(local.base);
+  await page.waitForURL(`${local.base}/login`);
+  await page.locator("#login-form").waitFor({ state: "visible" });
+  await axeCheck(page, "the sign-in page");
+  await page.fill("#login-username", "manager");
+  await page.fill("#login-password", "not my password");
+  await page.click("#login-submit");
+  await page.locator("#login-error").waitFor({ state: "visible" });
+  assert.match(await page.locator("#login-error").innerText(), /wrong username or password/);
+  await axeCheck(page, "the sign-in error");
+  await page.fill("#login-username", "nobody-here");
+  await page.click("#login-submit");
+  await page.waitForFunction(() => document.querySelector("#login-error").textContent.includes("wrong username or password"));
+  await page.fill("#login-username", "manager");
+  await page.fill("#login-password", PASSWORD);
+  await page.click("#login-submit");
+  await page.waitForURL(`${local.base}/`);
+  await page.locator("#tasks li").first().waitFor();
+  const cookies = await page.context().cookies();
+  const session = cookies.find((c) => c.name === "opschat_session");
+  assert.ok(session && session.httpOnly && session.sameSite === "Lax", JSON.stringify(session));
+  await page.click("#sign-out");
+  await page.waitForURL(`${local.base}/login`);
+  await page.goto(local.base);
+  await page.waitForURL(`${local.base}/login`);
+  const r = await fetch(`${local.base}/api/auth/me`, { headers: { cookie: `opschat_session=${session.value}` } });
+  assert.equal(r.status, 401, "signing out ended the session on the server");
+  await page.context().close();
+});
+
+test("the admin page adds an account with a temporary password, disables it, and the account page makes tokens", async () => {
+  const page = await newPage(local.base);
+  await page.click("#nav-admin");
+  await page.waitForURL(`${local.base}/admin`);
+  await page.locator("#user-list tr").first().waitFor();
+  await axeCheck(page, "the admin page");
+  await page.fill("#new-username", "dana");
+  await page.fill("#new-display", "Dana Kim");
+  await page.click("#create-form button[type=submit]");
+  await page.locator("#temp-password").waitFor({ state: "visible" });
+  const temporary = (await page.locator("#temp-password-value").innerText()).trim();
+  assert.ok(temporary.length >= 16, temporary);
+  const dana = page.locator("#user-list tr[data-username=dana]");
+  await dana.waitFor();
+  assert.match(await dana.innerText(), /Dana Kim[\s\S]*manager[\s\S]*active/);
+  await axeCheck(page, "the admin page with a temporary password");
+
+  // Dana signs in with it, elsewhere.
+  const other = await anonymousPage(`${local.base}/login`);
+  await other.locator("#login-form").waitFor({ state: "visible" });
+  await other.fill("#login-username", "dana");
+  await other.fill("#login-password", temporary);
+  await other.click("#login-submit");
+  await other.waitForURL(`${local.base}/`);
+  assert.equal(await other.locator("#nav-admin").isVisible(), false, "a manager sees no Admin link");
+  assert.equal(await other.locator("#tasks li").count(), 0, "Dana sees none of Maria's tasks");
+
+  // Disabled: her next request sends her to sign in.
+  await dana.getByRole("button", { name: "Disable dana" }).click();
+  await page.waitForFunction(() => document.querySelector("#user-list tr[data-username=dana]")?.textContent.includes("disabled"));
+  await other.reload();
+  await other.waitForURL(`${local.base}/login`);
+  await other.context().close();
+
+  // The account page: a token is shown once, then listed by its prefix.
+  await page.goto(`${local.base}/account`);
+  await page.locator("#display-name").waitFor();
+  assert.equal(await page.locator("#display-name").inputValue(), "Maria Lopez");
+  await page.fill("#token-name", "morning report");
+  await page.click("#token-form button[type=submit]");
+  await page.locator("#new-token").waitFor({ state: "visible" });
+  const secret = (await page.locator("#new-token-value").innerText()).trim();
+  assert.match(secret, /^opc_/);
+  await page.locator("#token-list tr", { hasText: "morning report" }).waitFor();
+  await axeCheck(page, "the account page");
+  const me = await fetch(`${local.base}/api/auth/me`, { headers: { authorization: `Bearer ${secret}` } });
+  assert.equal(me.status, 200);
+  await page.locator("#token-list tr", { hasText: "morning report" }).getByRole("button", { name: /Revoke/ }).click();
+  await page.waitForFunction(() => !document.querySelector("#token-list").textContent.includes("morning report"));
+  const after = await fetch(`${local.base}/api/auth/me`, { headers: { authorization: `Bearer ${secret}` } });
+  assert.equal(after.status, 401);
+  await page.context().close();
 });

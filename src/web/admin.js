@@ -28,13 +28,13 @@ async function load() {
     const usage = u.usage || { sessions: 0, messages: 0, tokens: 0, last_active: null };
     const name = `${u.display_name} (${u.username})`;
     const actions = el("td", { class: "actions" },
-      el("button", { type: "button", "aria-label": `Make ${u.username} ${u.role === "admin" ? "a manager" : "an admin"}`,
+      el("button", { type: "button", "aria-label": `${u.role === "admin" ? "Make manager" : "Make admin"}: ${u.username}`,
         text: u.role === "admin" ? "Make manager" : "Make admin",
         onclick: () => change(u, { role: u.role === "admin" ? "manager" : "admin" }, `${u.username} is now ${u.role === "admin" ? "a manager" : "an admin"}.`) }),
       u.id === me.id ? null : el("button", { type: "button", "aria-label": `${u.disabled ? "Enable" : "Disable"} ${u.username}`,
         text: u.disabled ? "Enable" : "Disable",
         onclick: () => change(u, { disabled: !u.disabled }, `${u.username} ${u.disabled ? "enabled" : "disabled"}.`) }),
-      el("button", { type: "button", "aria-label": `Reset the password of ${u.username}`, text: "Reset password",
+      el("button", { type: "button", "aria-label": `Reset password of ${u.username}`, text: "Reset password",
         onclick: async () => {
           const res = await api(`/api/admin/users/${u.id}/password`, { method: "POST", body: {} });
           if (res.ok) showSecret(`Temporary password for ${u.username} (their sessions were signed out):`, res.data.temporary_password);
