@@ -5,7 +5,10 @@
 #   bash bench/run.sh                 # 20 s per level
 #   DURATION=60s bash bench/run.sh
 #   BENCH_DB=sqlite bash bench/run.sh # the same on the embedded SQLite file
+#   BIN=/path/to/opschat bash bench/run.sh  # another build (an older one without accounts works too)
 #
+# Every turn is authenticated with an API token, as a script would be (the first account is
+# created through the set-up endpoint).
 # Needs wrk (Debian package `wrk`, installed if missing) and PostgreSQL at
 # $OPSCHAT_BENCH_PG (default postgres://postgres@127.0.0.1:5432/postgres); PG_PARAMS=sslmode=disable
 # measures without the TLS that sqlx negotiates by default.
@@ -19,7 +22,11 @@ OUT=bench/out
 mkdir -p "$OUT"
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --quiet
+BIN=${BIN:-}
+if [ -z "$BIN" ]; then
+  cargo build --release --quiet
+  BIN=./target/release/opschat
+fi
 
 if [ "${BENCH_DB:-postgres}" = sqlite ]; then
   rm -f "$OUT"/bench.db*
@@ -29,15 +36,27 @@ else
   DB_URL="${PG%/*}/opschat_bench${PG_PARAMS:+?$PG_PARAMS}"
 fi
 
-OPSCHAT_LOG=warn DATABASE_URL="$DB_URL" OPSCHAT_BIND=127.0.0.1:$PORT ./target/release/opschat serve &
+OPSCHAT_LOG=warn DATABASE_URL="$DB_URL" OPSCHAT_BIND=127.0.0.1:$PORT "$BIN" serve &
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
 
+# The first account (which gets the demo restaurant) and an API token for the load.
+export OPSCHAT_BENCH_TOKEN=
+AUTH=()
+if curl -sf "http://127.0.0.1:$PORT/api/auth/state" >/dev/null; then
+  curl -sf -c "$OUT/cookies.txt" "http://127.0.0.1:$PORT/api/auth/setup" -H 'content-type: application/json' \
+    -d '{"username": "bench", "password": "bench password"}' >/dev/null
+  OPSCHAT_BENCH_TOKEN=$(curl -sf -b "$OUT/cookies.txt" "http://127.0.0.1:$PORT/api/tokens" \
+    -H 'content-type: application/json' -H "origin: http://127.0.0.1:$PORT" -d '{"name": "bench"}' \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  AUTH=(-H "authorization: Bearer $OPSCHAT_BENCH_TOKEN")
+fi
+
 # 64 sessions, each started with one turn, so that load spreads like real users do.
 : > "$OUT/sessions.txt"
 for i in $(seq 1 64); do
-  curl -sf "http://127.0.0.1:$PORT/api/operations-chat" -H 'content-type: application/json' \
+  curl -sf "${AUTH[@]}" "http://127.0.0.1:$PORT/api/operations-chat" -H 'content-type: application/json' \
     -d "{\"message\": \"What's most urgent today? ($i)\"}" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["session_id"])' >> "$OUT/sessions.txt"
 done
@@ -65,5 +84,5 @@ for c in $LEVELS; do
   [ "$non200" = 0 ] || echo "  !! $non200 non-200 responses, see $OUT/wrk-c$c.err"
 done
 echo "peak RSS: $(hwm_kib) KiB"
-msgs=$(curl -sf "http://127.0.0.1:$PORT/api/operations-chat/sessions?limit=100" | python3 -c 'import json,sys; print(sum(s["message_count"] for s in json.load(sys.stdin)["sessions"]))')
+msgs=$(curl -sf "${AUTH[@]}" "http://127.0.0.1:$PORT/api/operations-chat/sessions?limit=100" | python3 -c 'import json,sys; print(sum(s["message_count"] for s in json.load(sys.stdin)["sessions"]))')
 echo "messages stored across the 64 sessions: $msgs"

@@ -8,6 +8,12 @@ local sessions = {}
 for line in io.lines(os.getenv("OPSCHAT_BENCH_SESSIONS") or "bench/out/sessions.txt") do
   sessions[#sessions + 1] = line
 end
+-- Every turn carries the API token bench/run.sh created (none against a build without accounts).
+local headers = {["Content-Type"] = "application/json"}
+local token = os.getenv("OPSCHAT_BENCH_TOKEN") or ""
+if token ~= "" then
+  headers["Authorization"] = "Bearer " .. token
+end
 local n = 0
 local thread_id = 0
 local counter = 0
@@ -22,7 +28,7 @@ request = function()
   local s = sessions[((thread_id * 7919 + n) % #sessions) + 1]
   local q = questions[(n % #questions) + 1]
   local body = '{"message": "' .. q .. '", "session_id": "' .. s .. '"}'
-  return wrk.format("POST", "/api/operations-chat", {["Content-Type"] = "application/json"}, body)
+  return wrk.format("POST", "/api/operations-chat", headers, body)
 end
 
 response = function(status, headers, body)

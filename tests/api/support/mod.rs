@@ -185,7 +185,6 @@ impl TestApp {
         User {
             id,
             http: bearer_client(&token),
-            token,
             cookie,
         }
     }
@@ -289,7 +288,6 @@ pub const PASSWORD: &str = "correct horse battery";
 pub struct User {
     pub id: String,
     pub http: reqwest::Client,
-    pub token: String,
     /// `opschat_session=…`, for requests made as a browser would.
     pub cookie: String,
 }
