@@ -115,10 +115,10 @@ enum TokenCommand {
 
 /// A new password: the first line of stdin, or typed twice at a terminal prompt.
 fn read_password(from_stdin: bool) -> anyhow::Result<String> {
-    if from_stdin || !std::io::stdin().is_terminal() {
-        if !from_stdin {
-            anyhow::bail!("no terminal to prompt for a password: pass --password-stdin");
-        }
+    if !from_stdin && !std::io::stdin().is_terminal() {
+        anyhow::bail!("no terminal to prompt for a password: pass --password-stdin");
+    }
+    if from_stdin {
         let mut line = String::new();
         std::io::stdin()
             .read_line(&mut line)
@@ -166,14 +166,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let bind = cli.bind;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let app = App::build(
-                &cfg,
-                BuildOptions {
-                    migrate: true,
-                    demo,
-                },
-            )
-            .await?;
+            let app = migrated(&cfg, demo).await?;
             let listener = tokio::net::TcpListener::bind(&bind)
                 .await
                 .with_context(|| format!("binding {bind}"))?;
@@ -200,14 +193,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     e.problems.join("\n  ")
                 )
             })?;
-            let app = App::build(
-                &cfg,
-                BuildOptions {
-                    migrate: true,
-                    demo: false,
-                },
-            )
-            .await?;
+            let app = migrated(&cfg, false).await?;
             let user = app.accounts.cli_user(cfg.user.as_deref()).await?;
             let total = (batch.tasks.len() + batch.delegations.len() + batch.digests.len()) as u64;
             let bar = if std::io::stderr().is_terminal() {
@@ -245,14 +231,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             session,
             model,
         } => {
-            let app = App::build(
-                &cfg,
-                BuildOptions {
-                    migrate: true,
-                    demo,
-                },
-            )
-            .await?;
+            let app = migrated(&cfg, demo).await?;
             let session_id = match session {
                 Some(s) => Some(
                     uuid::Uuid::parse_str(s.trim())
@@ -297,14 +276,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
         }
         Command::Sessions { limit, all } => {
-            let app = App::build(
-                &cfg,
-                BuildOptions {
-                    migrate: true,
-                    demo: false,
-                },
-            )
-            .await?;
+            let app = migrated(&cfg, false).await?;
             let user = app.accounts.cli_user(cfg.user.as_deref()).await?;
             let sessions = app.chat.sessions(&user, limit.clamp(1, 1000), all).await?;
             if sessions.is_empty() {
@@ -323,14 +295,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
         }
         Command::User { command } => {
-            let app = App::build(
-                &cfg,
-                BuildOptions {
-                    migrate: true,
-                    demo,
-                },
-            )
-            .await?;
+            let app = migrated(&cfg, demo).await?;
             let accounts = &app.accounts;
             match command {
                 UserCommand::Add {
@@ -388,14 +353,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
         }
         Command::Token { command } => {
-            let app = App::build(
-                &cfg,
-                BuildOptions {
-                    migrate: true,
-                    demo: false,
-                },
-            )
-            .await?;
+            let app = migrated(&cfg, false).await?;
             let user = app.accounts.cli_user(cfg.user.as_deref()).await?;
             let me = opschat::accounts::Principal {
                 user: user.clone(),
@@ -438,6 +396,18 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The app on a migrated database; `demo` loads the demo restaurant for a first account.
+async fn migrated(cfg: &Config, demo: bool) -> anyhow::Result<App> {
+    App::build(
+        cfg,
+        BuildOptions {
+            migrate: true,
+            demo,
+        },
+    )
+    .await
 }
 
 async fn set_disabled(

@@ -2,7 +2,7 @@
 // as every other client. Data is inserted as text; only assistant Markdown, rendered and
 // sanitised by the server (content_html), is inserted as HTML.
 
-import { setupHeader } from "/static/common.js";
+import { api, el, NetworkError, setupHeader } from "/static/common.js";
 
 const $ = (id) => document.getElementById(id);
 const PRIORITIES = ["urgent", "high", "medium", "low"];
@@ -15,38 +15,6 @@ const state = {
   failure: null,        // {kind: "model"|"network", text}
   view: 0,              // bumped by every navigation: late answers for an older view are dropped
 };
-
-class NetworkError extends Error {}
-
-async function api(path, { method = "GET", body } = {}) {
-  let res;
-  try {
-    res = await fetch(path, {
-      method,
-      headers: body === undefined ? {} : { "Content-Type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (e) {
-    throw new NetworkError(String(e));
-  }
-  let data = null;
-  try { data = await res.json(); } catch { data = null; }
-  // The session ended (signed out elsewhere, expired, account disabled): sign in again.
-  if (res.status === 401) location.assign("/login");
-  return { status: res.status, ok: res.ok, data };
-}
-
-function el(tag, attrs = {}, ...children) {
-  const n = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") n.className = v;
-    else if (k === "text") n.textContent = v;
-    else if (k.startsWith("on")) n.addEventListener(k.slice(2), v);
-    else n.setAttribute(k, v);
-  }
-  for (const c of children) if (c != null) n.append(c);
-  return n;
-}
 
 function fmtDate(iso) {
   if (!iso) return "";
