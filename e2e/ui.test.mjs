@@ -488,7 +488,9 @@ test("a new instance: the first visit creates the admin account and lands on the
   const page = await anonymousPage(fresh.base);
   await page.waitForURL(`${fresh.base}/login`);
   await page.locator("#setup-form").waitFor({ state: "visible" });
+  assert.equal(await page.locator("#login-form").isVisible(), false, "set-up only, no sign-in form");
   await axeCheck(page, "the first-account set-up");
+  await page.screenshot({ path: join(SHOTS, "first-account.png") });
   assert.equal(await page.locator("#setup-tz").inputValue() !== "", true, "the browser's time zone is proposed");
   await page.fill("#setup-username", "owner");
   await page.fill("#setup-display", "Sam Owner");
@@ -562,6 +564,7 @@ test("the admin page adds an account with a temporary password, disables it, and
   await dana.waitFor();
   assert.match(await dana.innerText(), /Dana Kim[\s\S]*manager[\s\S]*active/);
   await axeCheck(page, "the admin page with a temporary password");
+  await page.screenshot({ path: join(SHOTS, "admin.png"), fullPage: true });
 
   // Dana signs in with it, elsewhere.
   const other = await anonymousPage(`${local.base}/login`);

@@ -14,6 +14,7 @@ const state = {
   stick: true,          // auto-scroll unless the reader scrolled up
   failure: null,        // {kind: "model"|"network", text}
   view: 0,              // bumped by every navigation: late answers for an older view are dropped
+  timeZone: undefined,  // the user's IANA zone: times show in it (the browser's when unset)
 };
 
 function fmtDate(iso) {
@@ -24,7 +25,7 @@ function fmtDate(iso) {
 
 function fmtTime(iso) {
   const d = new Date(iso);
-  return d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  return d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", timeZone: state.timeZone });
 }
 
 // ---------------------------------------------------------------- dashboard
@@ -104,7 +105,7 @@ function messageNode(m) {
     node.append(el("div", { class: "body", text: m.content }));
   }
   if (m.timestamp) {
-    node.append(el("time", { datetime: m.timestamp, title: new Date(m.timestamp).toLocaleString(), text: fmtTime(m.timestamp) }));
+    node.append(el("time", { datetime: m.timestamp, title: new Date(m.timestamp).toLocaleString(undefined, { timeZone: state.timeZone }), text: fmtTime(m.timestamp) }));
   }
   return node;
 }
@@ -415,7 +416,7 @@ async function showSessions() {
   $("suggestions").replaceChildren();
   $("history-btn").setAttribute("aria-expanded", "true");
   const items = r.data.sessions.map((s) => {
-    const when = new Date(s.last_message_at).toLocaleString(undefined, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+    const when = new Date(s.last_message_at).toLocaleString(undefined, { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", timeZone: state.timeZone });
     const openBtn = el("button", { type: "button", class: "open-session", onclick: async () => { hideSessions(); await openSession(s.id); } },
       el("span", { class: "session-title", text: s.title }),
       el("span", { class: "meta", text: `${when} · ${s.message_count} messages${s.is_active ? "" : " · archived"}` }));
@@ -470,7 +471,7 @@ function autoGrow() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  setupHeader();
+  setupHeader().then((user) => { state.timeZone = user?.time_zone || undefined; });
   loadDashboard();
   $("chat-toggle").addEventListener("click", () => ($("chat-panel").hidden ? openPanel() : closePanel()));
   $("chat-close").addEventListener("click", closePanel);
