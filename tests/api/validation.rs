@@ -1,7 +1,7 @@
 //! Bad input: a clear 4xx JSON error, and nothing changes.
 
 use crate::both;
-use crate::support::{TestApp, TestDb, config};
+use crate::support::{PASSWORD, TestApp, TestDb, config};
 use serde_json::{Value, json};
 
 fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str, case: &str) {
@@ -208,5 +208,55 @@ both!(
             h["messages"][1]["context_used"]["client_context"]["operations"],
             2
         );
+    }
+);
+
+both!(
+    nul_characters_are_refused_everywhere_before_the_database,
+    |db: TestDb| async move {
+        // PostgreSQL text cannot hold NUL: every JSON body with one is a 400, nothing is written.
+        let app = TestApp::start(config(&db.url), false).await;
+        let nul = "before\u{0}after";
+        for (method, path, body) in [
+            ("POST", "/api/operations-chat", json!({"message": nul})),
+            (
+                "POST",
+                "/api/operations/import",
+                json!({"tasks": [{"id": "t", "title": nul}]}),
+            ),
+            ("PATCH", "/api/auth/me", json!({"display_name": nul})),
+            ("POST", "/api/tokens", json!({"name": nul})),
+            (
+                "POST",
+                "/api/admin/users",
+                json!({"username": "dana", "password": PASSWORD, "display_name": nul}),
+            ),
+            (
+                "POST",
+                "/api/auth/login",
+                json!({"username": nul, "password": "x"}),
+            ),
+        ] {
+            let r = app
+                .http
+                .request(method.parse().unwrap(), app.url(path))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(
+                (status, v["error"]["code"].as_str()),
+                (400, Some("invalid_text")),
+                "{method} {path}: {v}"
+            );
+        }
+        let (_, list) = app.get("/api/operations-chat/sessions").await;
+        assert_eq!(list["sessions"].as_array().unwrap().len(), 0);
+        let (_, me) = app.get("/api/auth/me").await;
+        assert_eq!(me["user"]["display_name"], "Maria Lopez");
+        let (_, users) = app.get("/api/admin/users").await;
+        assert_eq!(users["users"].as_array().unwrap().len(), 1);
     }
 );
