@@ -646,6 +646,7 @@ impl Accounts {
                     time_zone,
                     ..UserPatch::default()
                 },
+                false,
                 self.clock.now(),
             )
             .await?;
@@ -745,18 +746,13 @@ impl Accounts {
         let loses_admin = target.is_admin()
             && !target.disabled
             && (disabled == Some(true) || role.is_some_and(|r| r != UserRole::Admin));
-        if loses_admin && self.store.enabled_admins().await? <= 1 {
-            return Err(AuthError::Conflict(
-                "this is the last admin: make another account admin first".into(),
-            ));
-        }
         let display_name = match display_name {
             Some(d) => Some(
                 normalize_display_name(Some(d), &target.username).map_err(AuthError::Invalid)?,
             ),
             None => None,
         };
-        let user = self
+        let user = match self
             .store
             .update_user(
                 id,
@@ -766,9 +762,19 @@ impl Accounts {
                     disabled,
                     time_zone: None,
                 },
+                loses_admin,
                 self.clock.now(),
             )
-            .await?;
+            .await
+        {
+            Ok(u) => u,
+            Err(StoreError::Conflict(_)) => {
+                return Err(AuthError::Conflict(
+                    "this is the last admin: make another account admin first".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        };
         if disabled == Some(true) {
             let ended = self.store.delete_web_sessions_of(id).await?;
             tracing::info!(user = %user.username, sessions_ended = ended, by = actor_name(actor), "account disabled");

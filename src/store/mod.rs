@@ -295,11 +295,15 @@ pub trait Store: Send + Sync + 'static {
     /// An account by its (normalised) username, with its password hash.
     async fn user_by_username(&self, username: &str)
     -> StoreResult<Option<(User, Option<String>)>>;
-    /// Applies a change to an account; `NotFound` when it does not exist.
+    /// Applies a change to an account; `NotFound` when it does not exist. With
+    /// `keep_an_admin`, `Conflict` when the change would leave no enabled admin: checked and
+    /// applied atomically (the enabled admins are locked), so two admins demoting each other
+    /// at once cannot both succeed.
     async fn update_user(
         &self,
         id: Uuid,
         patch: &UserPatch,
+        keep_an_admin: bool,
         now: DateTime<Utc>,
     ) -> StoreResult<User>;
     /// Sets a password hash and ends every browser session of the account except `keep`.
@@ -310,8 +314,6 @@ pub trait Store: Send + Sync + 'static {
         keep: Option<&str>,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
-    /// Enabled admins: the last one may not be disabled or demoted.
-    async fn enabled_admins(&self) -> StoreResult<i64>;
 
     async fn create_web_session(&self, session: &NewWebSession) -> StoreResult<()>;
     /// The enabled account behind an unexpired browser session, with its last-seen time.

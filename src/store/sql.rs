@@ -832,8 +832,26 @@ macro_rules! sql_store {
                 &self,
                 uid: uuid::Uuid,
                 p: &UserPatch,
+                keep_an_admin: bool,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> StoreResult<crate::domain::User> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                if keep_an_admin {
+                    // PostgreSQL locks the other enabled admins' rows; SQLite's IMMEDIATE
+                    // transaction already holds the write lock.
+                    let sql = format!(
+                        "SELECT id FROM users WHERE role = 'admin' AND disabled_at IS NULL \
+                         AND id <> $1{}",
+                        if $one_statement_append { " FOR UPDATE" } else { "" }
+                    );
+                    let others: Vec<$id> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                        .bind(id(uid))
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    if others.is_empty() {
+                        return Err(StoreError::Conflict("the last enabled admin".into()));
+                    }
+                }
                 let sql = format!(
                     "UPDATE users SET display_name = COALESCE($2, display_name), \
                      role = COALESCE($3, role), \
@@ -850,9 +868,10 @@ macro_rules! sql_store {
                     .bind(p.time_zone.clone().flatten())
                     .bind(p.disabled)
                     .bind(now)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *tx)
                     .await?
                     .ok_or(StoreError::NotFound)?;
+                tx.commit().await?;
                 Ok(user_row(&row)?.0)
             }
 
@@ -880,14 +899,6 @@ macro_rules! sql_store {
                     .await?;
                 tx.commit().await?;
                 Ok(())
-            }
-
-            async fn enabled_admins(&self) -> StoreResult<i64> {
-                Ok(sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL",
-                )
-                .fetch_one(&self.pool)
-                .await?)
             }
 
             async fn create_web_session(&self, w: &NewWebSession) -> StoreResult<()> {

@@ -809,3 +809,101 @@ both!(
         assert!(!today.to_string().contains("Bob's own task"));
     }
 );
+
+both!(
+    two_admins_demoting_each_other_at_once_leave_one_admin,
+    |db: TestDb| async move {
+        let app = TestApp::start(config(&db.url), false).await;
+        let (_, me) = app.get("/api/auth/me").await;
+        let first = me["user"]["id"].as_str().unwrap().to_string();
+        for round in 0..5 {
+            let name = format!("second{round}");
+            let (s, v) = app
+                .post(
+                    "/api/admin/users",
+                    &json!({"username": name, "password": PASSWORD, "role": "admin"}),
+                )
+                .await;
+            assert_eq!(s, 201, "{v}");
+            let second_id = v["user"]["id"].as_str().unwrap().to_string();
+            let (cookie, _) = sign_in(&app.base, &name, PASSWORD).await;
+            let token = crate::support::create_token(&app.base, &cookie, "t").await;
+            let second = bearer_client(&token);
+            // Both at once: each demotes the other.
+            let (a, b) = tokio::join!(
+                app.http
+                    .patch(app.url(&format!("/api/admin/users/{second_id}")))
+                    .json(&json!({"role": "manager"}))
+                    .send(),
+                second
+                    .patch(app.url(&format!("/api/admin/users/{first}")))
+                    .json(&json!({"role": "manager"}))
+                    .send(),
+            );
+            let statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
+            assert!(
+                statuses.iter().all(|s| [200, 403, 409].contains(s)),
+                "{statuses:?}"
+            );
+            let (_, users) = body(
+                reqwest::Client::new()
+                    .get(app.url("/api/admin/users"))
+                    .bearer_auth(if statuses[0] == 200 {
+                        &app.token
+                    } else {
+                        &token
+                    })
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            let admins = users["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|u| u["role"] == "admin" && u["disabled"] == false)
+                .count();
+            assert!(
+                admins >= 1,
+                "round {round}: {statuses:?} left no admin: {users}"
+            );
+            // Back to one admin (the first) for the next round.
+            let (_, users_now) = body(
+                reqwest::Client::new()
+                    .get(app.url("/api/admin/users"))
+                    .bearer_auth(if statuses[0] == 200 {
+                        &app.token
+                    } else {
+                        &token
+                    })
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await;
+            let first_is_admin = users_now["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|u| u["id"] == first.as_str() && u["role"] == "admin");
+            if !first_is_admin {
+                let r = second
+                    .patch(app.url(&format!("/api/admin/users/{first}")))
+                    .json(&json!({"role": "admin"}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let (s, _) = app
+                .patch(
+                    &format!("/api/admin/users/{second_id}"),
+                    &json!({"role": "manager"}),
+                )
+                .await;
+            assert!(s == 200 || s == 401 || s == 403, "{s}");
+        }
+    }
+);
