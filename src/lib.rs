@@ -107,6 +107,11 @@ impl App {
             loop {
                 every.tick().await;
                 interrupt_stale_streams(store.as_ref(), stale).await;
+                match store.delete_expired_web_sessions(chrono::Utc::now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(sessions = n, "deleted expired browser sessions"),
+                    Err(e) => tracing::warn!(error = %e, "deleting expired browser sessions"),
+                }
             }
         });
         // Small SSE writes (one per token) must not wait for Nagle's algorithm.

@@ -332,6 +332,8 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_web_session(&self, hash: &str) -> StoreResult<()>;
     /// Ends every browser session of an account.
     async fn delete_web_sessions_of(&self, user_id: Uuid) -> StoreResult<u64>;
+    /// Deletes browser sessions that expired (they are never accepted; this only tidies).
+    async fn delete_expired_web_sessions(&self, now: DateTime<Utc>) -> StoreResult<u64>;
 
     async fn create_api_token(&self, token: &NewApiToken) -> StoreResult<ApiToken>;
     /// An account's tokens that are not revoked, newest first.

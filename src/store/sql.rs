@@ -966,6 +966,17 @@ macro_rules! sql_store {
                 Ok(done.rows_affected())
             }
 
+            async fn delete_expired_web_sessions(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> StoreResult<u64> {
+                let done = sqlx::query("DELETE FROM web_sessions WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
             async fn create_api_token(&self, t: &NewApiToken) -> StoreResult<ApiToken> {
                 sqlx::query(
                     "INSERT INTO api_tokens (id, user_id, name, token_hash, prefix, created_at) \

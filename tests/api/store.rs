@@ -372,3 +372,67 @@ both!(
         let _ = config(&db.url);
     }
 );
+
+both!(
+    browser_sessions_expire_and_are_swept,
+    |db: TestDb| async move {
+        use opschat::store::{NewUser, NewWebSession};
+        let s = store(&db).await;
+        let user = s
+            .create_user(
+                &NewUser {
+                    id: Uuid::now_v7(),
+                    username: "maria".into(),
+                    display_name: "Maria".into(),
+                    password_hash: None,
+                    role: opschat::domain::UserRole::Admin,
+                    time_zone: None,
+                    created_at: at(0),
+                },
+                true,
+            )
+            .await
+            .unwrap();
+        for (hash, expires) in [("live", at(30)), ("expired", at(10))] {
+            s.create_web_session(&NewWebSession {
+                hash: hash.into(),
+                user_id: user.id,
+                created_at: at(0),
+                expires_at: expires,
+                user_agent: None,
+            })
+            .await
+            .unwrap();
+        }
+        // At 09:20 one has expired (microseconds matter: both backends compare instants).
+        let now = at(20);
+        assert_eq!(
+            s.web_session_user("live", now).await.unwrap().unwrap().0.id,
+            user.id
+        );
+        assert!(
+            s.web_session_user("expired", now).await.unwrap().is_none(),
+            "an expired session is never accepted"
+        );
+        assert!(
+            s.web_session_user("expired", at(9))
+                .await
+                .unwrap()
+                .is_some(),
+            "…and was valid before"
+        );
+        assert_eq!(s.delete_expired_web_sessions(now).await.unwrap(), 1);
+        assert_eq!(s.delete_expired_web_sessions(now).await.unwrap(), 0);
+        assert!(s.web_session_user("live", now).await.unwrap().is_some());
+        // Sliding expiry: a touch moves it on.
+        s.touch_web_session("live", at(29), at(59)).await.unwrap();
+        assert!(s.web_session_user("live", at(45)).await.unwrap().is_some());
+        // Another owner's rows are invisible to owner-scoped reads.
+        assert!(
+            s.session("someone-else", Uuid::now_v7())
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+);
