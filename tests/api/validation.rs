@@ -62,8 +62,9 @@ both!(
         assert_error(s, &b, 413, "message_too_large", "33 KiB message");
         // The server refuses an oversized body before reading it all: the client sees the 413,
         // or, if it was still sending, the connection closed under it. Nothing is stored.
-        let huge = app
-            .http
+        // Its own client: the server closes that connection, and a pooled connection closed
+        // under a later request would fail that request instead.
+        let huge = crate::support::bearer_client(&app.token)
             .post(app.url(chat))
             .json(&json!({"message": "x".repeat(2 * 1024 * 1024)}))
             .send()
