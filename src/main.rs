@@ -355,13 +355,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Token { command } => {
             let app = migrated(&cfg, false).await?;
             let user = app.accounts.cli_user(cfg.user.as_deref()).await?;
+            // The command line acts as the account directly; how it "signed in" does not matter here.
             let me = opschat::accounts::Principal {
                 user: user.clone(),
                 credential: opschat::accounts::Credential::TrustedHeader,
             };
             match command {
                 TokenCommand::Create { name } => {
-                    let (token, secret) = app.accounts.create_token_for(&user, &name).await?;
+                    let (token, secret) = app.accounts.create_token(&me, &name).await?;
                     eprintln!(
                         "token {:?} ({}) for {}; it is shown once, keep it safe:",
                         token.name, token.id, user.username

@@ -864,19 +864,6 @@ impl Accounts {
             .ok_or_else(|| AuthError::Invalid(format!("no account named {name:?}")))
     }
 
-    /// A token for the CLI's `token create`, acting as `user`.
-    pub async fn create_token_for(
-        &self,
-        user: &User,
-        name: &str,
-    ) -> Result<(ApiToken, String), AuthError> {
-        let principal = Principal {
-            user: user.clone(),
-            credential: Credential::TrustedHeader,
-        };
-        self.create_token(&principal, name).await
-    }
-
     /// The expiry a new browser session cookie carries.
     pub fn session_max_age(&self) -> i64 {
         self.settings.session_ttl.num_seconds()
