@@ -837,17 +837,22 @@ macro_rules! sql_store {
             ) -> StoreResult<crate::domain::User> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 if keep_an_admin {
-                    // PostgreSQL locks the other enabled admins' rows; SQLite's IMMEDIATE
-                    // transaction already holds the write lock.
+                    // Every enabled admin row (the target's too), locked in id order: two
+                    // admins demoting each other wait for one another instead of deadlocking.
+                    // SQLite's IMMEDIATE transaction already holds the write lock.
                     let sql = format!(
                         "SELECT id FROM users WHERE role = 'admin' AND disabled_at IS NULL \
-                         AND id <> $1{}",
+                         ORDER BY id{}",
                         if $one_statement_append { " FOR UPDATE" } else { "" }
                     );
-                    let others: Vec<$id> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                        .bind(id(uid))
+                    let admins: Vec<$id> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                         .fetch_all(&mut *tx)
                         .await?;
+                    let others: Vec<uuid::Uuid> = admins
+                        .into_iter()
+                        .map(IdRepr::into_uuid)
+                        .filter(|a| *a != uid)
+                        .collect();
                     if others.is_empty() {
                         return Err(StoreError::Conflict("the last enabled admin".into()));
                     }
