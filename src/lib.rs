@@ -13,6 +13,7 @@ pub mod import;
 pub mod markdown;
 pub mod store;
 pub mod web;
+pub mod workspace;
 
 use anyhow::Context as _;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub fn install_crypto_provider() {
 pub struct App {
     pub chat: Arc<chat::ChatService>,
     pub accounts: Arc<accounts::Accounts>,
+    pub workspace: Arc<workspace::WorkspaceService>,
     stream_stale: std::time::Duration,
 }
 
@@ -71,6 +73,7 @@ impl App {
             default_model = providers.default_model(),
             "model providers ready"
         );
+        let workspace = Arc::new(workspace::WorkspaceService::new(store.clone(), clock));
         let chat = Arc::new(chat::ChatService::new(
             store,
             providers,
@@ -80,6 +83,7 @@ impl App {
         Ok(Self {
             chat,
             accounts,
+            workspace,
             stream_stale,
         })
     }
@@ -89,6 +93,7 @@ impl App {
         http::router(http::AppState {
             chat: self.chat.clone(),
             accounts: self.accounts.clone(),
+            workspace: self.workspace.clone(),
         })
     }
 

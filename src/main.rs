@@ -208,11 +208,15 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .progress_chars("=> "),
             );
             let summary = app
-                .chat
+                .workspace
                 .store()
-                .import(&user.owner_key(), &batch, app.chat.clock().now(), &|n| {
-                    bar.set_position(n)
-                })
+                .import(
+                    &user.owner_key(),
+                    &batch,
+                    &opschat::workspace::actor(&user, "cli"),
+                    app.chat.clock().now(),
+                    &|n| bar.set_position(n),
+                )
                 .await?;
             bar.finish_and_clear();
             println!(

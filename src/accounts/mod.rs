@@ -345,6 +345,7 @@ impl Accounts {
             .import(
                 &owner,
                 &crate::demo::batch(today),
+                &crate::workspace::actor(user, "demo"),
                 self.clock.now(),
                 &|_| {},
             )

@@ -332,6 +332,9 @@ fn effort_facts(t: &Task) -> String {
     if let Some(m) = t.time_estimate_minutes {
         parts.push(format!("~{}", minutes_words(m.into())));
     }
+    if let Some(r) = &t.recurrence {
+        parts.push(format!("repeats {}", r.describe()));
+    }
     parts.join(" · ")
 }
 
@@ -543,6 +546,16 @@ fn follow_ups(ctx: &OpsContext, out: &mut Answer) {
                 let _ = write!(line, "; work due {}", day_words(due, today));
             }
             out.line(line);
+            if let Some(n) = ctx.notes_of(d.id).next() {
+                out.line(format!(
+                    "  - Latest note ({}): {}",
+                    day_words(
+                        n.created_at.with_timezone(ctx.local_now.offset()).date_naive(),
+                        today
+                    ),
+                    crate::context::one_line(&n.body, 160)
+                ));
+            }
             out.delegation(d);
         }
     }
@@ -576,7 +589,12 @@ fn follow_ups(ctx: &OpsContext, out: &mut Answer) {
 
 fn delegate(ctx: &OpsContext, out: &mut Answer) {
     let today = ctx.today;
-    let candidates: Vec<&Task> = ctx.open_tasks.iter().filter(|t| t.delegatable).collect();
+    // A task already handed over is not a candidate again.
+    let candidates: Vec<&Task> = ctx
+        .open_tasks
+        .iter()
+        .filter(|t| t.delegatable && ctx.delegation_of(t).is_none())
+        .collect();
     if candidates.is_empty() {
         out.line("None of your open tasks is marked as delegatable.");
     } else {

@@ -7,13 +7,19 @@ use serde_json::{Value, json};
 use std::fmt::Write as _;
 use uuid::Uuid;
 
-use crate::domain::{Delegation, DelegationStatus, Digest, Due, Task, urgency_order};
+use crate::domain::{
+    Delegation, DelegationNote, DelegationStatus, Digest, Due, Task, urgency_order,
+};
 use crate::store::{Store, StoreResult};
 
 /// How many open tasks the prompt lists at most; the rest are summarised by count.
 const MAX_PROMPT_TASKS: usize = 60;
 /// How many client-supplied operations items the prompt lists at most.
 const MAX_CLIENT_ITEMS: usize = 50;
+/// How many notes of one delegation the prompt quotes (the latest).
+const NOTES_PER_DELEGATION: usize = 3;
+/// How many notes of open delegations are loaded at most.
+const MAX_NOTES: i64 = 300;
 /// The horizon of "deadlines coming up".
 pub const UPCOMING_DAYS: i64 = 7;
 
@@ -115,6 +121,8 @@ pub struct OpsContext {
     pub closed_tasks: Vec<Task>,
     /// Delegations that are not completed.
     pub delegations: Vec<Delegation>,
+    /// The latest notes of open delegations, newest first.
+    pub notes: Vec<DelegationNote>,
     pub digest: Option<Digest>,
     pub client: Option<ClientContext>,
 }
@@ -128,12 +136,15 @@ impl OpsContext {
         client: Option<ClientContext>,
     ) -> StoreResult<Self> {
         let today = local_now.date_naive();
-        let (tasks, delegations, digest) = tokio::try_join!(
+        let (tasks, delegations, digest, notes) = tokio::try_join!(
             store.tasks(owner, true),
             store.delegations(owner, false),
-            store.digest_on_or_before(owner, today)
+            store.digest_on_or_before(owner, today),
+            store.recent_notes(owner, MAX_NOTES)
         )?;
-        Ok(Self::new(local_now, tasks, delegations, digest, client))
+        let mut ctx = Self::new(local_now, tasks, delegations, digest, client);
+        ctx.notes = notes;
+        Ok(ctx)
     }
 
     /// Builds a context from data already in hand.
@@ -166,9 +177,24 @@ impl OpsContext {
             open_tasks,
             closed_tasks,
             delegations,
+            notes: Vec::new(),
             digest,
             client: client.filter(|c| !c.is_empty()),
         }
+    }
+
+    /// A delegation's latest notes, newest first.
+    pub fn notes_of(&self, delegation: uuid::Uuid) -> impl Iterator<Item = &DelegationNote> {
+        self.notes
+            .iter()
+            .filter(move |n| n.delegation_id == delegation)
+            .take(NOTES_PER_DELEGATION)
+    }
+
+    /// The open delegation a task was handed over in.
+    pub fn delegation_of(&self, task: &Task) -> Option<&Delegation> {
+        let id = task.delegation_id?;
+        self.delegations.iter().find(|d| d.id == id)
     }
 
     /// Open tasks due before today.
@@ -262,8 +288,16 @@ impl OpsContext {
             if let Some(m) = t.time_estimate_minutes {
                 let _ = write!(s, ", est. {m} min");
             }
-            if t.delegatable {
+            if let Some(d) = self.delegation_of(t) {
+                let _ = write!(s, ", delegated to {}", d.assigned_to);
+            } else if t.delegatable {
                 s.push_str(", delegatable");
+            }
+            if let Some(r) = &t.recurrence {
+                let _ = write!(s, ", repeats {}", r.describe());
+            }
+            if let Some(q) = t.quadrant {
+                let _ = write!(s, ", quadrant: {q}");
             }
             if let Some(d) = t.description.as_deref().filter(|d| !d.is_empty()) {
                 let _ = write!(s, ". {}", one_line(d, 200));
@@ -301,7 +335,22 @@ impl OpsContext {
             if let Some(due) = d.due_date {
                 let _ = write!(s, ", due {due}");
             }
+            if let Some(at) = d.last_followed_up_at {
+                let _ = write!(
+                    s,
+                    ", last followed up {}",
+                    at.with_timezone(self.local_now.offset()).format("%Y-%m-%d")
+                );
+            }
             s.push('\n');
+            for n in self.notes_of(d.id) {
+                let _ = writeln!(
+                    s,
+                    "  - note {}: {}",
+                    n.created_at.with_timezone(self.local_now.offset()).format("%Y-%m-%d"),
+                    one_line(&n.body, 300)
+                );
+            }
         }
         match &self.digest {
             Some(d) => {

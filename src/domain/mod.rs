@@ -43,8 +43,11 @@ macro_rules! word_enum {
 
 mod chat;
 mod ops;
+pub mod quick;
+pub mod recurrence;
 mod user;
 
 pub use chat::*;
 pub use ops::*;
+pub use recurrence::Recurrence;
 pub use user::*;

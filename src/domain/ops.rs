@@ -1,8 +1,10 @@
 //! Operations data: tasks, delegations, daily digests, and the rules that rank them.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use super::recurrence::Recurrence;
 
 /// A value that is not one of the allowed words of an enumerated field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +26,11 @@ word_enum!(
 word_enum!(
     /// Where a delegated piece of work stands.
     DelegationStatus, "status", { Planning => "planning", Active => "active", Completed => "completed", OnHold => "on_hold" }
+);
+
+word_enum!(
+    /// The Eisenhower quadrant the manager put a task in, as the original kept it.
+    Quadrant, "quadrant", { Do => "do", Schedule => "schedule", Delegate => "delegate", Eliminate => "eliminate" }
 );
 
 impl Priority {
@@ -65,6 +72,22 @@ pub struct Task {
     pub time_estimate_minutes: Option<i32>,
     pub source: Option<String>,
     pub delegatable: bool,
+    pub quadrant: Option<Quadrant>,
+    /// The repeat rule of a repeating task; completing it creates the next occurrence.
+    pub recurrence: Option<Recurrence>,
+    /// The first occurrence of a repeating task's series.
+    pub series_id: Option<Uuid>,
+    /// The occurrence this one follows (completing that one created this one).
+    pub previous_id: Option<Uuid>,
+    /// The delegation the task was handed over in.
+    pub delegation_id: Option<Uuid>,
+    /// Bumped by every change: a write names the version it saw.
+    pub version: i64,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Deleted by mistake-correction: hidden from lists and the assistant, still resolvable.
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// Work handed to someone else that the manager has to follow up on.
@@ -79,6 +102,25 @@ pub struct Delegation {
     pub follow_up_date: Option<NaiveDate>,
     pub priority: Priority,
     pub status: DelegationStatus,
+    /// The task this delegation hands over, when it was made from one.
+    pub task_id: Option<Uuid>,
+    pub last_followed_up_at: Option<DateTime<Utc>>,
+    pub version: i64,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A line in a delegation's log: "Marcus says the fryer is half done".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DelegationNote {
+    pub id: Uuid,
+    pub delegation_id: Uuid,
+    pub body: String,
+    pub author_id: String,
+    pub author_name: String,
+    pub created_at: DateTime<Utc>,
 }
 
 /// The daily digest written for one date.
@@ -88,6 +130,34 @@ pub struct Digest {
     pub external_id: Option<String>,
     pub date: NaiveDate,
     pub text: String,
+    pub version: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+word_enum!(
+    /// What kind of item an activity entry is about.
+    ItemKind, "item type", { Task => "task", Delegation => "delegation", Digest => "digest" }
+);
+
+/// One change of one item: who, when, through what, what changed and the item afterwards.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Activity {
+    pub id: Uuid,
+    pub item_type: ItemKind,
+    pub item_id: Uuid,
+    /// created, updated, completed, reopened, deleted, restored, delegated, note_added,
+    /// followed_up, imported, repeated
+    pub action: String,
+    pub actor_id: String,
+    pub actor_name: String,
+    /// web, api, sso, cli, import
+    pub via: String,
+    /// `{"field": [before, after]}` of an update.
+    pub changes: Option<serde_json::Value>,
+    /// The item as it stood after the change.
+    pub snapshot: serde_json::Value,
+    pub item_version: i64,
+    pub at: DateTime<Utc>,
 }
 
 /// Where a dated item stands relative to today.
@@ -125,6 +195,11 @@ impl Task {
     /// Where the task's due date stands, if it has one.
     pub fn due(&self, today: NaiveDate) -> Option<Due> {
         self.due_date.map(|d| Due::of(d, today))
+    }
+
+    /// Neither deleted nor closed.
+    pub fn is_live_and_open(&self) -> bool {
+        self.deleted_at.is_none() && self.status.is_open()
     }
 
     /// Open and due before today.
@@ -165,6 +240,16 @@ mod tests {
             time_estimate_minutes: None,
             source: None,
             delegatable: false,
+            quadrant: None,
+            recurrence: None,
+            series_id: None,
+            previous_id: None,
+            delegation_id: None,
+            version: 1,
+            completed_at: None,
+            deleted_at: None,
+            created_at: DateTime::UNIX_EPOCH,
+            updated_at: DateTime::UNIX_EPOCH,
         }
     }
 

@@ -71,6 +71,23 @@ impl From<StoreError> for ApiError {
                 "conflict",
                 "a concurrent change conflicted with this request; try again",
             ),
+            StoreError::Stale(current) => {
+                let version = current.get("version").cloned().unwrap_or(Value::Null);
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "version_conflict",
+                    format!(
+                        "this item was changed elsewhere (it is now at version {version}); \
+                         nothing was written: review the current item and try again"
+                    ),
+                )
+                .with("current", current)
+            }
+            StoreError::Invalid { field, message } => {
+                ApiError::bad_request("invalid_field", format!("{field}: {message}"))
+                    .with("field", field)
+            }
+            StoreError::Refused(m) => ApiError::new(StatusCode::CONFLICT, "not_allowed", m),
             StoreError::Backend(err) => {
                 tracing::error!(error = %format!("{err:#}"), "database error");
                 ApiError::new(

@@ -10,12 +10,13 @@ mod chat;
 pub mod error;
 mod extract;
 mod ops;
+pub mod workspace;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{MethodRouter, delete, get, patch, post};
+use axum::routing::{MethodRouter, delete, get, patch, post, put};
 use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
@@ -28,6 +29,7 @@ use error::ApiError;
 pub struct AppState {
     pub chat: Arc<ChatService>,
     pub accounts: Arc<Accounts>,
+    pub workspace: Arc<crate::workspace::WorkspaceService>,
 }
 
 /// Who may call a route.
@@ -55,10 +57,13 @@ const CHAT_BODY_LIMIT: usize = 1024 * 1024;
 const IMPORT_BODY_LIMIT: usize = 32 * 1024 * 1024;
 /// The largest body of the small account requests.
 const SMALL_BODY_LIMIT: usize = 16 * 1024;
+/// The largest workspace body: a pasted digest of 100,000 characters.
+const WORKSPACE_BODY_LIMIT: usize = 512 * 1024;
 
 fn table() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
     use Access::*;
     let small = || DefaultBodyLimit::max(SMALL_BODY_LIMIT);
+    let ws = || DefaultBodyLimit::max(WORKSPACE_BODY_LIMIT);
     let mut t = vec![
         // Chat.
         (
@@ -123,6 +128,130 @@ fn table() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
             post(ops::import).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
         ),
         (Method::GET, "/api/operations/today", User, get(ops::today)),
+        // The workspace.
+        (Method::GET, "/api/tasks", User, get(workspace::list_tasks)),
+        (
+            Method::POST,
+            "/api/tasks",
+            User,
+            post(workspace::create_task).layer(ws()),
+        ),
+        (Method::GET, "/api/tasks/{id}", User, get(workspace::get_task)),
+        (
+            Method::PATCH,
+            "/api/tasks/{id}",
+            User,
+            patch(workspace::update_task).layer(ws()),
+        ),
+        (
+            Method::DELETE,
+            "/api/tasks/{id}",
+            User,
+            delete(workspace::delete_task),
+        ),
+        (
+            Method::POST,
+            "/api/tasks/{id}/restore",
+            User,
+            post(workspace::restore_task),
+        ),
+        (
+            Method::POST,
+            "/api/tasks/{id}/delegate",
+            User,
+            post(workspace::delegate_task).layer(ws()),
+        ),
+        (
+            Method::GET,
+            "/api/tasks/{id}/activity",
+            User,
+            get(workspace::task_activity),
+        ),
+        (
+            Method::GET,
+            "/api/delegations",
+            User,
+            get(workspace::list_delegations),
+        ),
+        (
+            Method::POST,
+            "/api/delegations",
+            User,
+            post(workspace::create_delegation).layer(ws()),
+        ),
+        (
+            Method::GET,
+            "/api/delegations/{id}",
+            User,
+            get(workspace::get_delegation),
+        ),
+        (
+            Method::PATCH,
+            "/api/delegations/{id}",
+            User,
+            patch(workspace::update_delegation).layer(ws()),
+        ),
+        (
+            Method::DELETE,
+            "/api/delegations/{id}",
+            User,
+            delete(workspace::delete_delegation),
+        ),
+        (
+            Method::POST,
+            "/api/delegations/{id}/restore",
+            User,
+            post(workspace::restore_delegation),
+        ),
+        (
+            Method::GET,
+            "/api/delegations/{id}/notes",
+            User,
+            get(workspace::notes),
+        ),
+        (
+            Method::POST,
+            "/api/delegations/{id}/notes",
+            User,
+            post(workspace::add_note).layer(ws()),
+        ),
+        (
+            Method::POST,
+            "/api/delegations/{id}/follow-up",
+            User,
+            post(workspace::follow_up).layer(ws()),
+        ),
+        (
+            Method::GET,
+            "/api/delegations/{id}/activity",
+            User,
+            get(workspace::delegation_activity),
+        ),
+        (Method::GET, "/api/digests", User, get(workspace::list_digests)),
+        (
+            Method::GET,
+            "/api/digests/{date}",
+            User,
+            get(workspace::get_digest),
+        ),
+        (
+            Method::PUT,
+            "/api/digests/{date}",
+            User,
+            put(workspace::put_digest).layer(ws()),
+        ),
+        (
+            Method::GET,
+            "/api/digests/{date}/activity",
+            User,
+            get(workspace::digest_activity),
+        ),
+        (
+            Method::GET,
+            "/api/activity",
+            User,
+            get(workspace::recent_activity),
+        ),
         // Accounts.
         (Method::GET, "/api/auth/state", Public, get(accounts::state)),
         (

@@ -9,6 +9,7 @@ use super::AppState;
 use super::auth::CurrentUser;
 use super::error::ApiError;
 use super::extract::ApiJson;
+use super::workspace::{delegation_view, task_view};
 use crate::domain::{Delegation, Priority, Task};
 
 pub async fn import(
@@ -16,31 +17,21 @@ pub async fn import(
     CurrentUser(me): CurrentUser,
     ApiJson(doc): ApiJson<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let batch = crate::import::validate(doc).map_err(|e| {
-        ApiError::bad_request("invalid_import", format!("nothing was imported: {e}"))
-            .with("problems", e.problems)
-    })?;
+    let actor = crate::workspace::actor_of(&me);
     let summary = s
-        .chat
-        .store()
-        .import(&me.user.owner_key(), &batch, s.chat.clock().now(), &|_| {})
-        .await?;
+        .workspace
+        .import(&me.user, &actor, doc, &|_| {})
+        .await
+        .map_err(|e| match e {
+            crate::workspace::ImportError::Invalid(e) => {
+                ApiError::bad_request("invalid_import", format!("nothing was imported: {e}"))
+                    .with("problems", e.problems)
+            }
+            crate::workspace::ImportError::Store(e) => e.into(),
+        })?;
     Ok(Json(json!({ "imported": summary })))
 }
 
-fn task_json(t: &Task, today: chrono::NaiveDate) -> Value {
-    json!({
-        "id": t.id, "external_id": t.external_id, "title": t.title, "description": t.description,
-        "due_date": t.due_date, "priority": t.priority, "status": t.status,
-        "time_estimate_minutes": t.time_estimate_minutes, "source": t.source,
-        "delegatable": t.delegatable, "overdue": t.is_overdue(today),
-        "due": t.due(today).map(|d| d.describe()),
-    })
-}
-
-fn delegation_json(d: &Delegation) -> Value {
-    serde_json::to_value(d).unwrap_or(Value::Null)
-}
 
 /// Everything the dashboard shows, from the live data.
 pub async fn today(
@@ -49,6 +40,12 @@ pub async fn today(
 ) -> Result<Json<Value>, ApiError> {
     let ctx = s.chat.context_now(&me.user, None).await?;
     let today = ctx.today;
+    let by_id: std::collections::HashMap<_, _> =
+        ctx.delegations.iter().map(|d| (d.id, d)).collect();
+    let task_json = |t: &Task, _: chrono::NaiveDate| {
+        task_view(t, today, t.delegation_id.and_then(|id| by_id.get(&id).copied()))
+    };
+    let delegation_json = |d: &Delegation| delegation_view(d, today);
     let by_priority: serde_json::Map<String, Value> = Priority::ALL
         .iter()
         .rev()
@@ -64,6 +61,7 @@ pub async fn today(
         .collect();
     let follow: Vec<Value> = ctx.follow_ups_due().map(delegation_json).collect();
     let active: Vec<Value> = ctx.active_delegations().map(delegation_json).collect();
+    let delegations: Vec<Value> = ctx.delegations.iter().map(delegation_json).collect();
     let deadlines: Vec<Value> = ctx
         .deadlines()
         .into_iter()
@@ -85,6 +83,7 @@ pub async fn today(
         "deadlines": deadlines,
         "follow_ups_due": follow,
         "active_delegations": active,
+        "delegations": delegations,
     })))
 }
 

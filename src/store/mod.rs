@@ -3,6 +3,7 @@
 mod postgres;
 mod sql;
 mod sqlite;
+pub mod workspace;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -17,6 +18,9 @@ use crate::domain::{
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use workspace::{
+    Actor, DelegationFilter, Loaded, Page, Plan, Target, TaskFilter, Workspace, Write,
+};
 
 /// What went wrong in storage. SQL text never reaches a client: `http/` maps these to codes.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +29,15 @@ pub enum StoreError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A write named a version that is no longer current; holds the item as it stands now.
+    #[error("the item changed since it was read")]
+    Stale(Value),
+    /// A change the rules refuse, naming the field at fault.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    /// A change the item's state does not allow (editing a deleted task, delegating twice).
+    #[error("{0}")]
+    Refused(String),
     #[error("database error: {0:#}")]
     Backend(#[from] anyhow::Error),
 }
@@ -195,7 +208,7 @@ pub struct ImportSummary {
 
 /// Everything opschat keeps, behind one interface for both databases.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Workspace + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     /// Applies the embedded migrations; safe to run any number of times.
     async fn migrate(&self) -> StoreResult<()>;
@@ -263,6 +276,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         owner: &str,
         batch: &OpsBatch,
+        actor: &Actor,
         now: DateTime<Utc>,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> StoreResult<ImportSummary>;

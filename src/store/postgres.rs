@@ -50,3 +50,12 @@ crate::store::sql::sql_store!(
     "BEGIN",
     true
 );
+
+crate::store::workspace::sql_workspace!(
+    PgStore,
+    sqlx::Postgres,
+    sqlx::postgres::PgRow,
+    uuid::Uuid,
+    "BEGIN",
+    true
+);

@@ -31,9 +31,12 @@ pub(crate) const SESSION_COLUMNS: &str = "id, user_id, title, context_snapshot, 
 pub(crate) const MESSAGE_COLUMNS: &str = "id, session_id, seq, role, content, context_used, \
      model_used, tokens_used, prompt_tokens, completion_tokens, status, error, reply_to, created_at";
 pub(crate) const TASK_COLUMNS: &str = "id, external_id, title, description, due_date, priority, \
-     status, time_estimate_minutes, source, delegatable";
+     status, time_estimate_minutes, source, delegatable, quadrant, recurrence, series_id, \
+     previous_id, delegation_id, version, completed_at, deleted_at, created_at, updated_at";
 pub(crate) const DELEGATION_COLUMNS: &str = "id, external_id, task_description, assigned_to, \
-     assigned_to_email, due_date, follow_up_date, priority, status";
+     assigned_to_email, due_date, follow_up_date, priority, status, task_id, \
+     last_followed_up_at, version, completed_at, deleted_at, created_at, updated_at";
+pub(crate) const DIGEST_COLUMNS: &str = "id, external_id, date, text, version, updated_at";
 
 pub(crate) const USER_COLUMNS: &str = "id, username, display_name, password_hash, role, \
      time_zone, disabled_at, created_at";
@@ -53,8 +56,8 @@ where
 macro_rules! sql_store {
     ($store:ident, $db:ty, $row:ty, $id:ty, $begin:expr, $one_statement_append:expr) => {
         use crate::store::sql::{
-            stored, IdRepr, DELEGATION_COLUMNS, MESSAGE_COLUMNS, SESSION_COLUMNS, TASK_COLUMNS,
-            USER_COLUMNS, USER_COLUMNS_U,
+            stored, IdRepr, DELEGATION_COLUMNS, DIGEST_COLUMNS, MESSAGE_COLUMNS, SESSION_COLUMNS,
+            TASK_COLUMNS, USER_COLUMNS, USER_COLUMNS_U,
         };
         use crate::store::*;
         use sqlx::types::Json;
@@ -118,6 +121,28 @@ macro_rules! sql_store {
                 time_estimate_minutes: r.try_get("time_estimate_minutes")?,
                 source: r.try_get("source")?,
                 delegatable: r.try_get("delegatable")?,
+                quadrant: r
+                    .try_get::<Option<String>, _>("quadrant")?
+                    .map(stored)
+                    .transpose()?,
+                recurrence: r
+                    .try_get::<Option<String>, _>("recurrence")?
+                    .map(|j| {
+                        serde_json::from_str(&j).map_err(|e| {
+                            StoreError::Backend(anyhow::anyhow!("corrupt recurrence: {e}"))
+                        })
+                    })
+                    .transpose()?,
+                series_id: r.try_get::<Option<$id>, _>("series_id")?.map(IdRepr::into_uuid),
+                previous_id: r.try_get::<Option<$id>, _>("previous_id")?.map(IdRepr::into_uuid),
+                delegation_id: r
+                    .try_get::<Option<$id>, _>("delegation_id")?
+                    .map(IdRepr::into_uuid),
+                version: r.try_get("version")?,
+                completed_at: r.try_get("completed_at")?,
+                deleted_at: r.try_get("deleted_at")?,
+                created_at: r.try_get("created_at")?,
+                updated_at: r.try_get("updated_at")?,
             })
         }
 
@@ -132,6 +157,24 @@ macro_rules! sql_store {
                 follow_up_date: r.try_get("follow_up_date")?,
                 priority: stored(r.try_get("priority")?)?,
                 status: stored(r.try_get("status")?)?,
+                task_id: r.try_get::<Option<$id>, _>("task_id")?.map(IdRepr::into_uuid),
+                last_followed_up_at: r.try_get("last_followed_up_at")?,
+                version: r.try_get("version")?,
+                completed_at: r.try_get("completed_at")?,
+                deleted_at: r.try_get("deleted_at")?,
+                created_at: r.try_get("created_at")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        }
+
+        fn digest_row(r: &$row) -> StoreResult<crate::domain::Digest> {
+            Ok(crate::domain::Digest {
+                id: r.try_get::<$id, _>("id")?.into_uuid(),
+                external_id: r.try_get("external_id")?,
+                date: r.try_get("date")?,
+                text: r.try_get("text")?,
+                version: r.try_get("version")?,
+                updated_at: r.try_get("updated_at")?,
             })
         }
 
@@ -576,6 +619,7 @@ macro_rules! sql_store {
                 &self,
                 owner: &str,
                 batch: &OpsBatch,
+                actor: &Actor,
                 now: chrono::DateTime<chrono::Utc>,
                 progress: &(dyn Fn(u64) + Send + Sync),
             ) -> StoreResult<ImportSummary> {
@@ -591,17 +635,25 @@ macro_rules! sql_store {
                 for t in &batch.tasks {
                     let found = existing_id(&mut tx, "tasks", owner, t.external_id.as_deref()).await?;
                     let sql = if found.is_some() {
-                        "UPDATE tasks SET external_id = $2, title = $3, description = $4, \
-                         due_date = $5, priority = $6, status = $7, time_estimate_minutes = $8, \
-                         source = $9, delegatable = $10, updated_at = $11 \
-                         WHERE id = $1 AND user_id = $12"
+                        format!(
+                            "UPDATE tasks SET external_id = $2, title = $3, description = $4, \
+                             due_date = $5, priority = $6, status = $7, \
+                             time_estimate_minutes = $8, source = $9, delegatable = $10, \
+                             updated_at = $11, version = version + 1, \
+                             completed_at = CASE WHEN $7 = 'completed' \
+                                 THEN COALESCE(completed_at, $11) END \
+                             WHERE id = $1 AND user_id = $12 RETURNING {TASK_COLUMNS}"
+                        )
                     } else {
-                        "INSERT INTO tasks (id, external_id, title, description, due_date, \
-                         priority, status, time_estimate_minutes, source, delegatable, \
-                         created_at, updated_at, user_id) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)"
+                        format!(
+                            "INSERT INTO tasks (id, external_id, title, description, due_date, \
+                             priority, status, time_estimate_minutes, source, delegatable, \
+                             created_at, updated_at, user_id, completed_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, \
+                             CASE WHEN $7 = 'completed' THEN $11 END) RETURNING {TASK_COLUMNS}"
+                        )
                     };
-                    sqlx::query(sql)
+                    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(id(found.unwrap_or_else(uuid::Uuid::now_v7)))
                         .bind(&t.external_id)
                         .bind(&t.title)
@@ -614,8 +666,22 @@ macro_rules! sql_store {
                         .bind(t.delegatable)
                         .bind(now)
                         .bind(owner)
-                        .execute(&mut *tx)
+                        .fetch_one(&mut *tx)
                         .await?;
+                    let task = task_row(&row)?;
+                    log_activity(
+                        &mut tx,
+                        owner,
+                        crate::domain::ItemKind::Task,
+                        task.id,
+                        "imported",
+                        actor,
+                        None,
+                        snapshot(&task),
+                        task.version,
+                        now,
+                    )
+                    .await?;
                     count(&mut summary.tasks, found.is_some());
                     tick();
                 }
@@ -623,17 +689,25 @@ macro_rules! sql_store {
                     let found =
                         existing_id(&mut tx, "delegations", owner, d.external_id.as_deref()).await?;
                     let sql = if found.is_some() {
-                        "UPDATE delegations SET external_id = $2, task_description = $3, \
-                         assigned_to = $4, assigned_to_email = $5, due_date = $6, \
-                         follow_up_date = $7, priority = $8, status = $9, updated_at = $10 \
-                         WHERE id = $1 AND user_id = $11"
+                        format!(
+                            "UPDATE delegations SET external_id = $2, task_description = $3, \
+                             assigned_to = $4, assigned_to_email = $5, due_date = $6, \
+                             follow_up_date = $7, priority = $8, status = $9, updated_at = $10, \
+                             version = version + 1, completed_at = CASE WHEN $9 = 'completed' \
+                                 THEN COALESCE(completed_at, $10) END \
+                             WHERE id = $1 AND user_id = $11 RETURNING {DELEGATION_COLUMNS}"
+                        )
                     } else {
-                        "INSERT INTO delegations (id, external_id, task_description, \
-                         assigned_to, assigned_to_email, due_date, follow_up_date, priority, \
-                         status, created_at, updated_at, user_id) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)"
+                        format!(
+                            "INSERT INTO delegations (id, external_id, task_description, \
+                             assigned_to, assigned_to_email, due_date, follow_up_date, priority, \
+                             status, created_at, updated_at, user_id, completed_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, \
+                             CASE WHEN $9 = 'completed' THEN $10 END) \
+                             RETURNING {DELEGATION_COLUMNS}"
+                        )
                     };
-                    sqlx::query(sql)
+                    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(id(found.unwrap_or_else(uuid::Uuid::now_v7)))
                         .bind(&d.external_id)
                         .bind(&d.task_description)
@@ -645,8 +719,22 @@ macro_rules! sql_store {
                         .bind(d.status.as_str())
                         .bind(now)
                         .bind(owner)
-                        .execute(&mut *tx)
+                        .fetch_one(&mut *tx)
                         .await?;
+                    let delegation = delegation_row(&row)?;
+                    log_activity(
+                        &mut tx,
+                        owner,
+                        crate::domain::ItemKind::Delegation,
+                        delegation.id,
+                        "imported",
+                        actor,
+                        None,
+                        snapshot(&delegation),
+                        delegation.version,
+                        now,
+                    )
+                    .await?;
                     count(&mut summary.delegations, found.is_some());
                     tick();
                 }
@@ -662,21 +750,41 @@ macro_rules! sql_store {
                             .await?;
                     let found = found.map(IdRepr::into_uuid);
                     let sql = if found.is_some() {
-                        "UPDATE daily_digests SET external_id = COALESCE($2, external_id), \
-                         date = $3, text = $4, updated_at = $5 WHERE id = $1 AND user_id = $6"
+                        format!(
+                            "UPDATE daily_digests SET external_id = COALESCE($2, external_id), \
+                             date = $3, text = $4, updated_at = $5, version = version + 1 \
+                             WHERE id = $1 AND user_id = $6 RETURNING {DIGEST_COLUMNS}"
+                        )
                     } else {
-                        "INSERT INTO daily_digests (id, external_id, date, text, created_at, \
-                         updated_at, user_id) VALUES ($1, $2, $3, $4, $5, $5, $6)"
+                        format!(
+                            "INSERT INTO daily_digests (id, external_id, date, text, created_at, \
+                             updated_at, user_id) VALUES ($1, $2, $3, $4, $5, $5, $6) \
+                             RETURNING {DIGEST_COLUMNS}"
+                        )
                     };
-                    sqlx::query(sql)
+                    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(id(found.unwrap_or_else(uuid::Uuid::now_v7)))
                         .bind(&g.external_id)
                         .bind(g.date)
                         .bind(&g.text)
                         .bind(now)
                         .bind(owner)
-                        .execute(&mut *tx)
+                        .fetch_one(&mut *tx)
                         .await?;
+                    let digest = digest_row(&row)?;
+                    log_activity(
+                        &mut tx,
+                        owner,
+                        crate::domain::ItemKind::Digest,
+                        digest.id,
+                        "imported",
+                        actor,
+                        None,
+                        snapshot(&digest),
+                        digest.version,
+                        now,
+                    )
+                    .await?;
                     count(&mut summary.digests, found.is_some());
                     tick();
                 }
@@ -691,7 +799,7 @@ macro_rules! sql_store {
                 include_closed: bool,
             ) -> StoreResult<Vec<crate::domain::Task>> {
                 let sql = format!(
-                    "SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = $2 \
+                    "SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = $2 AND deleted_at IS NULL \
                      AND ($1 OR status IN ('todo', 'in_progress')) ORDER BY due_date, title"
                 );
                 let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -709,7 +817,8 @@ macro_rules! sql_store {
             ) -> StoreResult<Vec<crate::domain::Delegation>> {
                 let sql = format!(
                     "SELECT {DELEGATION_COLUMNS} FROM delegations WHERE user_id = $2 \
-                     AND ($1 OR status <> 'completed') ORDER BY follow_up_date, assigned_to"
+                     AND deleted_at IS NULL AND ($1 OR status <> 'completed') \
+                     ORDER BY follow_up_date, assigned_to"
                 );
                 let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(include_closed)
@@ -724,23 +833,16 @@ macro_rules! sql_store {
                 owner: &str,
                 date: chrono::NaiveDate,
             ) -> StoreResult<Option<crate::domain::Digest>> {
-                let row = sqlx::query(
-                    "SELECT id, external_id, date, text FROM daily_digests \
-                     WHERE user_id = $2 AND date <= $1 ORDER BY date DESC LIMIT 1",
-                )
-                .bind(date)
-                .bind(owner)
-                .fetch_optional(&self.pool)
-                .await?;
-                row.map(|r| -> StoreResult<_> {
-                    Ok(crate::domain::Digest {
-                        id: r.try_get::<$id, _>("id")?.into_uuid(),
-                        external_id: r.try_get("external_id")?,
-                        date: r.try_get("date")?,
-                        text: r.try_get("text")?,
-                    })
-                })
-                .transpose()
+                let sql = format!(
+                    "SELECT {DIGEST_COLUMNS} FROM daily_digests \
+                     WHERE user_id = $2 AND date <= $1 ORDER BY date DESC LIMIT 1"
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(date)
+                    .bind(owner)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(digest_row).transpose()
             }
 
             async fn has_ops_data(&self, owner: &str) -> StoreResult<bool> {

@@ -67,3 +67,12 @@ crate::store::sql::sql_store!(
     // SQLite has no data-modifying CTEs: it appends in a transaction.
     false
 );
+
+crate::store::workspace::sql_workspace!(
+    SqliteStore,
+    sqlx::Sqlite,
+    sqlx::sqlite::SqliteRow,
+    uuid::fmt::Hyphenated,
+    "BEGIN IMMEDIATE",
+    false
+);

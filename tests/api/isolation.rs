@@ -21,7 +21,22 @@ async fn snapshot(app: &TestApp, session: &str) -> Value {
     let (_, today) = app.get("/api/operations/today").await;
     let (_, tokens) = app.get("/api/tokens").await;
     let (_, me) = app.get("/api/auth/me").await;
-    json!({"history": history, "sessions": sessions, "today": today, "tokens": tokens, "me": me})
+    let (_, tasks) = app.get("/api/tasks?include_deleted=true&limit=1000").await;
+    let (_, delegations) = app
+        .get("/api/delegations?include_deleted=true&limit=1000")
+        .await;
+    let (_, digests) = app.get("/api/digests?limit=1000").await;
+    let (_, activity) = app.get("/api/activity?limit=1000").await;
+    let mut notes = Vec::new();
+    for d in delegations["delegations"].as_array().unwrap() {
+        let (_, n) = app
+            .get(&format!("/api/delegations/{}/notes", d["id"].as_str().unwrap()))
+            .await;
+        notes.push(n);
+    }
+    json!({"history": history, "sessions": sessions, "today": today, "tokens": tokens, "me": me,
+           "tasks": tasks, "delegations": delegations, "digests": digests, "activity": activity,
+           "notes": notes})
 }
 
 /// A body that would be valid for the route, so that only ownership can stop it.
@@ -46,6 +61,14 @@ fn body_for(method: &Method, path: &str, a_session: &str) -> Option<Value> {
         "/api/admin/users/{id}" => json!({"disabled": true}),
         "/api/admin/users/{id}/password" => json!({"password": "taken over now"}),
         "/api/auth/login" => json!({"username": "manager", "password": "wrong"}),
+        "/api/tasks" => json!({"title": "B's own task"}),
+        "/api/tasks/{id}" => json!({"title": "taken over", "status": "completed"}),
+        "/api/tasks/{id}/delegate" => json!({"assigned_to": "B's friend"}),
+        "/api/delegations" => json!({"task_description": "B's errand", "assigned_to": "Sam"}),
+        "/api/delegations/{id}" => json!({"status": "completed", "assigned_to": "B"}),
+        "/api/delegations/{id}/notes" => json!({"body": "B was here"}),
+        "/api/delegations/{id}/follow-up" => json!({"note": "B followed up"}),
+        "/api/digests/{date}" => json!({"text": "B's digest"}),
         "/api/auth/setup" => json!({"username": "intruder", "password": "intruder password"}),
         _ => json!({}),
     })
@@ -64,6 +87,17 @@ both!(
         let a_token = token["id"].as_str().unwrap().to_string();
         let (_, me) = app.get("/api/auth/me").await;
         let a_user = me["user"]["id"].as_str().unwrap().to_string();
+        let (_, tasks) = app.get("/api/tasks").await;
+        let a_task = tasks["tasks"][0]["id"].as_str().unwrap().to_string();
+        let (_, delegations) = app.get("/api/delegations").await;
+        let a_delegation = delegations["delegations"][0]["id"].as_str().unwrap().to_string();
+        let (s, _) = app
+            .post(&format!("/api/delegations/{a_delegation}/notes"), &json!({"body": "Marcus Lee says half done"}))
+            .await;
+        assert_eq!(s, 201);
+        let (_, digests) = app.get("/api/digests").await;
+        let a_digest = digests["digests"][0]["date"].as_str().unwrap().to_string();
+        let a_digest_id = digests["digests"][0]["id"].as_str().unwrap().to_string();
         let b = app.add_user("bob").await;
         let before = snapshot(&app, &a_session).await;
         // What must never appear in B's answers: A's ids, words and data.
@@ -74,6 +108,10 @@ both!(
             "Fix walk-in cooler door gasket",
             "Marcus Lee",
             "Payroll fix due before Friday",
+            a_task.as_str(),
+            a_delegation.as_str(),
+            a_digest_id.as_str(),
+            "half done",
         ];
 
         let anon = reqwest::Client::builder()
@@ -87,14 +125,18 @@ both!(
             table.len()
         );
         for route in &table {
-            let path = route.path.replace("{id}", if route.path.starts_with("/api/operations-chat/") {
+            let path = route.path.replace("{date}", &a_digest).replace("{id}", if route.path.starts_with("/api/operations-chat/") {
             &a_session
         } else if route.path.starts_with("/api/tokens/") {
             &a_token
         } else if route.path.starts_with("/api/admin/users/") {
             &a_user
+        } else if route.path.starts_with("/api/tasks/") {
+            &a_task
+        } else if route.path.starts_with("/api/delegations/") {
+            &a_delegation
         } else {
-            assert!(!route.path.contains('{'), "{} takes a parameter this test does not know: teach it which of A's ids to try", route.path);
+            assert!(!route.path.replace("{date}", "").contains('{'), "{} takes a parameter this test does not know: teach it which of A's ids to try", route.path);
             ""
         });
             let method = Method::from_bytes(route.method.as_str().as_bytes()).unwrap();
@@ -152,6 +194,14 @@ both!(
                 assert_eq!(
                     status, 404,
                     "{} {path}: A's id must look missing to B, not forbidden: {text}",
+                    route.method
+                );
+            } else if route.path.contains("{date}") {
+                // A date is not A's: B reads (404 until B writes one) and writes B's own
+                // digest of that date; A's digest never shows (its id is a secret below).
+                assert!(
+                    status == 404 || status < 300,
+                    "{} {path} as B: {status} {text}",
                     route.method
                 );
             }

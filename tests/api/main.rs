@@ -13,3 +13,4 @@ mod provider;
 mod store;
 mod streaming;
 mod validation;
+mod workspace;

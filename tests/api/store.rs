@@ -19,6 +19,14 @@ async fn store(db: &TestDb) -> Arc<dyn Store> {
     s
 }
 
+fn tester() -> opschat::store::Actor {
+    opschat::store::Actor {
+        id: "john".into(),
+        name: "John".into(),
+        via: "test".into(),
+    }
+}
+
 fn at(min: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, 9, min, 0).unwrap()
         + chrono::TimeDelta::microseconds(123_456)
@@ -248,7 +256,7 @@ both!(imports_upsert_by_external_id, |db: TestDb| async move {
     };
     let ticks = std::sync::atomic::AtomicU64::new(0);
     let sum = s
-        .import("john", &batch, at(0), &|n| {
+        .import("john", &batch, &tester(), at(0), &|n| {
             ticks.store(n, std::sync::atomic::Ordering::Relaxed)
         })
         .await
@@ -263,7 +271,7 @@ both!(imports_upsert_by_external_id, |db: TestDb| async move {
         tasks: vec![task(Some("a"), "A renamed", TaskStatus::InProgress)],
         ..Default::default()
     };
-    let sum = s.import("john", &again, at(1), &|_| {}).await.unwrap();
+    let sum = s.import("john", &again, &tester(), at(1), &|_| {}).await.unwrap();
     assert_eq!((sum.tasks.created, sum.tasks.updated), (0, 1));
     let open = s.tasks("john", false).await.unwrap();
     let mut titles: Vec<_> = open.iter().map(|t| (t.title.as_str(), t.status)).collect();
@@ -308,6 +316,7 @@ both!(digests_are_one_per_date, |db: TestDb| async move {
             digests: vec![d(22, "old"), d(23, "yesterday")],
             ..Default::default()
         },
+        &tester(),
         at(0),
         &|_| {},
     )
@@ -328,6 +337,7 @@ both!(digests_are_one_per_date, |db: TestDb| async move {
             digests: vec![d(24, "today"), d(23, "yesterday, corrected")],
             ..Default::default()
         },
+        &tester(),
         at(1),
         &|_| {},
     )
