@@ -127,7 +127,7 @@ async function startOpschat(extraEnv = {}, { account = true } = {}) {
   return { base, child, dir, cookie, token };
 }
 
-let browser, local, remote, fresh, fakeServer;
+let browser, local, remote, fresh, work, fakeServer;
 
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
@@ -136,6 +136,8 @@ before(async () => {
   remote = await startOpschat({ OPENAI_API_KEY: "sk-e2e", OPENAI_BASE_URL: `http://127.0.0.1:${fakeServer.address().port}/v1`, OPENAI_MAX_RETRIES: "0" });
   // A brand-new instance: no account yet, the demo restaurant on.
   fresh = await startOpschat({ OPSCHAT_NO_DEMO: null }, { account: false });
+  // The workspace tests change data: they get a server of their own.
+  work = await startOpschat();
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -146,11 +148,11 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  for (const s of [local, remote, fresh]) { s?.child.kill("SIGTERM"); if (s) rmSync(s.dir, { recursive: true, force: true }); }
+  for (const s of [local, remote, fresh, work]) { s?.child.kill("SIGTERM"); if (s) rmSync(s.dir, { recursive: true, force: true }); }
   fakeServer?.close();
 });
 
-const servers = () => [local, remote, fresh];
+const servers = () => [local, remote, fresh, work];
 
 // A page signed in as the server's first account (its session cookie), on the dashboard.
 async function newPage(base, viewport = { width: 1280, height: 860 }) {
@@ -462,8 +464,8 @@ test("keyboard alone: open with Enter, Escape closes and returns focus", async (
   await page.locator("#chat-panel").waitFor({ state: "hidden" });
   assert.equal(await page.evaluate(() => document.activeElement.id), "chat-toggle");
   for (const b of await page.locator("button").all()) {
-    const name = (await b.getAttribute("aria-label")) || (await b.innerText());
-    assert.ok(name.trim().length > 0, "every button has an accessible name");
+    const name = (await b.getAttribute("aria-label")) || (await b.textContent());
+    assert.ok(name.trim().length > 0, `every button has an accessible name: ${await b.evaluate((n) => n.outerHTML)}`);
   }
   await page.context().close();
 });
@@ -600,5 +602,178 @@ test("the admin page adds an account with a temporary password, disables it, and
   await page.waitForFunction(() => !document.querySelector("#token-list").textContent.includes("morning report"));
   const after = await fetch(`${local.base}/api/auth/me`, { headers: { authorization: `Bearer ${secret}` } });
   assert.equal(after.status, 401);
+  await page.context().close();
+});
+
+// ------------------------------------------------------------ the workspace
+
+// Asks in the chat panel and returns the answer's text.
+async function askInChat(page, question) {
+  if (await page.locator("#chat-panel").isHidden()) await openChat(page);
+  // A fresh conversation each time: the panel restores the last one asynchronously.
+  await page.click("#new-chat");
+  await page.waitForFunction(() => document.querySelectorAll("#messages .msg").length === 0);
+  const before = 0;
+  await page.locator("#input").fill(question);
+  await page.keyboard.press("Enter");
+  await page.waitForFunction((n) => document.querySelectorAll("#messages .msg.assistant:not(.streaming)").length > n, before);
+  const text = await bubbles(page, "assistant").last().innerText();
+  await page.click("#chat-close");
+  return text;
+}
+
+// A short date as the browser's locale writes it: "Wed 25 Nov" or "Wed, Nov 25".
+const day = (wd, d, mon) => `${wd},? (?:${d} ${mon}|${mon} ${d})`;
+
+const count = async (page, id) => Number(await page.locator(`#count-${id}`).innerText());
+
+async function waitCount(page, id, value) {
+  await page.waitForFunction(([id, v]) => document.getElementById(`count-${id}`).textContent === String(v), [id, value]);
+}
+
+test("quick add, edit, complete and undo: the counts and the assistant follow at once", async () => {
+  const page = await newPage(work.base);
+  const open = await count(page, "open");
+  const week = await count(page, "week");
+  const dueToday = await count(page, "today");
+
+  // Quick add with Todoist-style words, saved with Enter.
+  await page.locator("#quick-input").fill("Call linen supplier tomorrow !high");
+  await page.keyboard.press("Enter");
+  await page.locator("#quick-status", { hasText: "Added “Call linen supplier”" }).waitFor();
+  assert.match(await page.locator("#quick-status").innerText(), new RegExp(`due ${day("Wed", 25, "Nov")} · high`));
+  await waitCount(page, "open", open + 1);
+  assert.equal(await count(page, "week"), week + 1);
+  assert.match(await page.locator("#tasks .prio-high").innerText(), /Call linen supplier/);
+  assert.equal(await page.locator("#quick-input").inputValue(), "", "the box is ready for the next one");
+  assert.doesNotMatch(await askInChat(page, "What's most urgent today?"), /Call linen supplier/, "due tomorrow, high: not urgent today");
+
+  // Edit in the side panel: make it urgent and due today.
+  await page.getByRole("button", { name: "Call linen supplier" }).click();
+  await page.locator("#item-panel").waitFor({ state: "visible" });
+  assert.equal(await page.evaluate(() => document.activeElement.id), "item-title");
+  await axeCheck(page, "the task panel");
+  await page.locator("#t-priority").selectOption("urgent");
+  await page.locator("#t-due").fill("2026-11-24");
+  await page.locator("#t-estimate").fill("15");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await page.locator("#item-status", { hasText: "Saved." }).waitFor();
+  assert.match(await page.locator("#item-body .activity").innerText(), /Maria Lopez changed .*priority/);
+  await page.keyboard.press("Escape");
+  await page.locator("#item-panel").waitFor({ state: "hidden" });
+  await waitCount(page, "today", dueToday + 1);
+  assert.match(await page.locator("#tasks .prio-urgent").innerText(), /Call linen supplier/);
+  assert.match(await askInChat(page, "What's most urgent today?"), /Call linen supplier/);
+
+  // Check it off; undo; check it off again.
+  await page.getByRole("checkbox", { name: "Complete: Call linen supplier" }).check();
+  await page.locator("#toast", { hasText: "Completed “Call linen supplier”" }).waitFor();
+  await waitCount(page, "open", open);
+  assert.doesNotMatch(await page.locator("#tasks").innerText(), /Call linen supplier/);
+  await axeCheck(page, "the undo toast");
+  await page.locator("#toast-undo").click();
+  await waitCount(page, "open", open + 1);
+  assert.match(await page.locator("#tasks").innerText(), /Call linen supplier/);
+  // By keyboard: Space checks the box, focus lands on Undo.
+  await page.getByRole("checkbox", { name: "Complete: Call linen supplier" }).focus();
+  await page.keyboard.press("Space");
+  await page.locator("#toast", { hasText: "Completed" }).waitFor();
+  await waitCount(page, "open", open);
+  assert.equal(await page.evaluate(() => document.activeElement.id), "toast-undo");
+  assert.doesNotMatch(await askInChat(page, "What's most urgent today?"), /Call linen supplier/);
+  await page.context().close();
+});
+
+test("delegate with a follow-up, note it, follow up, and edit the digest", async () => {
+  const page = await newPage(work.base);
+  const follow = await count(page, "follow");
+  const active = await count(page, "deleg");
+  await page.locator("#quick-input").fill("Order new fryer baskets friday");
+  await page.keyboard.press("Enter");
+  await page.locator("#quick-status", { hasText: "Added “Order new fryer baskets”" }).waitFor();
+  await page.getByRole("button", { name: "Order new fryer baskets" }).click();
+  await page.locator("#item-panel").waitFor({ state: "visible" });
+  await page.locator("#d-who").fill("Marcus Lee");
+  await page.locator("#d-follow").fill("2026-11-24");
+  await page.locator("#d-note").fill("Asked at the 3pm huddle");
+  await page.locator("#item-body form.sub button[type=submit]").click();
+  await page.locator("#item-status", { hasText: "Delegated to Marcus Lee." }).waitFor();
+  assert.match(await page.locator("#item-body").innerText(), new RegExp(`Delegated to Marcus Lee, follow up ${day("Tue", 24, "Nov")}`));
+  await waitCount(page, "follow", follow + 1);
+  assert.equal(await count(page, "deleg"), active + 1);
+  assert.match(await page.locator("#followups").innerText(), /Marcus Lee — Order new fryer baskets/);
+  assert.match(await page.locator("#tasks").innerText(), /→ Marcus Lee/);
+
+  // The delegation: add a note; the assistant quotes it.
+  await page.getByRole("button", { name: "Open the delegation" }).click();
+  await page.locator("#dl-note").waitFor();
+  await page.locator("#dl-note").fill("Marcus says the fryer is half done");
+  await page.getByRole("button", { name: "Add note" }).click();
+  await page.locator("#item-status", { hasText: "Note added." }).waitFor();
+  assert.match(await page.locator("#dl-notes").innerText(), /Marcus says the fryer is half done[\s\S]*Maria Lopez/);
+  assert.match(await page.locator("#dl-notes").innerText(), /Asked at the 3pm huddle/);
+  await axeCheck(page, "the delegation panel");
+  await page.locator("#item-close").click();
+  const answer = await askInChat(page, "Who do I need to follow up with?");
+  assert.match(answer, /Order new fryer baskets/);
+  assert.match(answer, /half done/);
+
+  // Followed up: the follow-up moves two days on and leaves today's list.
+  await page.locator("#followups").getByRole("button", { name: "Followed up with Marcus Lee: Order new fryer baskets" }).click();
+  await page.locator("#toast", { hasText: new RegExp(`next follow-up ${day("Thu", 26, "Nov")}`) }).waitFor();
+  await waitCount(page, "follow", follow);
+  assert.doesNotMatch(await page.locator("#followups").innerText(), /Order new fryer baskets/);
+  // The assistant now has it coming up (Thursday), not due.
+  const later = await askInChat(page, "Who do I need to follow up with?");
+  assert.match(later, /Coming up:[\s\S]*Order new fryer baskets/, later);
+
+  // The digest: edit, save; the dashboard and the assistant show the new text.
+  await page.locator("#digest-edit").click();
+  assert.equal(await page.evaluate(() => document.activeElement.id), "digest-text");
+  await axeCheck(page, "the digest editor");
+  await page.locator("#digest-text").fill("Health inspector at 2pm. Walk-in fixed overnight.");
+  await page.locator("#digest-save").click();
+  await page.locator("#digest-status", { hasText: "Digest saved." }).waitFor();
+  assert.equal(await page.locator("#digest").innerText(), "Health inspector at 2pm. Walk-in fixed overnight.");
+  assert.match(await askInChat(page, "Summarize my day"), /Health inspector at 2pm/);
+  await page.screenshot({ path: join(SHOTS, "workspace-desktop.png"), fullPage: true });
+  await page.context().close();
+});
+
+test("another open tab sees a change within a few seconds; a stale edit is refused, not lost silently", async () => {
+  const one = await newPage(work.base);
+  const two = await newPage(work.base);
+  await two.getByRole("button", { name: "Fix walk-in cooler door gasket" }).click();
+  await two.locator("#t-title").waitFor();
+  await one.locator("#quick-input").fill("Restock to-go containers today");
+  await one.keyboard.press("Enter");
+  await two.locator("#tasks", { hasText: "Restock to-go containers" }).waitFor({ timeout: 10000 });
+  // Tab one edits the task tab two has open; tab two's save is refused and shows the new one.
+  await one.getByRole("button", { name: "Fix walk-in cooler door gasket" }).click();
+  await one.locator("#t-desc").fill("Part ordered from Corrigo");
+  await one.getByRole("button", { name: "Save changes" }).click();
+  await one.locator("#item-status", { hasText: "Saved." }).waitFor();
+  await two.locator("#t-title").fill("Fix the walk-in door");
+  await two.getByRole("button", { name: "Save changes" }).click();
+  await two.locator("#item-status", { hasText: "changed elsewhere" }).waitFor();
+  assert.equal(await two.locator("#t-desc").inputValue(), "Part ordered from Corrigo");
+  assert.equal(await two.locator("#t-title").inputValue(), "Fix walk-in cooler door gasket");
+  await one.context().close();
+  await two.context().close();
+});
+
+test("the workspace on a phone: quick add and the details panel fit the screen", async () => {
+  const page = await newPage(work.base, { width: 390, height: 844 });
+  await page.locator("#quick-input").fill("Sharpen knives every sunday");
+  await page.keyboard.press("Enter");
+  await page.locator("#quick-status", { hasText: "every week on Sun" }).waitFor();
+  await page.getByRole("button", { name: "Sharpen knives" }).click();
+  await page.locator("#item-panel").waitFor({ state: "visible" });
+  const box = await page.locator("#item-panel").boundingBox();
+  assert.ok(box.width <= 390 && box.x >= 0, `the panel fits: ${JSON.stringify(box)}`);
+  assert.equal(await page.locator("#t-repeat").inputValue(), "week");
+  assert.ok(await page.getByRole("checkbox", { name: "Sunday" }).isChecked());
+  await axeCheck(page, "the task panel on a phone");
+  await page.screenshot({ path: join(SHOTS, "workspace-phone.png") });
   await page.context().close();
 });

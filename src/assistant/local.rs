@@ -550,7 +550,9 @@ fn follow_ups(ctx: &OpsContext, out: &mut Answer) {
                 out.line(format!(
                     "  - Latest note ({}): {}",
                     day_words(
-                        n.created_at.with_timezone(ctx.local_now.offset()).date_naive(),
+                        n.created_at
+                            .with_timezone(ctx.local_now.offset())
+                            .date_naive(),
                         today
                     ),
                     crate::context::one_line(&n.body, 160)

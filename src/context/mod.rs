@@ -347,7 +347,9 @@ impl OpsContext {
                 let _ = writeln!(
                     s,
                     "  - note {}: {}",
-                    n.created_at.with_timezone(self.local_now.offset()).format("%Y-%m-%d"),
+                    n.created_at
+                        .with_timezone(self.local_now.offset())
+                        .format("%Y-%m-%d"),
                     one_line(&n.body, 300)
                 );
             }

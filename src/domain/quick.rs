@@ -283,7 +283,11 @@ pub fn parse(text: &str, today: NaiveDate) -> QuickTask {
         .filter(|(_, k)| **k)
         .map(|(w, _)| *w)
         .collect();
-    out.title = title.join(" ").trim_end_matches([',', ';', '-']).trim().to_string();
+    out.title = title
+        .join(" ")
+        .trim_end_matches([',', ';', '-'])
+        .trim()
+        .to_string();
     if out.title.is_empty() {
         // Nothing but date words: keep the line as it was typed.
         out.title = text.trim().to_string();
@@ -320,7 +324,10 @@ mod tests {
         assert_eq!(d("Inventory 3 jan").as_deref(), Some("2027-01-03"));
         assert_eq!(d("Taxes 2027-04-15").as_deref(), Some("2027-04-15"));
         assert_eq!(d("Nothing dated here"), None);
-        assert_eq!(parse("Order napkins on Friday", today()).title, "Order napkins");
+        assert_eq!(
+            parse("Order napkins on Friday", today()).title,
+            "Order napkins"
+        );
     }
 
     #[test]
@@ -335,7 +342,10 @@ mod tests {
         assert_eq!(q.recurrence.unwrap().every, Frequency::Day);
         let q = parse("Fryer oil every mon, wed and fri", today());
         assert_eq!(q.title, "Fryer oil");
-        assert_eq!(q.recurrence.unwrap().days, vec![Day::Mon, Day::Wed, Day::Fri]);
+        assert_eq!(
+            q.recurrence.unwrap().days,
+            vec![Day::Mon, Day::Wed, Day::Fri]
+        );
         let q = parse("Renew the liquor license every year", today());
         assert_eq!(q.recurrence.unwrap().every, Frequency::Year);
     }

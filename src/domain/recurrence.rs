@@ -91,7 +91,8 @@ impl Recurrence {
                 if self.days.is_empty() {
                     self.days.push(Day::of(first_due.weekday()));
                 }
-                self.days.sort_by_key(|d| d.weekday().num_days_from_monday());
+                self.days
+                    .sort_by_key(|d| d.weekday().num_days_from_monday());
                 self.days.dedup();
                 self.month_day = None;
             }
@@ -141,7 +142,8 @@ impl Recurrence {
         match self.every {
             Frequency::Day => due + Days::new(u64::from(n)),
             Frequency::Week => {
-                let monday = |d: NaiveDate| d - Days::new(u64::from(d.weekday().num_days_from_monday()));
+                let monday =
+                    |d: NaiveDate| d - Days::new(u64::from(d.weekday().num_days_from_monday()));
                 let anchor = monday(due);
                 let mut d = due;
                 // At most 7 * interval days on.
@@ -155,7 +157,11 @@ impl Recurrence {
                 due + Days::new(7 * u64::from(n))
             }
             Frequency::Month | Frequency::Year => {
-                let months = if self.every == Frequency::Year { 12 * n } else { n };
+                let months = if self.every == Frequency::Year {
+                    12 * n
+                } else {
+                    n
+                };
                 let first = due.with_day(1).unwrap_or(due) + Months::new(months);
                 on_day(first, self.month_day.unwrap_or(due.day()))
             }
@@ -259,7 +265,10 @@ mod tests {
             due = r.after(due);
             seen.push(due.to_string());
         }
-        assert_eq!(seen, ["2027-02-28", "2027-03-31", "2027-04-30", "2027-05-31"]);
+        assert_eq!(
+            seen,
+            ["2027-02-28", "2027-03-31", "2027-04-30", "2027-05-31"]
+        );
         // A leap year's February has a 29th.
         assert_eq!(r.after(d("2028-01-31")), d("2028-02-29"));
     }
@@ -292,12 +301,21 @@ mod tests {
     fn late_completion_skips_to_what_is_still_ahead() {
         let daily = rule(Frequency::Day, 1, &[], None);
         // Yesterday's check done today: today's is still to do.
-        assert_eq!(daily.next(d("2026-11-23"), d("2026-11-24")), d("2026-11-24"));
+        assert_eq!(
+            daily.next(d("2026-11-23"), d("2026-11-24")),
+            d("2026-11-24")
+        );
         // Done early: the day after the one it was due.
-        assert_eq!(daily.next(d("2026-11-26"), d("2026-11-24")), d("2026-11-27"));
+        assert_eq!(
+            daily.next(d("2026-11-26"), d("2026-11-24")),
+            d("2026-11-27")
+        );
         let sunday = rule(Frequency::Week, 1, &[Day::Sun], None);
         // Three weeks behind, done on a Wednesday: the coming Sunday.
-        assert_eq!(sunday.next(d("2026-11-01"), d("2026-11-25")), d("2026-11-29"));
+        assert_eq!(
+            sunday.next(d("2026-11-01"), d("2026-11-25")),
+            d("2026-11-29")
+        );
     }
 
     #[test]
@@ -307,9 +325,21 @@ mod tests {
         assert_eq!(r.first_on_or_after(d("2027-03-31")), d("2027-03-31"));
         let sunday = rule(Frequency::Week, 1, &[Day::Sun], None);
         assert_eq!(sunday.first_on_or_after(d("2026-11-24")), d("2026-11-29"));
-        assert!(rule(Frequency::Day, 0, &[], None).normalized(d("2026-11-24")).is_err());
-        assert!(rule(Frequency::Month, 1, &[], Some(32)).normalized(d("2026-11-24")).is_err());
-        assert!(rule(Frequency::Day, 1, &[Day::Mon], None).normalized(d("2026-11-24")).is_err());
+        assert!(
+            rule(Frequency::Day, 0, &[], None)
+                .normalized(d("2026-11-24"))
+                .is_err()
+        );
+        assert!(
+            rule(Frequency::Month, 1, &[], Some(32))
+                .normalized(d("2026-11-24"))
+                .is_err()
+        );
+        assert!(
+            rule(Frequency::Day, 1, &[Day::Mon], None)
+                .normalized(d("2026-11-24"))
+                .is_err()
+        );
         assert_eq!(Day::parse_loose("Thursday"), Some(Day::Thu));
         assert_eq!(Day::parse_loose("tues"), Some(Day::Tue));
         assert_eq!(Day::parse_loose("xyz"), None);

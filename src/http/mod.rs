@@ -136,7 +136,12 @@ fn table() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
             User,
             post(workspace::create_task).layer(ws()),
         ),
-        (Method::GET, "/api/tasks/{id}", User, get(workspace::get_task)),
+        (
+            Method::GET,
+            "/api/tasks/{id}",
+            User,
+            get(workspace::get_task),
+        ),
         (
             Method::PATCH,
             "/api/tasks/{id}",
@@ -227,7 +232,12 @@ fn table() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
             User,
             get(workspace::delegation_activity),
         ),
-        (Method::GET, "/api/digests", User, get(workspace::list_digests)),
+        (
+            Method::GET,
+            "/api/digests",
+            User,
+            get(workspace::list_digests),
+        ),
         (
             Method::GET,
             "/api/digests/{date}",

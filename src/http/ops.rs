@@ -32,7 +32,6 @@ pub async fn import(
     Ok(Json(json!({ "imported": summary })))
 }
 
-
 /// Everything the dashboard shows, from the live data.
 pub async fn today(
     State(s): State<AppState>,
@@ -43,7 +42,11 @@ pub async fn today(
     let by_id: std::collections::HashMap<_, _> =
         ctx.delegations.iter().map(|d| (d.id, d)).collect();
     let task_json = |t: &Task, _: chrono::NaiveDate| {
-        task_view(t, today, t.delegation_id.and_then(|id| by_id.get(&id).copied()))
+        task_view(
+            t,
+            today,
+            t.delegation_id.and_then(|id| by_id.get(&id).copied()),
+        )
     };
     let delegation_json = |d: &Delegation| delegation_view(d, today);
     let by_priority: serde_json::Map<String, Value> = Priority::ALL

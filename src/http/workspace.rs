@@ -92,9 +92,7 @@ impl Body {
         match self.0.get(k) {
             None => Ok(None),
             Some(Value::Null) => Ok(Some(None)),
-            Some(_) => Ok(Some(
-                self.string(k, max, true)?.filter(|s| !s.is_empty()),
-            )),
+            Some(_) => Ok(Some(self.string(k, max, true)?.filter(|s| !s.is_empty()))),
         }
     }
 
@@ -140,7 +138,7 @@ impl Body {
             None => Ok(None),
             Some(Value::Null) => Ok(Some(None)),
             Some(Value::String(s)) if s.trim().is_empty() => Ok(Some(None)),
-            Some(_) => self.word(k).map(|w| Some(w)),
+            Some(_) => self.word(k).map(Some),
         }
     }
 
@@ -202,14 +200,23 @@ impl Body {
         let every: Frequency = r
             .word("every")
             .map_err(|e| field_error(&format!("{k}.every"), e.message))?
-            .ok_or_else(|| field_error(&format!("{k}.every"), "is required: day, week, month or year"))?;
+            .ok_or_else(|| {
+                field_error(
+                    &format!("{k}.every"),
+                    "is required: day, week, month or year",
+                )
+            })?;
         let interval = match r.0.get("interval") {
             None | Some(Value::Null) => 1,
             Some(v) => v
                 .as_u64()
                 .filter(|n| (1..=u64::from(crate::domain::recurrence::MAX_INTERVAL)).contains(n))
-                .ok_or_else(|| field_error(&format!("{k}.interval"), "must be a whole number from 1 to 366"))?
-                as u32,
+                .ok_or_else(|| {
+                    field_error(
+                        &format!("{k}.interval"),
+                        "must be a whole number from 1 to 366",
+                    )
+                })? as u32,
         };
         let days = match r.0.get("days") {
             None | Some(Value::Null) => vec![],
@@ -217,7 +224,10 @@ impl Body {
                 .iter()
                 .map(|d| {
                     d.as_str().and_then(Day::parse_loose).ok_or_else(|| {
-                        field_error(&format!("{k}.days"), format!("{d} is not a day of the week"))
+                        field_error(
+                            &format!("{k}.days"),
+                            format!("{d} is not a day of the week"),
+                        )
                     })
                 })
                 .collect::<Result<_, _>>()?,
@@ -259,7 +269,10 @@ fn expected_version(headers: &HeaderMap, body: Option<&Body>) -> Result<Option<i
         return match n {
             Some(n) => Ok(Some(n)),
             None if raw == "*" => Ok(None),
-            None => Err(field_error("If-Match", format!("{raw:?} is not a version of this item"))),
+            None => Err(field_error(
+                "If-Match",
+                format!("{raw:?} is not a version of this item"),
+            )),
         };
     }
     body.map(Body::version).transpose().map(Option::flatten)
@@ -283,10 +296,7 @@ pub fn task_view(t: &Task, today: NaiveDate, delegation: Option<&Delegation>) ->
     let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
     if let Value::Object(o) = &mut v {
         o.insert("overdue".into(), t.is_overdue(today).into());
-        o.insert(
-            "due".into(),
-            t.due(today).map(|d| d.describe()).into(),
-        );
+        o.insert("due".into(), t.due(today).map(|d| d.describe()).into());
         o.insert(
             "recurrence_text".into(),
             t.recurrence.as_ref().map(Recurrence::describe).into(),
@@ -398,14 +408,20 @@ fn flag(field: &str, raw: Option<&str>) -> Result<Option<bool>, ApiError> {
         None | Some("") => Ok(None),
         Some("true" | "1" | "yes") => Ok(Some(true)),
         Some("false" | "0" | "no") => Ok(Some(false)),
-        Some(other) => Err(field_error(field, format!("{other:?} is not true or false"))),
+        Some(other) => Err(field_error(
+            field,
+            format!("{other:?} is not true or false"),
+        )),
     }
 }
 
 fn page_bounds(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), ApiError> {
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(field_error("limit", format!("must be from 1 to {MAX_LIMIT}")));
+        return Err(field_error(
+            "limit",
+            format!("must be from 1 to {MAX_LIMIT}"),
+        ));
     }
     let offset = offset.unwrap_or(0);
     if offset < 0 {
@@ -429,17 +445,36 @@ pub async fn list_tasks(
     let (limit, offset) = page_bounds(q.limit, q.offset)?;
     let filter = TaskFilter {
         statuses,
-        priorities: q.priority.as_deref().map(|p| words("priority", p)).transpose()?.unwrap_or_default(),
-        due_before: q.due_before.as_deref().map(|d| parse_date("due_before", d)).transpose()?,
-        due_after: q.due_after.as_deref().map(|d| parse_date("due_after", d)).transpose()?,
-        overdue_on: flag("overdue", q.overdue.as_deref())?.filter(|o| *o).map(|_| today),
+        priorities: q
+            .priority
+            .as_deref()
+            .map(|p| words("priority", p))
+            .transpose()?
+            .unwrap_or_default(),
+        due_before: q
+            .due_before
+            .as_deref()
+            .map(|d| parse_date("due_before", d))
+            .transpose()?,
+        due_after: q
+            .due_after
+            .as_deref()
+            .map(|d| parse_date("due_after", d))
+            .transpose()?,
+        overdue_on: flag("overdue", q.overdue.as_deref())?
+            .filter(|o| *o)
+            .map(|_| today),
         text: q.q.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()),
         delegatable: flag("delegatable", q.delegatable.as_deref())?,
         include_deleted: flag("include_deleted", q.include_deleted.as_deref())?.unwrap_or(false),
         limit,
         offset,
     };
-    if filter.text.as_ref().is_some_and(|t| t.chars().count() > MAX_TITLE) {
+    if filter
+        .text
+        .as_ref()
+        .is_some_and(|t| t.chars().count() > MAX_TITLE)
+    {
         return Err(field_error("q", format!("at most {MAX_TITLE} characters")));
     }
     let mut page = s.workspace.tasks(&me.user, &filter).await?;
@@ -451,9 +486,17 @@ pub async fn list_tasks(
     let tasks: Vec<Value> = page
         .items
         .iter()
-        .map(|t| task_view(t, today, t.delegation_id.and_then(|id| delegations.get(&id))))
+        .map(|t| {
+            task_view(
+                t,
+                today,
+                t.delegation_id.and_then(|id| delegations.get(&id)),
+            )
+        })
         .collect();
-    Ok(Json(json!({ "tasks": tasks, "total": page.total, "today": today })))
+    Ok(Json(
+        json!({ "tasks": tasks, "total": page.total, "today": today }),
+    ))
 }
 
 const TASK_FIELDS: &[&str] = &[
@@ -693,7 +736,10 @@ pub async fn list_delegations(
     let (limit, offset) = page_bounds(q.limit, q.offset)?;
     let filter = DelegationFilter {
         statuses,
-        assigned_to: q.assigned_to.map(|a| a.trim().to_string()).filter(|a| !a.is_empty()),
+        assigned_to: q
+            .assigned_to
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty()),
         follow_up_due_on: flag("follow_up_due", q.follow_up_due.as_deref())?
             .filter(|f| *f)
             .map(|_| today),
@@ -703,8 +749,14 @@ pub async fn list_delegations(
         offset,
     };
     let page = s.workspace.delegations(&me.user, &filter).await?;
-    let items: Vec<Value> = page.items.iter().map(|d| delegation_view(d, today)).collect();
-    Ok(Json(json!({ "delegations": items, "total": page.total, "today": today })))
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|d| delegation_view(d, today))
+        .collect();
+    Ok(Json(
+        json!({ "delegations": items, "total": page.total, "today": today }),
+    ))
 }
 
 pub async fn create_delegation(
@@ -719,7 +771,11 @@ pub async fn create_delegation(
         .create_delegation(&me.user, &actor_of(&me), draft)
         .await?;
     let today = s.workspace.today(&me.user);
-    Ok(versioned(StatusCode::CREATED, d.version, delegation_view(&d, today)))
+    Ok(versioned(
+        StatusCode::CREATED,
+        d.version,
+        delegation_view(&d, today),
+    ))
 }
 
 pub async fn get_delegation(
@@ -732,7 +788,10 @@ pub async fn get_delegation(
     let notes = s.workspace.notes(&me.user, id).await?;
     let mut body = delegation_view(&d, s.workspace.today(&me.user));
     if let Value::Object(o) = &mut body {
-        o.insert("notes".into(), serde_json::to_value(notes).unwrap_or_default());
+        o.insert(
+            "notes".into(),
+            serde_json::to_value(notes).unwrap_or_default(),
+        );
     }
     Ok(versioned(StatusCode::OK, d.version, body))
 }
@@ -779,7 +838,8 @@ pub async fn update_delegation(
     if let Value::Object(o) = &mut body {
         o.insert(
             "completed_task".into(),
-            task.map(|t| task_view(&t, today, Some(&d))).unwrap_or(Value::Null),
+            task.map(|t| task_view(&t, today, Some(&d)))
+                .unwrap_or(Value::Null),
         );
     }
     Ok(versioned(StatusCode::OK, d.version, body))
@@ -817,7 +877,11 @@ async fn set_delegation_deleted(
         .set_delegation_deleted(&me.user, &actor_of(&me), id, version, deleted)
         .await?;
     let today = s.workspace.today(&me.user);
-    Ok(versioned(StatusCode::OK, d.version, delegation_view(&d, today)))
+    Ok(versioned(
+        StatusCode::OK,
+        d.version,
+        delegation_view(&d, today),
+    ))
 }
 
 pub async fn notes(
@@ -863,7 +927,11 @@ pub async fn follow_up(
         .follow_up(&me.user, &actor_of(&me), id, version, next, note)
         .await?;
     let today = s.workspace.today(&me.user);
-    Ok(versioned(StatusCode::OK, d.version, delegation_view(&d, today)))
+    Ok(versioned(
+        StatusCode::OK,
+        d.version,
+        delegation_view(&d, today),
+    ))
 }
 
 pub async fn delegation_activity(

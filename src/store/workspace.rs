@@ -80,12 +80,17 @@ pub struct Loaded {
 /// bumped); any other is inserted.
 #[derive(Debug, Clone)]
 pub enum Write {
-    Task { task: Task, action: &'static str },
+    Task {
+        task: Task,
+        action: &'static str,
+    },
     Delegation {
         delegation: Delegation,
         action: &'static str,
     },
-    Note { note: DelegationNote },
+    Note {
+        note: DelegationNote,
+    },
 }
 
 /// Decides a change's writes from the loaded state; an `Err` writes nothing.

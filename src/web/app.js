@@ -1,11 +1,10 @@
-// opschat web UI: the dashboard of today and the floating chat. It talks to the same JSON API
+// opschat web UI: the floating chat (the workspace is workspace.js). It talks to the same JSON API
 // as every other client. Data is inserted as text; only assistant Markdown, rendered and
 // sanitised by the server (content_html), is inserted as HTML.
 
 import { api, el, NetworkError, setupHeader } from "/static/common.js";
 
 const $ = (id) => document.getElementById(id);
-const PRIORITIES = ["urgent", "high", "medium", "low"];
 
 const state = {
   sessionId: null,
@@ -17,64 +16,9 @@ const state = {
   timeZone: undefined,  // the user's IANA zone: times show in it (the browser's when unset)
 };
 
-function fmtDate(iso) {
-  if (!iso) return "";
-  const d = new Date(iso.length === 10 ? iso + "T12:00:00" : iso);
-  return d.toLocaleDateString(undefined, { weekday: "short", day: "numeric", month: "short" });
-}
-
 function fmtTime(iso) {
   const d = new Date(iso);
   return d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", timeZone: state.timeZone });
-}
-
-// ---------------------------------------------------------------- dashboard
-
-function taskItem(t) {
-  const li = el("li", { class: t.overdue ? "overdue" : "" },
-    el("span", {}, el("span", { class: "title", text: t.title }), t.overdue ? el("span", { class: "badge", text: "Overdue" }) : null),
-    el("span", { class: "due", text: t.due ? `${t.due}${t.due_date ? " · " + fmtDate(t.due_date) : ""}` : "no due date" }));
-  li.dataset.taskId = t.id;
-  return li;
-}
-
-function fillList(ul, items, render, emptyText) {
-  ul.replaceChildren(...(items.length ? items.map(render) : [el("li", { class: "empty", text: emptyText })]));
-}
-
-async function loadDashboard() {
-  let r;
-  try { r = await api("/api/operations/today"); } catch { r = null; }
-  if (!r || !r.ok) {
-    $("dash-error").hidden = false;
-    $("dash-error").textContent = r ? (r.data?.error?.message || "Could not load today's data.") : "Cannot reach opschat.";
-    return;
-  }
-  const d = r.data;
-  $("dash-error").hidden = true;
-  $("today-label").textContent = new Date(d.today + "T12:00:00").toLocaleDateString(undefined, { weekday: "long", day: "numeric", month: "long", year: "numeric" });
-  $("count-open").textContent = d.counts.open;
-  $("count-overdue").textContent = d.counts.overdue;
-  $("count-today").textContent = d.counts.due_today;
-  $("count-week").textContent = d.counts.deadlines_next_7_days;
-  $("count-follow").textContent = d.counts.follow_ups_due;
-  $("count-deleg").textContent = d.counts.active_delegations;
-  $("digest").textContent = d.digest ? d.digest.text : "No digest yet.";
-  $("digest").classList.toggle("muted", !d.digest);
-  const groups = PRIORITIES.filter((p) => (d.open_tasks_by_priority[p] || []).length).map((p) => {
-    const tasks = d.open_tasks_by_priority[p];
-    return el("div", { class: `prio-group prio-${p}` },
-      el("h3", { text: `${p} (${tasks.length})` }),
-      el("ul", { class: "list" }, ...tasks.map(taskItem)));
-  });
-  $("tasks").replaceChildren(...(groups.length ? groups : [el("p", { class: "empty", text: "No open tasks." })]));
-  fillList($("deadlines"), d.deadlines, (t) => el("li", {}, el("span", { text: t.title }), el("span", { class: "due", text: fmtDate(t.due_date) })), "Nothing due this week.");
-  fillList($("followups"), d.follow_ups_due, (x) => el("li", {},
-    el("span", { text: `${x.assigned_to} — ${x.task_description}` }),
-    el("span", { class: "due", text: x.follow_up_date ? fmtDate(x.follow_up_date) : "" })), "No follow-ups due.");
-  fillList($("delegations"), d.active_delegations, (x) => el("li", {},
-    el("span", { text: `${x.assigned_to} — ${x.task_description}` }),
-    el("span", { class: "due", text: x.status })), "No active delegations.");
 }
 
 // ---------------------------------------------------------------- chat panel
@@ -472,7 +416,10 @@ function autoGrow() {
 
 document.addEventListener("DOMContentLoaded", () => {
   setupHeader().then((user) => { state.timeZone = user?.time_zone || undefined; });
-  loadDashboard();
+  // The workspace changed (here or in another tab): fresh suggestions if they are showing.
+  document.addEventListener("workspace-changed", () => {
+    if ($("suggestions").childElementCount > 0 && !state.waiting) showSuggestions();
+  });
   $("chat-toggle").addEventListener("click", () => ($("chat-panel").hidden ? openPanel() : closePanel()));
   $("chat-close").addEventListener("click", closePanel);
   $("new-chat").addEventListener("click", newChat);

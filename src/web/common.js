@@ -4,12 +4,15 @@ export class NetworkError extends Error {}
 
 // Calls the JSON API. A 401 means the session ended (signed out elsewhere, expired, disabled):
 // the page goes to the sign-in page instead of showing errors.
-export async function api(path, { method = "GET", body, redirectOn401 = true } = {}) {
+export async function api(path, { method = "GET", body, redirectOn401 = true, version } = {}) {
   let res;
+  const headers = body === undefined ? {} : { "Content-Type": "application/json" };
+  // The version the page saw: a stale write comes back 409 instead of overwriting.
+  if (version !== undefined && version !== null) headers["If-Match"] = `"${version}"`;
   try {
     res = await fetch(path, {
       method,
-      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       credentials: "same-origin",
     });

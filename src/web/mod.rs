@@ -89,6 +89,12 @@ pub fn routes() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
         ),
         (
             Method::GET,
+            "/static/workspace.js",
+            Access::Public,
+            asset(JS, include_str!("workspace.js")),
+        ),
+        (
+            Method::GET,
             "/static/login.js",
             Access::Public,
             asset(JS, include_str!("login.js")),

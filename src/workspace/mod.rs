@@ -14,8 +14,8 @@ use crate::domain::{
     Recurrence, Task, TaskStatus, User, quick,
 };
 use crate::store::{
-    Actor, DelegationFilter, ImportSummary, Loaded, OpsBatch, Page, Store, StoreError,
-    StoreResult, Target, TaskFilter, Write,
+    Actor, DelegationFilter, ImportSummary, Loaded, OpsBatch, Page, Store, StoreError, StoreResult,
+    Target, TaskFilter, Write,
 };
 
 /// How far "followed up" moves the next follow-up when no date is given.
@@ -153,9 +153,7 @@ fn settle_recurrence(t: &mut Task, today: NaiveDate) -> StoreResult<()> {
                 .map(|r| r.first_on_or_after(today))
                 .unwrap_or(today)
         });
-        let rule = rule
-            .normalized(due)
-            .map_err(|m| invalid("recurrence", m))?;
+        let rule = rule.normalized(due).map_err(|m| invalid("recurrence", m))?;
         t.due_date = Some(due);
         t.series_id.get_or_insert(t.id);
         t.recurrence = Some(rule);
@@ -165,7 +163,12 @@ fn settle_recurrence(t: &mut Task, today: NaiveDate) -> StoreResult<()> {
 
 /// The writes that complete `task` at `now`: the task itself and, for a repeating task that
 /// has no open next occurrence yet, the next one.
-fn completion(task: &Task, successor: Option<&Task>, today: NaiveDate, now: DateTime<Utc>) -> Vec<Write> {
+fn completion(
+    task: &Task,
+    successor: Option<&Task>,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Vec<Write> {
     let mut done = task.clone();
     done.status = TaskStatus::Completed;
     done.completed_at = Some(now);
@@ -237,7 +240,9 @@ impl WorkspaceService {
 
     /// The user's today: what is due, overdue and next is decided in their time zone.
     pub fn today(&self, user: &User) -> NaiveDate {
-        self.clock.local_in(self.clock.now(), user.tz()).date_naive()
+        self.clock
+            .local_in(self.clock.now(), user.tz())
+            .date_naive()
     }
 
     // ------------------------------------------------------------------ tasks
@@ -905,7 +910,11 @@ impl WorkspaceService {
         self.store.activity(&owner, id, MAX_ACTIVITY).await
     }
 
-    pub async fn digest_activity(&self, user: &User, date: NaiveDate) -> StoreResult<Vec<Activity>> {
+    pub async fn digest_activity(
+        &self,
+        user: &User,
+        date: NaiveDate,
+    ) -> StoreResult<Vec<Activity>> {
         let d = self.digest(user, date).await?;
         self.store
             .activity(&user.owner_key(), d.id, MAX_ACTIVITY)

@@ -30,7 +30,10 @@ async fn snapshot(app: &TestApp, session: &str) -> Value {
     let mut notes = Vec::new();
     for d in delegations["delegations"].as_array().unwrap() {
         let (_, n) = app
-            .get(&format!("/api/delegations/{}/notes", d["id"].as_str().unwrap()))
+            .get(&format!(
+                "/api/delegations/{}/notes",
+                d["id"].as_str().unwrap()
+            ))
             .await;
         notes.push(n);
     }
@@ -90,9 +93,15 @@ both!(
         let (_, tasks) = app.get("/api/tasks").await;
         let a_task = tasks["tasks"][0]["id"].as_str().unwrap().to_string();
         let (_, delegations) = app.get("/api/delegations").await;
-        let a_delegation = delegations["delegations"][0]["id"].as_str().unwrap().to_string();
+        let a_delegation = delegations["delegations"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let (s, _) = app
-            .post(&format!("/api/delegations/{a_delegation}/notes"), &json!({"body": "Marcus Lee says half done"}))
+            .post(
+                &format!("/api/delegations/{a_delegation}/notes"),
+                &json!({"body": "Marcus Lee says half done"}),
+            )
             .await;
         assert_eq!(s, 201);
         let (_, digests) = app.get("/api/digests").await;

@@ -271,7 +271,10 @@ both!(imports_upsert_by_external_id, |db: TestDb| async move {
         tasks: vec![task(Some("a"), "A renamed", TaskStatus::InProgress)],
         ..Default::default()
     };
-    let sum = s.import("john", &again, &tester(), at(1), &|_| {}).await.unwrap();
+    let sum = s
+        .import("john", &again, &tester(), at(1), &|_| {})
+        .await
+        .unwrap();
     assert_eq!((sum.tasks.created, sum.tasks.updated), (0, 1));
     let open = s.tasks("john", false).await.unwrap();
     let mut titles: Vec<_> = open.iter().map(|t| (t.title.as_str(), t.status)).collect();

@@ -146,9 +146,15 @@ both!(
         assert_eq!(s, 409, "{stale}");
         assert_eq!(stale["error"]["code"], "version_conflict");
         assert_eq!(stale["error"]["current"]["version"], 2);
-        assert_eq!(stale["error"]["current"]["title"], "Fix walk-in cooler door");
+        assert_eq!(
+            stale["error"]["current"]["title"],
+            "Fix walk-in cooler door"
+        );
         let (_, still, _) = call(&app, Method::GET, &path, None, None).await;
-        assert_eq!(still["priority"], "urgent", "the stale write changed nothing");
+        assert_eq!(
+            still["priority"], "urgent",
+            "the stale write changed nothing"
+        );
 
         // Complete, reopen: completed_at follows.
         let (s, done, _) = call(
@@ -162,7 +168,10 @@ both!(
         assert_eq!(s, 200, "{done}");
         assert_eq!(done["completed_at"], "2026-11-24T09:30:00Z");
         let (_, today) = app.get("/api/operations/today").await;
-        assert_eq!(today["counts"]["overdue"], 0, "the dashboard sees it at once");
+        assert_eq!(
+            today["counts"]["overdue"], 0,
+            "the dashboard sees it at once"
+        );
         assert_eq!(today["counts"]["open"], 3);
         let (s, open, _) = call(
             &app,
@@ -190,7 +199,11 @@ both!(
         let (s, gone, _) = call(&app, Method::DELETE, &path, None, Some("\"4\"")).await;
         assert_eq!(s, 200, "{gone}");
         assert!(gone["deleted_at"].is_string());
-        assert!(!titles(&app, "").await.contains(&"Fix walk-in cooler door".to_string()));
+        assert!(
+            !titles(&app, "")
+                .await
+                .contains(&"Fix walk-in cooler door".to_string())
+        );
         assert!(
             titles(&app, "include_deleted=true")
                 .await
@@ -210,7 +223,10 @@ both!(
         assert_eq!(e["error"]["code"], "not_allowed");
         let answer = app.ask("What's most urgent today?", None).await;
         assert!(
-            !answer["response"].as_str().unwrap().contains("walk-in cooler door"),
+            !answer["response"]
+                .as_str()
+                .unwrap()
+                .contains("walk-in cooler door"),
             "{answer}"
         );
         let (s, back, _) = call(&app, Method::POST, &format!("{path}/restore"), None, None).await;
@@ -218,7 +234,10 @@ both!(
         assert_eq!(back["deleted_at"], Value::Null);
         let answer = app.ask("What's most urgent today?", None).await;
         assert!(
-            answer["response"].as_str().unwrap().contains("Fix walk-in cooler door"),
+            answer["response"]
+                .as_str()
+                .unwrap()
+                .contains("Fix walk-in cooler door"),
             "{answer}"
         );
 
@@ -226,10 +245,20 @@ both!(
         let (s, log) = app.get(&format!("{path}/activity")).await;
         assert_eq!(s, 200);
         let entries = log["activity"].as_array().unwrap();
-        let acts: Vec<&str> = entries.iter().map(|a| a["action"].as_str().unwrap()).collect();
+        let acts: Vec<&str> = entries
+            .iter()
+            .map(|a| a["action"].as_str().unwrap())
+            .collect();
         assert_eq!(
             acts,
-            ["created", "updated", "completed", "reopened", "deleted", "restored"]
+            [
+                "created",
+                "updated",
+                "completed",
+                "reopened",
+                "deleted",
+                "restored"
+            ]
         );
         assert_eq!(entries[1]["actor_name"], "Maria Lopez");
         assert_eq!(entries[1]["via"], "api");
@@ -292,41 +321,211 @@ both!(
         let long = "x".repeat(301);
         let cases: Vec<(Method, String, Value, &str)> = vec![
             (Method::POST, "/api/tasks".into(), json!({}), "title"),
-            (Method::POST, "/api/tasks".into(), json!({"title": "  "}), "title"),
-            (Method::POST, "/api/tasks".into(), json!({"title": long}), "title"),
-            (Method::POST, "/api/tasks".into(), json!({"title": 5}), "title"),
-            (Method::POST, "/api/tasks".into(), json!({"title": "x", "due_date": "2026-02-30"}), "due_date"),
-            (Method::POST, "/api/tasks".into(), json!({"title": "x", "priority": "asap"}), "priority"),
-            (Method::POST, "/api/tasks".into(), json!({"title": "x", "status": "done-ish"}), "status"),
-            (Method::POST, "/api/tasks".into(), json!({"title": "x", "time_estimate_minutes": 0}), "time_estimate_minutes"),
-            (Method::POST, "/api/tasks".into(), json!({"title": "x", "time_estimate_minutes": "1h"}), "time_estimate_minutes"),
-            (Method::POST, "/api/tasks".into(), json!({"title": "x", "delegatable": "yes"}), "delegatable"),
-            (Method::POST, "/api/tasks".into(), json!({"title": "x", "quadrant": "urgent"}), "quadrant"),
-            (Method::POST, "/api/tasks".into(), json!({"title": "x", "recurrence": {"every": "fortnight"}}), "recurrence.every"),
-            (Method::POST, "/api/tasks".into(), json!({"title": "x", "recurrence": {"every": "week", "days": ["funday"]}}), "recurrence.days"),
-            (Method::POST, "/api/tasks".into(), json!({"title": "x", "recurrence": {"every": "day", "interval": 0}}), "recurrence.interval"),
-            (Method::POST, "/api/tasks".into(), json!({"title": "x", "recurrence": {"every": "month", "month_day": 32}}), "recurrence.month_day"),
-            (Method::POST, "/api/tasks".into(), json!({"title": "x", "colour": "red"}), "colour"),
-            (Method::POST, "/api/tasks".into(), json!({"title": "x", "quick": "y"}), "quick"),
+            (
+                Method::POST,
+                "/api/tasks".into(),
+                json!({"title": "  "}),
+                "title",
+            ),
+            (
+                Method::POST,
+                "/api/tasks".into(),
+                json!({"title": long}),
+                "title",
+            ),
+            (
+                Method::POST,
+                "/api/tasks".into(),
+                json!({"title": 5}),
+                "title",
+            ),
+            (
+                Method::POST,
+                "/api/tasks".into(),
+                json!({"title": "x", "due_date": "2026-02-30"}),
+                "due_date",
+            ),
+            (
+                Method::POST,
+                "/api/tasks".into(),
+                json!({"title": "x", "priority": "asap"}),
+                "priority",
+            ),
+            (
+                Method::POST,
+                "/api/tasks".into(),
+                json!({"title": "x", "status": "done-ish"}),
+                "status",
+            ),
+            (
+                Method::POST,
+                "/api/tasks".into(),
+                json!({"title": "x", "time_estimate_minutes": 0}),
+                "time_estimate_minutes",
+            ),
+            (
+                Method::POST,
+                "/api/tasks".into(),
+                json!({"title": "x", "time_estimate_minutes": "1h"}),
+                "time_estimate_minutes",
+            ),
+            (
+                Method::POST,
+                "/api/tasks".into(),
+                json!({"title": "x", "delegatable": "yes"}),
+                "delegatable",
+            ),
+            (
+                Method::POST,
+                "/api/tasks".into(),
+                json!({"title": "x", "quadrant": "urgent"}),
+                "quadrant",
+            ),
+            (
+                Method::POST,
+                "/api/tasks".into(),
+                json!({"title": "x", "recurrence": {"every": "fortnight"}}),
+                "recurrence.every",
+            ),
+            (
+                Method::POST,
+                "/api/tasks".into(),
+                json!({"title": "x", "recurrence": {"every": "week", "days": ["funday"]}}),
+                "recurrence.days",
+            ),
+            (
+                Method::POST,
+                "/api/tasks".into(),
+                json!({"title": "x", "recurrence": {"every": "day", "interval": 0}}),
+                "recurrence.interval",
+            ),
+            (
+                Method::POST,
+                "/api/tasks".into(),
+                json!({"title": "x", "recurrence": {"every": "month", "month_day": 32}}),
+                "recurrence.month_day",
+            ),
+            (
+                Method::POST,
+                "/api/tasks".into(),
+                json!({"title": "x", "colour": "red"}),
+                "colour",
+            ),
+            (
+                Method::POST,
+                "/api/tasks".into(),
+                json!({"title": "x", "quick": "y"}),
+                "quick",
+            ),
             (Method::PATCH, task.clone(), json!({"title": ""}), "title"),
-            (Method::PATCH, task.clone(), json!({"version": "one"}), "version"),
-            (Method::PATCH, task.clone(), json!({"due_date": 20261124}), "due_date"),
-            (Method::POST, format!("{task}/delegate"), json!({}), "assigned_to"),
-            (Method::POST, format!("{task}/delegate"), json!({"assigned_to": "Sam", "assigned_to_email": "not-an-email"}), "assigned_to_email"),
-            (Method::POST, format!("{task}/delegate"), json!({"assigned_to": "Sam", "follow_up_date": "2020-01-01"}), "follow_up_date"),
-            (Method::POST, "/api/delegations".into(), json!({"assigned_to": "Sam"}), "task_description"),
-            (Method::PATCH, deleg.clone(), json!({"status": "waiting"}), "status"),
-            (Method::PATCH, deleg.clone(), json!({"complete_task": "yes"}), "complete_task"),
-            (Method::POST, format!("{deleg}/notes"), json!({"body": ""}), "body"),
-            (Method::POST, format!("{deleg}/notes"), json!({"body": "x".repeat(4001)}), "body"),
-            (Method::POST, format!("{deleg}/follow-up"), json!({"next_follow_up_date": "2026-11-24"}), "next_follow_up_date"),
-            (Method::PUT, "/api/digests/2026-11-24".into(), json!({"text": ""}), "text"),
-            (Method::PUT, "/api/digests/2026-11-31".into(), json!({"text": "x"}), "date"),
-            (Method::GET, "/api/tasks?status=someday".into(), Value::Null, "status"),
-            (Method::GET, "/api/tasks?due_before=tomorrow".into(), Value::Null, "due_before"),
-            (Method::GET, "/api/tasks?overdue=maybe".into(), Value::Null, "overdue"),
-            (Method::GET, "/api/tasks?limit=0".into(), Value::Null, "limit"),
-            (Method::GET, "/api/delegations?follow_up_due=perhaps".into(), Value::Null, "follow_up_due"),
+            (
+                Method::PATCH,
+                task.clone(),
+                json!({"version": "one"}),
+                "version",
+            ),
+            (
+                Method::PATCH,
+                task.clone(),
+                json!({"due_date": 20261124}),
+                "due_date",
+            ),
+            (
+                Method::POST,
+                format!("{task}/delegate"),
+                json!({}),
+                "assigned_to",
+            ),
+            (
+                Method::POST,
+                format!("{task}/delegate"),
+                json!({"assigned_to": "Sam", "assigned_to_email": "not-an-email"}),
+                "assigned_to_email",
+            ),
+            (
+                Method::POST,
+                format!("{task}/delegate"),
+                json!({"assigned_to": "Sam", "follow_up_date": "2020-01-01"}),
+                "follow_up_date",
+            ),
+            (
+                Method::POST,
+                "/api/delegations".into(),
+                json!({"assigned_to": "Sam"}),
+                "task_description",
+            ),
+            (
+                Method::PATCH,
+                deleg.clone(),
+                json!({"status": "waiting"}),
+                "status",
+            ),
+            (
+                Method::PATCH,
+                deleg.clone(),
+                json!({"complete_task": "yes"}),
+                "complete_task",
+            ),
+            (
+                Method::POST,
+                format!("{deleg}/notes"),
+                json!({"body": ""}),
+                "body",
+            ),
+            (
+                Method::POST,
+                format!("{deleg}/notes"),
+                json!({"body": "x".repeat(4001)}),
+                "body",
+            ),
+            (
+                Method::POST,
+                format!("{deleg}/follow-up"),
+                json!({"next_follow_up_date": "2026-11-24"}),
+                "next_follow_up_date",
+            ),
+            (
+                Method::PUT,
+                "/api/digests/2026-11-24".into(),
+                json!({"text": ""}),
+                "text",
+            ),
+            (
+                Method::PUT,
+                "/api/digests/2026-11-31".into(),
+                json!({"text": "x"}),
+                "date",
+            ),
+            (
+                Method::GET,
+                "/api/tasks?status=someday".into(),
+                Value::Null,
+                "status",
+            ),
+            (
+                Method::GET,
+                "/api/tasks?due_before=tomorrow".into(),
+                Value::Null,
+                "due_before",
+            ),
+            (
+                Method::GET,
+                "/api/tasks?overdue=maybe".into(),
+                Value::Null,
+                "overdue",
+            ),
+            (
+                Method::GET,
+                "/api/tasks?limit=0".into(),
+                Value::Null,
+                "limit",
+            ),
+            (
+                Method::GET,
+                "/api/delegations?follow_up_due=perhaps".into(),
+                Value::Null,
+                "follow_up_due",
+            ),
         ];
         for (method, path, body, field) in cases {
             let body = (!body.is_null()).then_some(body);
@@ -338,12 +537,26 @@ both!(
                 "{e}"
             );
         }
-        let (s, e, _) = call(&app, Method::PATCH, &task, Some(json!({"title": "x"})), Some("yesterday")).await;
+        let (s, e, _) = call(
+            &app,
+            Method::PATCH,
+            &task,
+            Some(json!({"title": "x"})),
+            Some("yesterday"),
+        )
+        .await;
         assert_eq!(s, 400);
         assert_eq!(e["error"]["field"], "If-Match");
         let (s, e, _) = call(&app, Method::GET, "/api/tasks/not-a-uuid", None, None).await;
         assert_eq!(s, 400, "{e}");
-        let (s, _, _) = call(&app, Method::GET, "/api/tasks/0191e0a0-0000-7000-8000-000000000000", None, None).await;
+        let (s, _, _) = call(
+            &app,
+            Method::GET,
+            "/api/tasks/0191e0a0-0000-7000-8000-000000000000",
+            None,
+            None,
+        )
+        .await;
         assert_eq!(s, 404);
         let (s, e) = app
             .post_raw("/api/tasks", "application/x-www-form-urlencoded", "title=x")
@@ -379,7 +592,10 @@ both!(
         assert_eq!(s, 201, "{v}");
         let d = &v["delegation"];
         assert_eq!(d["task_description"], "Repair fryer thermostat");
-        assert_eq!(d["due_date"], "2026-11-27", "the task's due date carries over");
+        assert_eq!(
+            d["due_date"], "2026-11-27",
+            "the task's due date carries over"
+        );
         assert_eq!(d["priority"], "high");
         assert_eq!(d["task_id"], t["id"]);
         assert_eq!(d["follow_up_due"], true);
@@ -387,7 +603,14 @@ both!(
         let deleg = format!("/api/delegations/{}", d["id"].as_str().unwrap());
 
         // Delegating it again is refused while Marcus has it.
-        let (s, e, _) = call(&app, Method::POST, &format!("{task}/delegate"), Some(json!({"assigned_to": "Ana"})), None).await;
+        let (s, e, _) = call(
+            &app,
+            Method::POST,
+            &format!("{task}/delegate"),
+            Some(json!({"assigned_to": "Ana"})),
+            None,
+        )
+        .await;
         assert_eq!(s, 409, "{e}");
         assert!(e["error"]["message"].as_str().unwrap().contains("Marcus"));
         // The task list shows who has it; the assistant stops offering it for delegation.
@@ -395,27 +618,54 @@ both!(
         assert_eq!(list["tasks"][0]["delegated_to"]["assigned_to"], "Marcus");
 
         let (s, n) = app
-            .post(&format!("{deleg}/notes"), &json!({"body": "Marcus says the fryer is half done"}))
+            .post(
+                &format!("{deleg}/notes"),
+                &json!({"body": "Marcus says the fryer is half done"}),
+            )
             .await;
         assert_eq!(s, 201, "{n}");
         assert_eq!(n["author_name"], "Maria Lopez");
         let (_, notes) = app.get(&format!("{deleg}/notes")).await;
-        let bodies: Vec<&str> = notes["notes"].as_array().unwrap().iter().map(|n| n["body"].as_str().unwrap()).collect();
-        assert_eq!(bodies, ["Asked at the 3pm huddle", "Marcus says the fryer is half done"]);
+        let bodies: Vec<&str> = notes["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["body"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            bodies,
+            [
+                "Asked at the 3pm huddle",
+                "Marcus says the fryer is half done"
+            ]
+        );
         let (_, due) = app.get("/api/delegations?follow_up_due=true").await;
         assert_eq!(due["total"], 1);
         let answer = app.ask("Who do I need to follow up with?", None).await;
         let text = answer["response"].as_str().unwrap();
         assert!(text.contains("Marcus"), "{text}");
-        assert!(text.contains("half done"), "the latest note is in the answer: {text}");
+        assert!(
+            text.contains("half done"),
+            "the latest note is in the answer: {text}"
+        );
         let answer = app.ask("What can I delegate?", None).await;
         assert!(
-            !answer["response"].as_str().unwrap().contains("**Repair fryer thermostat**"),
+            !answer["response"]
+                .as_str()
+                .unwrap()
+                .contains("**Repair fryer thermostat**"),
             "{answer}"
         );
 
         // Followed up: the next follow-up moves two days on by default.
-        let (s, f, _) = call(&app, Method::POST, &format!("{deleg}/follow-up"), Some(json!({"note": "Parts arrive Thursday"})), None).await;
+        let (s, f, _) = call(
+            &app,
+            Method::POST,
+            &format!("{deleg}/follow-up"),
+            Some(json!({"note": "Parts arrive Thursday"})),
+            None,
+        )
+        .await;
         assert_eq!(s, 200, "{f}");
         assert_eq!(f["follow_up_date"], "2026-11-26");
         assert_eq!(f["last_followed_up_at"], "2026-11-24T09:30:00Z");
@@ -424,13 +674,27 @@ both!(
         assert_eq!(due["total"], 0);
         let (_, today) = app.get("/api/operations/today").await;
         assert_eq!(today["counts"]["follow_ups_due"], 0);
-        let (s, f, _) = call(&app, Method::POST, &format!("{deleg}/follow-up"), Some(json!({"next_follow_up_date": "2026-11-30"})), None).await;
+        let (s, f, _) = call(
+            &app,
+            Method::POST,
+            &format!("{deleg}/follow-up"),
+            Some(json!({"next_follow_up_date": "2026-11-30"})),
+            None,
+        )
+        .await;
         assert_eq!(s, 200);
         assert_eq!(f["follow_up_date"], "2026-11-30");
 
         // Completing the delegation completes the task it came from.
         let version = f["version"].as_i64().unwrap();
-        let (s, c, _) = call(&app, Method::PATCH, &deleg, Some(json!({"status": "completed", "version": version})), None).await;
+        let (s, c, _) = call(
+            &app,
+            Method::PATCH,
+            &deleg,
+            Some(json!({"status": "completed", "version": version})),
+            None,
+        )
+        .await;
         assert_eq!(s, 200, "{c}");
         assert!(c["completed_at"].is_string());
         assert_eq!(c["completed_task"]["status"], "completed");
@@ -442,15 +706,40 @@ both!(
         );
         assert_eq!(
             actions(&app, &format!("{deleg}/activity")).await,
-            ["created", "note_added", "note_added", "followed_up", "note_added", "followed_up", "completed"]
+            [
+                "created",
+                "note_added",
+                "note_added",
+                "followed_up",
+                "note_added",
+                "followed_up",
+                "completed"
+            ]
         );
 
         // complete_task: false leaves the task open; deleting a delegation frees its task.
         let t2 = create(&app, json!({"title": "Book pest control"})).await;
         let task2 = format!("/api/tasks/{}", t2["id"].as_str().unwrap());
-        let (_, v2, _) = call(&app, Method::POST, &format!("{task2}/delegate"), Some(json!({"assigned_to": "Ana"})), None).await;
-        let deleg2 = format!("/api/delegations/{}", v2["delegation"]["id"].as_str().unwrap());
-        let (s, c2, _) = call(&app, Method::PATCH, &deleg2, Some(json!({"status": "completed", "complete_task": false})), None).await;
+        let (_, v2, _) = call(
+            &app,
+            Method::POST,
+            &format!("{task2}/delegate"),
+            Some(json!({"assigned_to": "Ana"})),
+            None,
+        )
+        .await;
+        let deleg2 = format!(
+            "/api/delegations/{}",
+            v2["delegation"]["id"].as_str().unwrap()
+        );
+        let (s, c2, _) = call(
+            &app,
+            Method::PATCH,
+            &deleg2,
+            Some(json!({"status": "completed", "complete_task": false})),
+            None,
+        )
+        .await;
         assert_eq!(s, 200, "{c2}");
         assert_eq!(c2["completed_task"], Value::Null);
         let (s, _, _) = call(&app, Method::DELETE, &deleg2, None, None).await;
@@ -458,9 +747,18 @@ both!(
         let (_, t2now, _) = call(&app, Method::GET, &task2, None, None).await;
         assert_eq!(t2now["status"], "todo");
         assert_eq!(t2now["delegation_id"], Value::Null);
-        let (s, _, _) = call(&app, Method::POST, &format!("{task2}/delegate"), Some(json!({"assigned_to": "Sam"})), None).await;
+        let (s, _, _) = call(
+            &app,
+            Method::POST,
+            &format!("{task2}/delegate"),
+            Some(json!({"assigned_to": "Sam"})),
+            None,
+        )
+        .await;
         assert_eq!(s, 201, "a freed task can be delegated again");
-        let (s, e) = app.post(&format!("{deleg2}/notes"), &json!({"body": "late note"})).await;
+        let (s, e) = app
+            .post(&format!("{deleg2}/notes"), &json!({"body": "late note"}))
+            .await;
         assert_eq!(s, 409, "no notes on a deleted delegation: {e}");
     }
 );
@@ -471,22 +769,61 @@ both!(
         let app = TestApp::start(config(&db.url), false).await;
         let (s, e, _) = call(&app, Method::GET, "/api/digests/2026-11-24", None, None).await;
         assert_eq!(s, 404, "{e}");
-        let (s, d, etag) = call(&app, Method::PUT, "/api/digests/2026-11-24", Some(json!({"text": "Health inspector Thursday. Cooler running warm."})), None).await;
+        let (s, d, etag) = call(
+            &app,
+            Method::PUT,
+            "/api/digests/2026-11-24",
+            Some(json!({"text": "Health inspector Thursday. Cooler running warm."})),
+            None,
+        )
+        .await;
         assert_eq!(s, 201, "{d}");
         assert_eq!(etag.as_deref(), Some("\"1\""));
-        let (s, d2, _) = call(&app, Method::PUT, "/api/digests/2026-11-24", Some(json!({"text": "Health inspector Thursday. Cooler fixed.", "version": 1})), None).await;
+        let (s, d2, _) = call(
+            &app,
+            Method::PUT,
+            "/api/digests/2026-11-24",
+            Some(json!({"text": "Health inspector Thursday. Cooler fixed.", "version": 1})),
+            None,
+        )
+        .await;
         assert_eq!(s, 200, "{d2}");
         assert_eq!(d2["version"], 2);
-        let (s, stale, _) = call(&app, Method::PUT, "/api/digests/2026-11-24", Some(json!({"text": "An older tab's text"})), Some("\"1\"")).await;
+        let (s, stale, _) = call(
+            &app,
+            Method::PUT,
+            "/api/digests/2026-11-24",
+            Some(json!({"text": "An older tab's text"})),
+            Some("\"1\""),
+        )
+        .await;
         assert_eq!(s, 409);
-        assert_eq!(stale["error"]["current"]["text"], "Health inspector Thursday. Cooler fixed.");
+        assert_eq!(
+            stale["error"]["current"]["text"],
+            "Health inspector Thursday. Cooler fixed."
+        );
         let (_, got, _) = call(&app, Method::GET, "/api/digests/2026-11-24", None, None).await;
         assert_eq!(got["text"], "Health inspector Thursday. Cooler fixed.");
         let (_, today) = app.get("/api/operations/today").await;
-        assert_eq!(today["digest"]["text"], "Health inspector Thursday. Cooler fixed.");
+        assert_eq!(
+            today["digest"]["text"],
+            "Health inspector Thursday. Cooler fixed."
+        );
         let answer = app.ask("Summarize my day", None).await;
-        assert!(answer["response"].as_str().unwrap().contains("Cooler fixed") || answer["context_used"].to_string().contains(d["id"].as_str().unwrap()), "{answer}");
-        assert_eq!(actions(&app, "/api/digests/2026-11-24/activity").await, ["created", "updated"]);
+        assert!(
+            answer["response"]
+                .as_str()
+                .unwrap()
+                .contains("Cooler fixed")
+                || answer["context_used"]
+                    .to_string()
+                    .contains(d["id"].as_str().unwrap()),
+            "{answer}"
+        );
+        assert_eq!(
+            actions(&app, "/api/digests/2026-11-24/activity").await,
+            ["created", "updated"]
+        );
         let (_, list) = app.get("/api/digests").await;
         assert_eq!(list["digests"].as_array().unwrap().len(), 1);
     }
@@ -503,7 +840,14 @@ async fn app_at(db: &TestDb, now: &str, zone: &str) -> TestApp {
 }
 
 async fn complete(app: &TestApp, id: &str) -> Value {
-    let (s, v, _) = call(app, Method::PATCH, &format!("/api/tasks/{id}"), Some(json!({"status": "completed"})), None).await;
+    let (s, v, _) = call(
+        app,
+        Method::PATCH,
+        &format!("/api/tasks/{id}"),
+        Some(json!({"status": "completed"})),
+        None,
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     v
 }
@@ -513,9 +857,16 @@ both!(
     |db: TestDb| async move {
         // Month ends: the 31st becomes the 28th in February and comes back in March.
         let app = app_at(&db, "2027-01-31T15:00:00Z", "America/New_York").await;
-        let t = create(&app, json!({"title": "Pay the linen invoice", "due_date": "2027-01-31",
-                                    "recurrence": {"every": "month"}})).await;
-        assert_eq!(t["recurrence"], json!({"every": "month", "interval": 1, "month_day": 31}));
+        let t = create(
+            &app,
+            json!({"title": "Pay the linen invoice", "due_date": "2027-01-31",
+                                    "recurrence": {"every": "month"}}),
+        )
+        .await;
+        assert_eq!(
+            t["recurrence"],
+            json!({"every": "month", "interval": 1, "month_day": 31})
+        );
         assert_eq!(t["recurrence_text"], "every month on the 31st");
         let first = complete(&app, t["id"].as_str().unwrap()).await;
         let feb = &first["next_occurrence"];
@@ -530,7 +881,14 @@ both!(
         assert_eq!(open["tasks"][0]["due_date"], "2027-03-31");
         // Undo (reopen) takes back the occurrence that completion created.
         let feb_id = feb["id"].as_str().unwrap();
-        let (s, _, _) = call(&app, Method::PATCH, &format!("/api/tasks/{feb_id}"), Some(json!({"status": "todo"})), None).await;
+        let (s, _, _) = call(
+            &app,
+            Method::PATCH,
+            &format!("/api/tasks/{feb_id}"),
+            Some(json!({"status": "todo"})),
+            None,
+        )
+        .await;
         assert_eq!(s, 200);
         let (_, open) = app.get("/api/tasks?status=open").await;
         assert_eq!(open["total"], 1);
@@ -542,22 +900,37 @@ both!(
         // time it would still be Sunday. A daily check overdue since the 10th, done now,
         // comes back for the user's today: Monday.
         let app = app_at(&db, "2027-03-15T04:30:00Z", "America/New_York").await;
-        let t = create(&app, json!({"quick": "Line checks daily", "due_date": "2027-03-10"})).await;
+        let t = create(
+            &app,
+            json!({"quick": "Line checks daily", "due_date": "2027-03-10"}),
+        )
+        .await;
         assert_eq!(t["recurrence"]["every"], "day");
         let done = complete(&app, t["id"].as_str().unwrap()).await;
         assert_eq!(done["next_occurrence"]["due_date"], "2027-03-15");
         // The week's rule lands on the Sunday of the change, and the next.
-        let t = create(&app, json!({"title": "Count bar inventory", "due_date": "2027-03-07",
-                                    "recurrence": {"every": "week", "days": ["sun"]}})).await;
+        let t = create(
+            &app,
+            json!({"title": "Count bar inventory", "due_date": "2027-03-07",
+                                    "recurrence": {"every": "week", "days": ["sun"]}}),
+        )
+        .await;
         let done = complete(&app, t["id"].as_str().unwrap()).await;
-        assert_eq!(done["next_occurrence"]["due_date"], "2027-03-21", "the 14th is already past");
+        assert_eq!(
+            done["next_occurrence"]["due_date"], "2027-03-21",
+            "the 14th is already past"
+        );
         app.stop().await;
 
         // Late on Saturday 13 March in New York (04:30 UTC on the 14th, still EST) the user's
         // today is the 13th, while UTC already says the 14th.
         let app = app_at(&db, "2027-03-14T04:30:00Z", "America/New_York").await;
-        let t = create(&app, json!({"title": "Close-out checklist", "due_date": "2027-03-12",
-                                    "recurrence": {"every": "day"}})).await;
+        let t = create(
+            &app,
+            json!({"title": "Close-out checklist", "due_date": "2027-03-12",
+                                    "recurrence": {"every": "day"}}),
+        )
+        .await;
         let done = complete(&app, t["id"].as_str().unwrap()).await;
         assert_eq!(done["next_occurrence"]["due_date"], "2027-03-13");
         // A quick-add "tomorrow" is the user's tomorrow too.
@@ -576,13 +949,26 @@ both!(
         app.import_fixture().await;
         let (_, list) = app.get("/api/tasks?q=gasket&include_deleted=true").await;
         let id = list["tasks"][0]["id"].as_str().unwrap().to_string();
-        assert_eq!(actions(&app, &format!("/api/tasks/{id}/activity")).await, ["imported"]);
+        assert_eq!(
+            actions(&app, &format!("/api/tasks/{id}/activity")).await,
+            ["imported"]
+        );
         app.import_fixture().await;
         let (_, t, _) = call(&app, Method::GET, &format!("/api/tasks/{id}"), None, None).await;
         assert_eq!(t["version"], 2, "a re-import is a new version");
-        assert_eq!(actions(&app, &format!("/api/tasks/{id}/activity")).await, ["imported", "imported"]);
+        assert_eq!(
+            actions(&app, &format!("/api/tasks/{id}/activity")).await,
+            ["imported", "imported"]
+        );
         // Imported items are edited like any other.
-        let (s, v, _) = call(&app, Method::PATCH, &format!("/api/tasks/{id}"), Some(json!({"status": "completed", "version": 2})), None).await;
+        let (s, v, _) = call(
+            &app,
+            Method::PATCH,
+            &format!("/api/tasks/{id}"),
+            Some(json!({"status": "completed", "version": 2})),
+            None,
+        )
+        .await;
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["external_id"], "t-cooler");
     }
