@@ -115,7 +115,9 @@ fn phrase(w: &[String], today: NaiveDate) -> Option<(usize, Found)> {
         "yearly" | "annually" => return Some((1, repeat(Frequency::Year, 1, vec![]))),
         _ => {}
     }
-    if let Ok(d) = NaiveDate::parse_from_str(first, "%Y-%m-%d") {
+    if let Ok(d) = NaiveDate::parse_from_str(first, "%Y-%m-%d")
+        && (2000..=2099).contains(&d.year())
+    {
         return Some((1, Found::Due(d)));
     }
     if first == "next" {

@@ -252,8 +252,16 @@ impl Body {
 }
 
 fn parse_date(field: &str, s: &str) -> Result<NaiveDate, ApiError> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-        .map_err(|_| field_error(field, format!("{s:?} is not a date (YYYY-MM-DD)")))
+    let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|_| field_error(field, format!("{s:?} is not a date (YYYY-MM-DD)")))?;
+    // Outside this range a date is a typo (20026, 1926), and far dates break date maths.
+    if !(2000..=2099).contains(&chrono::Datelike::year(&d)) {
+        return Err(field_error(
+            field,
+            format!("{s} is out of range: dates run from 2000-01-01 to 2099-12-31"),
+        ));
+    }
+    Ok(d)
 }
 
 /// The version a write names: `If-Match` first, then the body's `version`.
@@ -548,12 +556,56 @@ pub async fn create_task(
     task_response(&s, &me.user, StatusCode::CREATED, &task, None).await
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsOfQuery {
+    /// An RFC 3339 time: the item as it stood then.
+    as_of: Option<String>,
+}
+
+fn parse_as_of(raw: &str) -> Result<chrono::DateTime<chrono::Utc>, ApiError> {
+    chrono::DateTime::parse_from_rfc3339(raw.trim())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| {
+            field_error(
+                "as_of",
+                format!("{raw:?} is not a time (RFC 3339, e.g. 2026-11-24T09:30:00Z)"),
+            )
+        })
+}
+
+/// The snapshot of an item at a past time, as the activity log recorded it.
+async fn as_of_response(
+    s: &AppState,
+    user: &crate::domain::User,
+    kind: ItemKind,
+    id: Uuid,
+    raw: &str,
+) -> Result<Response, ApiError> {
+    let at = parse_as_of(raw)?;
+    let snapshot = s
+        .workspace
+        .as_of(user, kind, id, at)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => {
+                ApiError::not_found(format!("no such item at {raw}"))
+            }
+            other => other.into(),
+        })?;
+    Ok(Json(json!({ "as_of": at, "item": snapshot })).into_response())
+}
+
 pub async fn get_task(
     State(s): State<AppState>,
     CurrentUser(me): CurrentUser,
     Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<AsOfQuery>,
 ) -> Result<Response, ApiError> {
     let id = item_id(&id, "task id")?;
+    if let Some(raw) = &q.as_of {
+        return as_of_response(&s, &me.user, ItemKind::Task, id, raw).await;
+    }
     let task = s.workspace.task(&me.user, id).await?;
     task_response(&s, &me.user, StatusCode::OK, &task, None).await
 }
@@ -782,8 +834,12 @@ pub async fn get_delegation(
     State(s): State<AppState>,
     CurrentUser(me): CurrentUser,
     Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<AsOfQuery>,
 ) -> Result<Response, ApiError> {
     let id = item_id(&id, "delegation id")?;
+    if let Some(raw) = &q.as_of {
+        return as_of_response(&s, &me.user, ItemKind::Delegation, id, raw).await;
+    }
     let d = s.workspace.delegation(&me.user, id).await?;
     let notes = s.workspace.notes(&me.user, id).await?;
     let mut body = delegation_view(&d, s.workspace.today(&me.user));

@@ -727,9 +727,8 @@ macro_rules! sql_workspace {
                         if expected_version.is_some_and(|v| v != t.version) {
                             return Err(StoreError::Stale(snapshot(&t)));
                         }
-                        if let Some(did) = t.delegation_id {
-                            loaded.delegation = load_delegation(&mut tx, owner, did).await?;
-                        }
+                        // Locks go tasks first, then delegations, in every change, so two
+                        // changes of a linked pair wait for each other instead of deadlocking.
                         loaded.successor = load_task(
                             &mut tx,
                             owner,
@@ -737,17 +736,30 @@ macro_rules! sql_workspace {
                             tid,
                         )
                         .await?;
+                        if let Some(did) = t.delegation_id {
+                            loaded.delegation = load_delegation(&mut tx, owner, did).await?;
+                        }
                         loaded.task = Some(t);
                     }
                     Target::Delegation(did) => {
+                        // The linked task is locked before the delegation (see above): its
+                        // id is read unlocked first; a delegation's task never changes.
+                        let linked: Option<Option<$id>> = sqlx::query_scalar(
+                            "SELECT task_id FROM delegations WHERE user_id = $1 AND id = $2",
+                        )
+                        .bind(owner)
+                        .bind(id(did))
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        let linked = linked.ok_or(StoreError::NotFound)?.map(IdRepr::into_uuid);
+                        if let Some(tid) = linked {
+                            loaded.task = load_task(&mut tx, owner, "id = $2", tid).await?;
+                        }
                         let d = load_delegation(&mut tx, owner, did)
                             .await?
                             .ok_or(StoreError::NotFound)?;
                         if expected_version.is_some_and(|v| v != d.version) {
                             return Err(StoreError::Stale(snapshot(&d)));
-                        }
-                        if let Some(tid) = d.task_id {
-                            loaded.task = load_task(&mut tx, owner, "id = $2", tid).await?;
                         }
                         loaded.delegation = Some(d);
                     }

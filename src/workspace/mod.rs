@@ -910,6 +910,23 @@ impl WorkspaceService {
         self.store.activity(&owner, id, MAX_ACTIVITY).await
     }
 
+    /// The item as it stood at `at`: the snapshot of its last change at or before then (what
+    /// a chat answer given at `at` was looking at). `NotFound` if it did not exist yet.
+    pub async fn as_of(
+        &self,
+        user: &User,
+        kind: ItemKind,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Value> {
+        let log = self.activity(user, kind, id).await?;
+        log.into_iter()
+            .filter(|a| a.at <= at && a.action != "note_added")
+            .next_back()
+            .map(|a| a.snapshot)
+            .ok_or(StoreError::NotFound)
+    }
+
     pub async fn digest_activity(
         &self,
         user: &User,
@@ -954,13 +971,14 @@ pub enum ImportError {
 }
 
 fn check_follow_up(date: Option<NaiveDate>, today: NaiveDate) -> StoreResult<()> {
-    // A follow-up in the past is almost always a typo of the year; today is fine.
+    // A follow-up that was missed recently is real (it shows as overdue); one more than a
+    // year back is a typo of the year.
     if let Some(d) = date
-        && d < today - Days::new(1)
+        && d < today - Days::new(365)
     {
         return Err(invalid(
             "follow_up_date",
-            format!("{d} is in the past; pick today or a later day"),
+            format!("{d} is more than a year in the past; check the year"),
         ));
     }
     Ok(())

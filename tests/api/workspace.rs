@@ -445,7 +445,7 @@ both!(
             (
                 Method::POST,
                 format!("{task}/delegate"),
-                json!({"assigned_to": "Sam", "follow_up_date": "2020-01-01"}),
+                json!({"assigned_to": "Sam", "follow_up_date": "2025-01-01"}),
                 "follow_up_date",
             ),
             (
@@ -971,5 +971,184 @@ both!(
         .await;
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["external_id"], "t-cooler");
+    }
+);
+
+both!(
+    delegation_lists_filter_and_a_delegation_reads_restores_and_refuses_stale_writes,
+    |db: TestDb| async move {
+        let app = TestApp::start(config(&db.url), false).await;
+        let mk = |what: &str, who: &str, follow: &str, status: &str| json!({"task_description": what, "assigned_to": who, "follow_up_date": follow, "status": status});
+        for body in [
+            mk(
+                "Sunday inventory count",
+                "Marcus Lee",
+                "2026-11-24",
+                "active",
+            ),
+            mk(
+                "Schedule pest control",
+                "Dana Ortiz",
+                "2026-11-27",
+                "planning",
+            ),
+            mk("Fix the ice machine", "marcus lee", "2026-11-20", "on_hold"),
+            mk(
+                "Train the new host",
+                "Priya Shah",
+                "2026-11-22",
+                "completed",
+            ),
+        ] {
+            let (s, v) = app.post("/api/delegations", &body).await;
+            assert_eq!(s, 201, "{v}");
+        }
+        let names = |v: &Value| -> Vec<String> {
+            let mut n: Vec<String> = v["delegations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["task_description"].as_str().unwrap().to_string())
+                .collect();
+            n.sort();
+            n
+        };
+        let (_, all) = app.get("/api/delegations").await;
+        assert_eq!(all["total"], 4);
+        let (_, open) = app.get("/api/delegations?status=open").await;
+        assert_eq!(
+            names(&open),
+            [
+                "Fix the ice machine",
+                "Schedule pest control",
+                "Sunday inventory count"
+            ]
+        );
+        let (_, planning) = app.get("/api/delegations?status=planning,completed").await;
+        assert_eq!(
+            names(&planning),
+            ["Schedule pest control", "Train the new host"]
+        );
+        let (_, marcus) = app.get("/api/delegations?assigned_to=Marcus%20Lee").await;
+        assert_eq!(
+            names(&marcus),
+            ["Fix the ice machine", "Sunday inventory count"]
+        );
+        let (_, due) = app.get("/api/delegations?follow_up_due=true").await;
+        assert_eq!(
+            names(&due),
+            ["Sunday inventory count"],
+            "on hold and completed are not due"
+        );
+        let (_, text) = app.get("/api/delegations?q=PEST").await;
+        assert_eq!(names(&text), ["Schedule pest control"]);
+        let (_, text) = app.get("/api/delegations?q=priya").await;
+        assert_eq!(names(&text), ["Train the new host"]);
+        let (s, e) = app.get("/api/delegations?colour=red").await;
+        assert_eq!(s, 400, "{e}");
+
+        let id = open["delegations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["task_description"] == "Sunday inventory count")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let path = format!("/api/delegations/{id}");
+        app.post(
+            &format!("{path}/notes"),
+            &json!({"body": "Counted the walk-in"}),
+        )
+        .await;
+        let (s, d, etag) = call(&app, Method::GET, &path, None, None).await;
+        assert_eq!(s, 200);
+        assert_eq!(
+            etag.as_deref(),
+            Some("\"1\""),
+            "a note is not a change of the delegation"
+        );
+        assert_eq!(d["notes"][0]["body"], "Counted the walk-in");
+        assert_eq!(d["follow_up_due"], true);
+        let (s, _, _) = call(
+            &app,
+            Method::PATCH,
+            &path,
+            Some(json!({"priority": "urgent"})),
+            Some("\"1\""),
+        )
+        .await;
+        assert_eq!(s, 200);
+        let (s, stale, _) = call(
+            &app,
+            Method::PATCH,
+            &path,
+            Some(json!({"priority": "low"})),
+            Some("\"1\""),
+        )
+        .await;
+        assert_eq!(s, 409);
+        assert_eq!(stale["error"]["current"]["priority"], "urgent");
+        let (s, _, _) = call(&app, Method::DELETE, &path, None, Some("\"1\"")).await;
+        assert_eq!(s, 409, "a stale delete is refused too");
+        let (s, gone, _) = call(&app, Method::DELETE, &path, None, Some("\"2\"")).await;
+        assert_eq!(s, 200, "{gone}");
+        let (_, open) = app.get("/api/delegations?status=open").await;
+        assert_eq!(open["total"], 2);
+        let (_, with) = app
+            .get("/api/delegations?status=open&include_deleted=true")
+            .await;
+        assert_eq!(with["total"], 3);
+        let (s, back, _) = call(&app, Method::POST, &format!("{path}/restore"), None, None).await;
+        assert_eq!(s, 200, "{back}");
+        assert_eq!(back["deleted_at"], Value::Null);
+        assert_eq!(
+            actions(&app, &format!("{path}/activity")).await,
+            ["created", "note_added", "updated", "deleted", "restored"]
+        );
+    }
+);
+
+both!(
+    an_item_reads_as_it_stood_when_an_answer_cited_it,
+    |db: TestDb| async move {
+        let app = app_at(&db, "2026-11-24T09:00:00Z", "Europe/London").await;
+        let t = create(
+            &app,
+            json!({"title": "Call the fish supplier", "priority": "high"}),
+        )
+        .await;
+        let id = t["id"].as_str().unwrap().to_string();
+        let asked = app.ask("What's most urgent today?", None).await;
+        assert!(asked["items_used"].to_string().contains(&id), "{asked}");
+        app.stop().await;
+        let app = app_at(&db, "2026-11-24T15:00:00Z", "Europe/London").await;
+        let (s, _, _) = call(
+            &app,
+            Method::PATCH,
+            &format!("/api/tasks/{id}"),
+            Some(json!({"title": "Call the fish supplier about Friday", "priority": "low"})),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200);
+        let (s, then) = app
+            .get(&format!("/api/tasks/{id}?as_of=2026-11-24T10:00:00Z"))
+            .await;
+        assert_eq!(s, 200, "{then}");
+        assert_eq!(then["item"]["title"], "Call the fish supplier");
+        assert_eq!(then["item"]["priority"], "high");
+        let (_, now) = app
+            .get(&format!("/api/tasks/{id}?as_of=2026-11-24T16:00:00Z"))
+            .await;
+        assert_eq!(now["item"]["priority"], "low");
+        let (s, _) = app
+            .get(&format!("/api/tasks/{id}?as_of=2026-11-23T10:00:00Z"))
+            .await;
+        assert_eq!(s, 404, "it did not exist yet");
+        let (s, e) = app.get(&format!("/api/tasks/{id}?as_of=yesterday")).await;
+        assert_eq!(s, 400);
+        assert_eq!(e["error"]["field"], "as_of");
     }
 );
