@@ -921,8 +921,7 @@ impl WorkspaceService {
     ) -> StoreResult<Value> {
         let log = self.activity(user, kind, id).await?;
         log.into_iter()
-            .filter(|a| a.at <= at && a.action != "note_added")
-            .next_back()
+            .rfind(|a| a.at <= at && a.action != "note_added")
             .map(|a| a.snapshot)
             .ok_or(StoreError::NotFound)
     }
