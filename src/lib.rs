@@ -74,11 +74,17 @@ impl App {
             "model providers ready"
         );
         let workspace = Arc::new(workspace::WorkspaceService::new(store.clone(), clock));
+        let actions = Arc::new(chat::actions::ActionService::new(
+            store.clone(),
+            workspace.clone(),
+            clock,
+        ));
         let chat = Arc::new(chat::ChatService::new(
             store,
             providers,
             clock,
             cfg.history_tokens,
+            actions,
         ));
         Ok(Self {
             chat,

@@ -22,22 +22,30 @@ pub struct LocalAnalyst;
 #[async_trait]
 impl Provider for LocalAnalyst {
     async fn complete(&self, req: ModelRequest<'_>) -> Result<ModelReply, ProviderError> {
-        let (content, items) = answer(req.question, req.context);
+        let (content, items, calls) = respond(&req);
         Ok(ModelReply {
             content,
             model: LOCAL_MODEL.into(),
             usage: None,
             items_used: Some(items),
+            calls,
         })
     }
 
     async fn stream(&self, req: ModelRequest<'_>) -> Result<super::ChunkStream, ProviderError> {
         use futures::StreamExt;
-        let (content, items) = answer(req.question, req.context);
+        let (content, items, calls) = respond(&req);
         let mut chunks = vec![Ok(super::StreamChunk::Model(LOCAL_MODEL.into()))];
         chunks.extend(
             pieces(&content, STREAM_PIECE).map(|p| Ok(super::StreamChunk::Delta(p.to_string()))),
         );
+        chunks.extend(calls.into_iter().enumerate().map(|(index, c)| {
+            Ok(super::StreamChunk::Call {
+                index,
+                name: Some(c.name),
+                arguments: Some(c.arguments),
+            })
+        }));
         chunks.push(Ok(super::StreamChunk::Items(items)));
         // Yield between pieces so a stop or a disconnect is seen mid-answer.
         Ok(futures::stream::iter(chunks)
@@ -47,6 +55,15 @@ impl Provider for LocalAnalyst {
             })
             .boxed())
     }
+}
+
+/// A command ("mark the gasket done") becomes proposed changes; anything else an answer.
+fn respond(req: &ModelRequest<'_>) -> (String, Vec<ItemRef>, Vec<super::tools::ToolCall>) {
+    if let Some(u) = super::commands::understand(req.question, req.context, req.history) {
+        return (u.text, Vec::new(), u.calls);
+    }
+    let (content, items) = answer(req.question, req.context);
+    (content, items, Vec::new())
 }
 
 /// The size of the pieces the analyst streams its answer in, in bytes (at word boundaries).
@@ -1128,7 +1145,7 @@ fn stem(w: &str) -> &str {
     }
 }
 
-fn words(s: &str) -> Vec<String> {
+pub(crate) fn words(s: &str) -> Vec<String> {
     s.to_lowercase()
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty() && !STOP_WORDS.contains(w))
@@ -1138,7 +1155,7 @@ fn words(s: &str) -> Vec<String> {
 
 /// How well the question's words name a title: 2 per exact (stemmed) word, 1 per shared prefix
 /// of five letters or more.
-fn score(question: &[String], title: &str) -> u32 {
+pub(crate) fn score(question: &[String], title: &str) -> u32 {
     let title = words(title);
     question
         .iter()

@@ -1,8 +1,10 @@
 //! Model providers: the offline operations analyst and any OpenAI-compatible server.
 
+pub mod commands;
 pub mod local;
 pub mod openai;
 pub mod tokens;
+pub mod tools;
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -44,6 +46,8 @@ pub struct ModelReply {
     pub usage: Option<Usage>,
     /// The items the answer used, when the provider knows them exactly.
     pub items_used: Option<Vec<ItemRef>>,
+    /// Changes the model proposes (tool calls), to be validated and confirmed.
+    pub calls: Vec<tools::ToolCall>,
 }
 
 /// Why a model call failed. The text is safe to show to the user.
@@ -71,6 +75,12 @@ pub enum StreamChunk {
     /// The items the finished answer used, when the provider knows them exactly (sent last;
     /// a stream cut short never gets it, and its items are traced from the text instead).
     Items(Vec<ItemRef>),
+    /// A piece of a tool call: the call at `index` gets more of its name and arguments.
+    Call {
+        index: usize,
+        name: Option<String>,
+        arguments: Option<String>,
+    },
 }
 
 /// A streamed answer. Dropping it cancels the upstream request.
@@ -161,5 +171,33 @@ impl Providers {
                 "model {model:?} is not available: no OPENAI_API_KEY is configured; use {LOCAL_MODEL:?} or leave model empty"
             )),
         }
+    }
+}
+
+/// A reply already decided without a model (what a "yes" to proposed changes did), delivered
+/// through the provider interface so it is stored and streamed like any answer.
+pub struct Fixed {
+    pub text: String,
+    pub model: String,
+}
+
+#[async_trait]
+impl Provider for Fixed {
+    async fn complete(&self, _: ModelRequest<'_>) -> Result<ModelReply, ProviderError> {
+        Ok(ModelReply {
+            content: self.text.clone(),
+            model: self.model.clone(),
+            usage: None,
+            items_used: Some(Vec::new()),
+            calls: Vec::new(),
+        })
+    }
+
+    async fn stream(&self, _: ModelRequest<'_>) -> Result<ChunkStream, ProviderError> {
+        use futures::StreamExt;
+        let mut chunks = vec![Ok(StreamChunk::Model(self.model.clone()))];
+        chunks.extend(local::pieces(&self.text, 24).map(|p| Ok(StreamChunk::Delta(p.to_string()))));
+        chunks.push(Ok(StreamChunk::Items(Vec::new())));
+        Ok(futures::stream::iter(chunks).boxed())
     }
 }

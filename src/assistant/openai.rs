@@ -53,7 +53,14 @@ impl OpenAiProvider {
             messages.push(json!({"role": m.role.as_str(), "content": m.content}));
         }
         messages.push(json!({"role": "user", "content": req.question}));
-        json!({"model": req.model, "messages": messages, "temperature": 0.4, "stream": false})
+        json!({
+            "model": req.model,
+            "messages": messages,
+            "temperature": 0.4,
+            "stream": false,
+            "tools": super::tools::definitions(),
+            "tool_choice": "auto",
+        })
     }
 
     /// Reads a non-streamed completion from a response `open` accepted.
@@ -74,8 +81,23 @@ impl OpenAiProvider {
             .into_iter()
             .next()
             .ok_or_else(|| ProviderError::BadResponse("no choices".into()))?;
-        let content = choice.message.and_then(|m| m.content).unwrap_or_default();
-        if content.trim().is_empty() {
+        let (content, calls) = match choice.message {
+            Some(m) => (
+                m.content.unwrap_or_default(),
+                m.tool_calls
+                    .into_iter()
+                    .filter_map(|c| c.function)
+                    .filter_map(|f| {
+                        Some(super::tools::ToolCall {
+                            name: f.name?,
+                            arguments: f.arguments.unwrap_or_default(),
+                        })
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            None => (String::new(), Vec::new()),
+        };
+        if content.trim().is_empty() && calls.is_empty() {
             return Err(ProviderError::BadResponse("the answer was empty".into()));
         }
         let usage = parsed.usage.and_then(|u| {
@@ -93,6 +115,7 @@ impl OpenAiProvider {
             model,
             usage,
             items_used: None,
+            calls,
         })
     }
 
@@ -201,6 +224,23 @@ fn stream_chunks(data: &str) -> Option<Result<Vec<super::StreamChunk>, ProviderE
         .filter(|t| !t.is_empty())
     {
         out.push(StreamChunk::Delta(text.to_string()));
+    }
+    if let Some(calls) = v
+        .pointer("/choices/0/delta/tool_calls")
+        .and_then(|c| c.as_array())
+    {
+        for (i, c) in calls.iter().enumerate() {
+            let index = c
+                .get("index")
+                .and_then(|n| n.as_u64())
+                .map_or(i, |n| n as usize);
+            let text = |p: &str| c.pointer(p).and_then(|t| t.as_str()).map(str::to_string);
+            out.push(StreamChunk::Call {
+                index,
+                name: text("/function/name"),
+                arguments: text("/function/arguments"),
+            });
+        }
     }
     if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
         let get = |k: &str| {
@@ -321,6 +361,22 @@ struct Choice {
 struct WireMessage {
     #[serde(default)]
     content: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<WireToolCall>,
+}
+
+#[derive(Deserialize)]
+struct WireToolCall {
+    #[serde(default)]
+    function: Option<WireFunction>,
+}
+
+#[derive(Deserialize)]
+struct WireFunction {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -1,6 +1,7 @@
 //! The chat turn: validate, persist the question, build the context, pick the history, call the
 //! provider, persist the answer. The only place that orders those steps.
 
+pub mod actions;
 mod stream;
 pub mod suggestions;
 
@@ -28,6 +29,9 @@ first, then by priority (urgent, high, medium, low). Completed and cancelled wor
 work. If the data does not contain the answer, say so plainly instead of guessing. Be direct and \
 concise; use Markdown lists, and a table for a time-boxed plan.\n\n";
 
+/// The model name stored on a reply that confirmed or cancelled proposed changes.
+pub const ACTIONS_MODEL: &str = "opschat-actions";
+
 /// History is read newest first in pages of this many messages until the token budget is spent.
 const HISTORY_PAGE: i64 = 32;
 /// The most messages ever sent as history, whatever the budget.
@@ -50,10 +54,14 @@ pub struct TurnReply {
     pub question: Message,
     pub answer: Message,
     pub items_used: Vec<ItemRef>,
+    /// Changes the answer proposes, waiting for the manager's confirmation.
+    pub actions: Vec<crate::domain::ChatAction>,
 }
 
 /// A question stored and ready to be answered.
 pub struct Prepared {
+    /// Who asked: proposals and a "yes" act as them.
+    pub user: User,
     pub session: Session,
     pub question: Message,
     pub ctx: OpsContext,
@@ -105,6 +113,7 @@ pub struct ChatService {
     prompt_count: Mutex<(u64, i32)>,
     /// Replies streaming on this instance: reply id -> (session id, cancel).
     streams: Mutex<std::collections::HashMap<Uuid, (Uuid, tokio_util::sync::CancellationToken)>>,
+    actions: Arc<actions::ActionService>,
 }
 
 impl ChatService {
@@ -113,6 +122,7 @@ impl ChatService {
         providers: Arc<Providers>,
         clock: Clock,
         history_tokens: u32,
+        actions: Arc<actions::ActionService>,
     ) -> Self {
         let history_tokens = i32::try_from(history_tokens).unwrap_or(i32::MAX);
         Self {
@@ -122,7 +132,13 @@ impl ChatService {
             history_tokens,
             prompt_count: Mutex::new((0, 0)),
             streams: Mutex::new(std::collections::HashMap::new()),
+            actions,
         }
+    }
+
+    /// Proposed changes: confirm, cancel, undo.
+    pub fn actions(&self) -> &Arc<actions::ActionService> {
+        &self.actions
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -208,10 +224,7 @@ impl ChatService {
     /// Answers one question, persisting both sides of the exchange.
     pub async fn turn(&self, user: &User, req: TurnRequest) -> Result<TurnReply, ChatError> {
         let p = self.ask(user, req).await?;
-        self.answer(
-            p.session, p.question, &p.ctx, p.provider, p.model, p.replaces,
-        )
-        .await
+        self.answer(p).await
     }
 
     /// Answers the session's last question again, without storing it twice: after a failed
@@ -224,10 +237,7 @@ impl ChatService {
         model: Option<&str>,
     ) -> Result<TurnReply, ChatError> {
         let p = self.again(user, session_id, model).await?;
-        self.answer(
-            p.session, p.question, &p.ctx, p.provider, p.model, p.replaces,
-        )
-        .await
+        self.answer(p).await
     }
 
     /// Validates a question and commits it (creating the session if needed) before any model
@@ -287,7 +297,37 @@ impl ChatService {
                 self.store.create_session(&new, &user_msg).await?
             }
         };
+        // "yes" / "no" to changes the last reply proposed: decided here, answered without a
+        // model, so the transcript says what was done.
+        let (provider, model) = match actions::decision(question) {
+            Some(decision) => {
+                let pending = self.actions.pending(&session.user_id, session.id).await?;
+                if pending.is_empty() {
+                    (provider, model)
+                } else {
+                    let actor = crate::workspace::actor(user, "chat");
+                    let text = self
+                        .actions
+                        .decide_all(user, &actor, &pending, decision)
+                        .await;
+                    let fixed: Arc<dyn crate::assistant::Provider> =
+                        Arc::new(crate::assistant::Fixed {
+                            text,
+                            model: ACTIONS_MODEL.into(),
+                        });
+                    (fixed, ACTIONS_MODEL.to_string())
+                }
+            }
+            None => (provider, model),
+        };
+        // After a "yes", the context the reply is stored with shows the changed data.
+        let ctx = if model == ACTIONS_MODEL {
+            OpsContext::load(self.store.as_ref(), &session.user_id, local_now, None).await?
+        } else {
+            ctx
+        };
         Ok(Prepared {
+            user: user.clone(),
             session,
             question: question_msg,
             ctx,
@@ -349,6 +389,7 @@ impl ChatService {
         let ctx =
             OpsContext::load(self.store.as_ref(), &owner, self.local_now(user), client).await?;
         Ok(Prepared {
+            user: user.clone(),
             session,
             question,
             ctx,
@@ -360,15 +401,17 @@ impl ChatService {
 
     /// Builds the prompt for a stored question, calls the provider and stores the reply (or
     /// the failure). `replaces` is an earlier answer to mark superseded once this one is saved.
-    async fn answer(
-        &self,
-        session: Session,
-        question_msg: Message,
-        ctx: &OpsContext,
-        provider: Arc<dyn crate::assistant::Provider>,
-        model: String,
-        replaces: Option<Uuid>,
-    ) -> Result<TurnReply, ChatError> {
+    async fn answer(&self, p: Prepared) -> Result<TurnReply, ChatError> {
+        let Prepared {
+            user,
+            session,
+            question: question_msg,
+            ctx,
+            provider,
+            model,
+            replaces,
+        } = p;
+        let ctx = &ctx;
         let question = question_msg.content.as_str();
         let (history, history_ids, history_tokens) =
             self.history(session.id, question_msg.seq).await?;
@@ -412,6 +455,15 @@ impl ChatService {
             }
         };
 
+        // Proposed changes: validated against this user's data, listed in the reply.
+        let (proposals, proposal_text) = actions::review(&reply.calls, ctx);
+        let mut reply = reply;
+        if !proposal_text.is_empty() {
+            if !reply.content.trim().is_empty() {
+                reply.content.push_str("\n\n");
+            }
+            reply.content.push_str(&proposal_text);
+        }
         let estimate = match reply.usage {
             Some(_) => 0,
             None => self.prompt_estimate(&system, history.len(), history_tokens, &question_msg),
@@ -450,11 +502,22 @@ impl ChatService {
             last_message_at: appended.last_message_at,
             ..session
         };
+        let actions = self
+            .actions
+            .propose(
+                &session.user_id,
+                &crate::workspace::actor(&user, "chat"),
+                session.id,
+                appended.message.id,
+                proposals,
+            )
+            .await?;
         Ok(TurnReply {
             session,
             question: question_msg,
             answer: appended.message,
             items_used,
+            actions,
         })
     }
 
@@ -462,6 +525,7 @@ impl ChatService {
     fn system_prompt(&self, ctx: &OpsContext) -> String {
         let mut system = String::with_capacity(SYSTEM_PROMPT.len() + 4096);
         system.push_str(SYSTEM_PROMPT);
+        system.push_str(crate::assistant::tools::INSTRUCTIONS);
         system.push_str(&ctx.prompt_text());
         system
     }

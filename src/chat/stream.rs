@@ -148,6 +148,7 @@ impl ChatService {
         let mut usage: Option<Usage> = None;
         let mut model = p.model.clone();
         let mut exact_items: Option<Vec<crate::context::ItemRef>> = None;
+        let mut calls = crate::assistant::tools::ToolCallParts::default();
         let (history, history_ids, history_tokens) = match history {
             Ok(h) => h,
             Err(e) => {
@@ -197,6 +198,11 @@ impl ChatService {
                         Some(Ok(StreamChunk::Usage(u))) => usage = Some(u),
                         Some(Ok(StreamChunk::Model(m))) => model = m,
                         Some(Ok(StreamChunk::Items(i))) => exact_items = Some(i),
+                        Some(Ok(StreamChunk::Call {
+                            index,
+                            name,
+                            arguments,
+                        })) => calls.push(index, name.as_deref(), arguments.as_deref()),
                         Some(Ok(StreamChunk::Delta(d))) => {
                             content.push_str(&d);
                             if tx.send(StreamEvent::Delta(d)).await.is_err() {
@@ -221,6 +227,23 @@ impl ChatService {
         if status != MessageStatus::Complete {
             tracing::info!(reply = %reply_id, status = status.as_str(), chars = content.len(), "stream ended early");
         }
+        // Proposed changes count only from a finished answer; their listing ends the reply.
+        let calls = calls.finish();
+        let (proposals, status) = if status == MessageStatus::Complete && !calls.is_empty() {
+            let (proposals, text) = super::actions::review(&calls, &p.ctx);
+            let mut extra = String::new();
+            if !text.is_empty() {
+                if !content.trim().is_empty() {
+                    extra.push_str("\n\n");
+                }
+                extra.push_str(&text);
+            }
+            content.push_str(&extra);
+            let _ = tx.send(StreamEvent::Delta(extra)).await;
+            (proposals, status)
+        } else {
+            (Vec::new(), status)
+        };
 
         let (prompt_tokens, completion_tokens) = Self::usage_or_count(usage, estimate, &content);
         let items_used = exact_items.unwrap_or_else(|| p.ctx.items_mentioned_in(&content));
@@ -261,9 +284,27 @@ impl ChatService {
                 Err(e) => tracing::warn!(error = %e, "superseding the regenerated answer"),
             }
         }
+        let actions = match self
+            .actions
+            .propose(
+                &p.session.user_id,
+                &crate::workspace::actor(&p.user, "chat"),
+                p.session.id,
+                reply_id,
+                proposals,
+            )
+            .await
+        {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!(reply = %reply_id, error = %e, "could not store the proposed changes");
+                Vec::new()
+            }
+        };
         let event = match saved.message.status {
             MessageStatus::Complete | MessageStatus::Stopped => {
                 StreamEvent::Done(Box::new(TurnReply {
+                    actions,
                     session: crate::domain::Session {
                         message_count,
                         last_message_at: saved.last_message_at,

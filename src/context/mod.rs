@@ -249,7 +249,7 @@ impl OpsContext {
     }
 
     /// The tasks the prompt lists (the most urgent, capped).
-    fn prompt_tasks(&self) -> &[Task] {
+    pub fn prompt_tasks(&self) -> &[Task] {
         &self.open_tasks[..self.open_tasks.len().min(MAX_PROMPT_TASKS)]
     }
 
@@ -272,8 +272,8 @@ impl OpsContext {
         if self.open_tasks.is_empty() {
             s.push_str("- none\n");
         }
-        for t in self.prompt_tasks() {
-            let _ = write!(s, "- {} [{}]", t.title, t.priority);
+        for (i, t) in self.prompt_tasks().iter().enumerate() {
+            let _ = write!(s, "- [T{}] {} [{}]", i + 1, t.title, t.priority);
             if let Some(due) = t.due(self.today) {
                 let _ = write!(
                     s,
@@ -319,8 +319,14 @@ impl OpsContext {
         if self.delegations.is_empty() {
             s.push_str("- none\n");
         }
-        for d in &self.delegations {
-            let _ = write!(s, "- {} -> {}", d.task_description, d.assigned_to);
+        for (i, d) in self.delegations.iter().enumerate() {
+            let _ = write!(
+                s,
+                "- [D{}] {} -> {}",
+                i + 1,
+                d.task_description,
+                d.assigned_to
+            );
             if let Some(e) = &d.assigned_to_email {
                 let _ = write!(s, " <{e}>");
             }

@@ -41,12 +41,14 @@ macro_rules! word_enum {
     };
 }
 
+mod action;
 mod chat;
 mod ops;
 pub mod quick;
 pub mod recurrence;
 mod user;
 
+pub use action::*;
 pub use chat::*;
 pub use ops::*;
 pub use recurrence::Recurrence;

@@ -130,8 +130,16 @@ async fn to_the_end(
     Ok(reply?)
 }
 
+/// A proposed change as the API shows it: its summary also as sanitised HTML for the card.
+pub fn action_json(a: &crate::domain::ChatAction) -> Value {
+    let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
+    v["summary_html"] = Value::String(crate::markdown::to_html(&a.summary));
+    v
+}
+
 fn reply_json(reply: crate::chat::TurnReply) -> Value {
     json!({
+        "actions": reply.actions.iter().map(action_json).collect::<Vec<_>>(),
         "response_html": crate::markdown::to_html(&reply.answer.content),
         "response": reply.answer.content,
         "session_id": reply.session.id,
@@ -325,6 +333,7 @@ pub async fn history(
     }
     let session = s.chat.session(&me.user, id).await?;
     let messages = s.chat.messages(&me.user, id, q.before, limit).await?;
+    let actions = s.chat.actions().of_session(&me.user, id).await?;
     let first = messages.first().map(|m| m.seq);
     let has_more = first.is_some_and(|f| f > 1);
     Ok(Json(json!({
@@ -334,7 +343,14 @@ pub async fn history(
         "last_message_at": session.last_message_at,
         "message_count": session.message_count,
         "is_active": session.is_active,
-        "messages": messages.iter().map(|m| message_json(m, q.include_context)).collect::<Vec<_>>(),
+        "messages": messages.iter().map(|m| {
+            let mut v = message_json(m, q.include_context);
+            let mine: Vec<Value> = actions.iter().filter(|a| a.message_id == m.id).map(action_json).collect();
+            if m.role == crate::domain::Role::Assistant {
+                v["actions"] = Value::Array(mine);
+            }
+            v
+        }).collect::<Vec<_>>(),
         "has_more": has_more,
         "next_before": if has_more { first } else { None },
     })))
@@ -366,4 +382,49 @@ fn bounded(v: Option<i64>, default: i64, max: i64, name: &str) -> Result<i64, Ap
             format!("{name} {n} must be from 1 to {max}"),
         )),
     }
+}
+
+/// A proposed change.
+pub async fn action(
+    State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = super::extract::parse_id(&id, "action id")?;
+    let a = s.chat.actions().get(&me.user, id).await?;
+    Ok(Json(action_json(&a)))
+}
+
+/// Confirms a proposed change: applied once, however many times this is called.
+pub async fn confirm_action(
+    State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = super::extract::parse_id(&id, "action id")?;
+    let actor = crate::workspace::actor(&me.user, "chat");
+    let a = s.chat.actions().confirm(&me.user, &actor, id).await?;
+    Ok(Json(action_json(&a)))
+}
+
+pub async fn cancel_action(
+    State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = super::extract::parse_id(&id, "action id")?;
+    let actor = crate::workspace::actor(&me.user, "chat");
+    let a = s.chat.actions().cancel(&me.user, &actor, id).await?;
+    Ok(Json(action_json(&a)))
+}
+
+pub async fn undo_action(
+    State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = super::extract::parse_id(&id, "action id")?;
+    let actor = crate::workspace::actor(&me.user, "chat");
+    let a = s.chat.actions().undo(&me.user, &actor, id).await?;
+    Ok(Json(action_json(&a)))
 }

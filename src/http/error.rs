@@ -138,6 +138,17 @@ impl From<ChatError> for ApiError {
     }
 }
 
+impl From<crate::chat::actions::ActionError> for ApiError {
+    fn from(e: crate::chat::actions::ActionError) -> Self {
+        use crate::chat::actions::ActionError;
+        match e {
+            ActionError::NotFound => ApiError::not_found("no such action"),
+            ActionError::NotNow(m) => ApiError::new(StatusCode::CONFLICT, "not_allowed", m),
+            ActionError::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {

@@ -110,6 +110,30 @@ fn table() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
         ),
         (
             Method::GET,
+            "/api/operations-chat/actions/{id}",
+            User,
+            get(chat::action),
+        ),
+        (
+            Method::POST,
+            "/api/operations-chat/actions/{id}/confirm",
+            User,
+            post(chat::confirm_action),
+        ),
+        (
+            Method::POST,
+            "/api/operations-chat/actions/{id}/cancel",
+            User,
+            post(chat::cancel_action),
+        ),
+        (
+            Method::POST,
+            "/api/operations-chat/actions/{id}/undo",
+            User,
+            post(chat::undo_action),
+        ),
+        (
+            Method::GET,
             "/api/operations-chat/suggestions",
             User,
             get(chat::suggestions),

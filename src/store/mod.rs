@@ -19,7 +19,8 @@ use crate::domain::{
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use workspace::{
-    Actor, DelegationFilter, Loaded, Page, Plan, Target, TaskFilter, Workspace, Write,
+    ActionSettlement, Actor, DelegationFilter, Loaded, Page, Plan, Target, TaskFilter, Workspace,
+    Write,
 };
 
 /// What went wrong in storage. SQL text never reaches a client: `http/` maps these to codes.

@@ -13,8 +13,23 @@ use uuid::Uuid;
 
 use super::StoreResult;
 use crate::domain::{
-    Activity, Delegation, DelegationNote, DelegationStatus, Digest, Priority, Task, TaskStatus,
+    ActionStatus, Activity, ChatAction, Delegation, DelegationNote, DelegationStatus, Digest,
+    ItemKind, Priority, Task, TaskStatus,
 };
+
+/// How a claimed action ended: its new status and what to record with it.
+#[derive(Debug, Clone)]
+pub struct ActionSettlement {
+    pub status: ActionStatus,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub error: Option<String>,
+    /// Set on confirm or cancel.
+    pub decided_by: Option<String>,
+    /// Set on undo.
+    pub undone_by: Option<String>,
+    pub at: DateTime<Utc>,
+}
 
 /// Who makes a change, and through what: recorded with every activity entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +156,57 @@ pub trait Workspace: Send + Sync {
         plan: Plan<'_>,
     ) -> StoreResult<Vec<Write>>;
 
+    /// Stores actions proposed by a reply.
+    async fn insert_actions(&self, owner: &str, actions: &[ChatAction]) -> StoreResult<()>;
+    async fn action(&self, owner: &str, id: Uuid) -> StoreResult<Option<ChatAction>>;
+    /// A session's actions, in the order they were proposed.
+    async fn session_actions(&self, owner: &str, session_id: Uuid) -> StoreResult<Vec<ChatAction>>;
+    /// Moves an action from `from` to `to` if it is in `from`: `false` when another confirm,
+    /// cancel or undo got there first. This is what makes a double confirm apply once.
+    async fn claim_action(
+        &self,
+        owner: &str,
+        id: Uuid,
+        from: ActionStatus,
+        to: ActionStatus,
+    ) -> StoreResult<bool>;
+    /// Records how a claimed action ended.
+    async fn settle_action(
+        &self,
+        owner: &str,
+        id: Uuid,
+        s: &ActionSettlement,
+    ) -> StoreResult<ChatAction>;
+    /// Takes a note back (an undone chat action's); logged on its delegation.
+    async fn delete_note(
+        &self,
+        owner: &str,
+        note_id: Uuid,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Removes the digest of `date` (an undone chat action created it).
+    async fn delete_digest(
+        &self,
+        owner: &str,
+        date: NaiveDate,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Logs an entry in an item's activity without changing it (an action proposed or
+    /// cancelled in the chat).
+    #[allow(clippy::too_many_arguments)]
+    async fn log_item(
+        &self,
+        owner: &str,
+        kind: ItemKind,
+        id: Uuid,
+        action: &str,
+        actor: &Actor,
+        details: Value,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
     /// Writes the digest of `date` (created or replaced); `true` when it was created.
     async fn put_digest(
         &self,
@@ -227,8 +293,8 @@ impl Clauses {
 macro_rules! sql_workspace {
     ($store:ident, $db:ty, $row:ty, $id:ty, $begin:expr, $is_postgres:expr) => {
         use crate::store::workspace::{
-            Actor, Arg, Clauses, DelegationFilter, Loaded, Page, Plan, Target, TaskFilter,
-            Workspace, Write, diff, like_pattern,
+            ActionSettlement, Actor, Arg, Clauses, DelegationFilter, Loaded, Page, Plan, Target,
+            TaskFilter, Workspace, Write, diff, like_pattern,
         };
 
         fn snapshot<T: serde::Serialize>(item: &T) -> serde_json::Value {
@@ -312,6 +378,35 @@ macro_rules! sql_workspace {
                 author_id: r.try_get("author_id")?,
                 author_name: r.try_get("author_name")?,
                 created_at: r.try_get("created_at")?,
+            })
+        }
+
+        const ACTION_COLUMNS: &str = "id, session_id, message_id, spec, summary, status, \
+             before, after, error, proposed_at, decided_by, decided_at, undone_by, undone_at";
+
+        fn action_row(r: &$row) -> StoreResult<crate::domain::ChatAction> {
+            let spec: Json<serde_json::Value> = r.try_get("spec")?;
+            Ok(crate::domain::ChatAction {
+                id: r.try_get::<$id, _>("id")?.into_uuid(),
+                session_id: r.try_get::<$id, _>("session_id")?.into_uuid(),
+                message_id: r.try_get::<$id, _>("message_id")?.into_uuid(),
+                spec: serde_json::from_value(spec.0).map_err(|e| {
+                    StoreError::Backend(anyhow::anyhow!("corrupt action: {e}"))
+                })?,
+                summary: r.try_get("summary")?,
+                status: stored(r.try_get("status")?)?,
+                before: r
+                    .try_get::<Option<Json<serde_json::Value>>, _>("before")?
+                    .map(|j| j.0),
+                after: r
+                    .try_get::<Option<Json<serde_json::Value>>, _>("after")?
+                    .map(|j| j.0),
+                error: r.try_get("error")?,
+                proposed_at: r.try_get("proposed_at")?,
+                decided_by: r.try_get("decided_by")?,
+                decided_at: r.try_get("decided_at")?,
+                undone_by: r.try_get("undone_by")?,
+                undone_at: r.try_get("undone_at")?,
             })
         }
 
@@ -604,7 +699,7 @@ macro_rules! sql_workspace {
             ) -> StoreResult<Vec<crate::domain::DelegationNote>> {
                 let sql = format!(
                     "SELECT {NOTE_COLUMNS} FROM delegation_notes \
-                     WHERE user_id = $1 AND delegation_id = $2 ORDER BY id"
+                     WHERE user_id = $1 AND delegation_id = $2 AND deleted_at IS NULL ORDER BY id"
                 );
                 let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(owner)
@@ -623,6 +718,7 @@ macro_rules! sql_workspace {
                     "SELECT {} FROM delegation_notes n JOIN delegations d \
                      ON d.id = n.delegation_id AND d.user_id = n.user_id \
                      WHERE n.user_id = $1 AND d.status <> 'completed' AND d.deleted_at IS NULL \
+                     AND n.deleted_at IS NULL \
                      ORDER BY n.id DESC LIMIT $2",
                     NOTE_COLUMNS
                         .split(", ")
@@ -912,6 +1008,214 @@ macro_rules! sql_workspace {
                 }
                 tx.commit().await?;
                 Ok(applied)
+            }
+
+            async fn insert_actions(
+                &self,
+                owner: &str,
+                actions: &[crate::domain::ChatAction],
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                for a in actions {
+                    let spec = serde_json::to_value(&a.spec)
+                        .map_err(|e| StoreError::Backend(anyhow::Error::new(e)))?;
+                    sqlx::query(
+                        "INSERT INTO chat_actions (id, user_id, session_id, message_id, spec, \
+                         summary, status, proposed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(id(a.id))
+                    .bind(owner)
+                    .bind(id(a.session_id))
+                    .bind(id(a.message_id))
+                    .bind(Json(spec))
+                    .bind(&a.summary)
+                    .bind(a.status.as_str())
+                    .bind(a.proposed_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn action(
+                &self,
+                owner: &str,
+                aid: uuid::Uuid,
+            ) -> StoreResult<Option<crate::domain::ChatAction>> {
+                let sql = format!(
+                    "SELECT {ACTION_COLUMNS} FROM chat_actions WHERE user_id = $1 AND id = $2"
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(owner)
+                    .bind(id(aid))
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(action_row).transpose()
+            }
+
+            async fn session_actions(
+                &self,
+                owner: &str,
+                sid: uuid::Uuid,
+            ) -> StoreResult<Vec<crate::domain::ChatAction>> {
+                let sql = format!(
+                    "SELECT {ACTION_COLUMNS} FROM chat_actions \
+                     WHERE user_id = $1 AND session_id = $2 ORDER BY id"
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(owner)
+                    .bind(id(sid))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(action_row).collect()
+            }
+
+            async fn claim_action(
+                &self,
+                owner: &str,
+                aid: uuid::Uuid,
+                from: crate::domain::ActionStatus,
+                to: crate::domain::ActionStatus,
+            ) -> StoreResult<bool> {
+                let n = sqlx::query(
+                    "UPDATE chat_actions SET status = $4 \
+                     WHERE user_id = $1 AND id = $2 AND status = $3",
+                )
+                .bind(owner)
+                .bind(id(aid))
+                .bind(from.as_str())
+                .bind(to.as_str())
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn settle_action(
+                &self,
+                owner: &str,
+                aid: uuid::Uuid,
+                s: &ActionSettlement,
+            ) -> StoreResult<crate::domain::ChatAction> {
+                let sql = format!(
+                    "UPDATE chat_actions SET status = $3, \
+                     before = COALESCE($4, before), after = COALESCE($5, after), error = $6, \
+                     decided_by = COALESCE($7, decided_by), \
+                     decided_at = CASE WHEN $7 IS NULL THEN decided_at ELSE $9 END, \
+                     undone_by = COALESCE($8, undone_by), \
+                     undone_at = CASE WHEN $8 IS NULL THEN undone_at ELSE $9 END \
+                     WHERE user_id = $1 AND id = $2 RETURNING {ACTION_COLUMNS}"
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(owner)
+                    .bind(id(aid))
+                    .bind(s.status.as_str())
+                    .bind(s.before.clone().map(Json))
+                    .bind(s.after.clone().map(Json))
+                    .bind(&s.error)
+                    .bind(&s.decided_by)
+                    .bind(&s.undone_by)
+                    .bind(s.at)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                action_row(&row)
+            }
+
+            async fn delete_note(
+                &self,
+                owner: &str,
+                note_id: uuid::Uuid,
+                actor: &Actor,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let sql = format!(
+                    "UPDATE delegation_notes SET deleted_at = $3 \
+                     WHERE user_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING {NOTE_COLUMNS}"
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(owner)
+                    .bind(id(note_id))
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                let note = note_row(&row)?;
+                let version: i64 = sqlx::query_scalar(
+                    "SELECT version FROM delegations WHERE user_id = $1 AND id = $2",
+                )
+                .bind(owner)
+                .bind(id(note.delegation_id))
+                .fetch_one(&mut *tx)
+                .await?;
+                log_activity(
+                    &mut tx, owner, crate::domain::ItemKind::Delegation, note.delegation_id,
+                    "note_removed", actor, None, snapshot(&note), version, now,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_digest(
+                &self,
+                owner: &str,
+                date: chrono::NaiveDate,
+                actor: &Actor,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let sql = format!(
+                    "DELETE FROM daily_digests WHERE user_id = $1 AND date = $2 \
+                     RETURNING {DIGEST_COLUMNS}"
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(owner)
+                    .bind(date)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                let digest = digest_row(&row)?;
+                log_activity(
+                    &mut tx, owner, crate::domain::ItemKind::Digest, digest.id, "deleted",
+                    actor, None, snapshot(&digest), digest.version, now,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn log_item(
+                &self,
+                owner: &str,
+                kind: crate::domain::ItemKind,
+                item: uuid::Uuid,
+                action: &str,
+                actor: &Actor,
+                details: serde_json::Value,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let table = match kind {
+                    crate::domain::ItemKind::Task => "tasks",
+                    crate::domain::ItemKind::Delegation => "delegations",
+                    crate::domain::ItemKind::Digest => "daily_digests",
+                };
+                let sql = format!("SELECT version FROM {table} WHERE user_id = $1 AND id = $2");
+                let version: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .bind(owner)
+                    .bind(id(item))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let version = version.ok_or(StoreError::NotFound)?;
+                log_activity(
+                    &mut tx, owner, kind, item, action, actor, None, details, version, now,
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn put_digest(

@@ -84,6 +84,10 @@ both!(
         app.import_fixture().await;
         let asked = app.ask("What's most urgent today?", None).await;
         let a_session = asked["session_id"].as_str().unwrap().to_string();
+        let proposed = app
+            .ask("Mark the cooler gasket done", Some(&a_session))
+            .await;
+        let a_action = proposed["actions"][0]["id"].as_str().unwrap().to_string();
         let (_, token) = app
             .post("/api/tokens", &json!({"name": "A's script"}))
             .await;
@@ -120,6 +124,7 @@ both!(
             a_task.as_str(),
             a_delegation.as_str(),
             a_digest_id.as_str(),
+            a_action.as_str(),
             "half done",
         ];
 
@@ -134,7 +139,9 @@ both!(
             table.len()
         );
         for route in &table {
-            let path = route.path.replace("{date}", &a_digest).replace("{id}", if route.path.starts_with("/api/operations-chat/") {
+            let path = route.path.replace("{date}", &a_digest).replace("{id}", if route.path.starts_with("/api/operations-chat/actions/") {
+            &a_action
+        } else if route.path.starts_with("/api/operations-chat/") {
             &a_session
         } else if route.path.starts_with("/api/tokens/") {
             &a_token

@@ -4,6 +4,7 @@
 mod support;
 
 mod accounts;
+mod actions;
 mod browser;
 mod chat;
 mod cli;

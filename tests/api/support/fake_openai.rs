@@ -33,6 +33,13 @@ pub enum Step {
         fail_after: Option<usize>,
         usage: Option<(i64, i64)>,
     },
+    /// Answer with tool calls (name, JSON arguments) and optional text, the way Chat
+    /// Completions does: `message.tool_calls`, or streamed `delta.tool_calls` pieces by index
+    /// with the arguments split across chunks, ending with `finish_reason: "tool_calls"`.
+    Tools {
+        text: Option<String>,
+        calls: Vec<(String, String)>,
+    },
 }
 
 impl Step {
@@ -229,6 +236,51 @@ async fn run(mut step: Step, req: Value, shared: Arc<Shared>) -> Response {
                     body,
                 )
                     .into_response();
+            }
+            Step::Tools { text, calls } => {
+                let model = format!("{}-2024-08-06", req["model"].as_str().unwrap_or("gpt-4o"));
+                let wire: Vec<Value> = calls
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (name, args))| json!({"id": format!("call_{i}"), "type": "function", "function": {"name": name, "arguments": args}}))
+                    .collect();
+                if req["stream"].as_bool() != Some(true) {
+                    let v = json!({
+                        "id": "chatcmpl-fake", "object": "chat.completion", "created": 1_764_000_000, "model": model,
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "tool_calls": wire}, "finish_reason": "tool_calls"}],
+                        "usage": {"prompt_tokens": 200, "completion_tokens": 20, "total_tokens": 220},
+                    });
+                    return axum::Json(v).into_response();
+                }
+                let mut events = vec![sse_chunk(
+                    json!({"role": "assistant", "content": text}),
+                    Value::Null,
+                    &model,
+                )];
+                for (i, (name, args)) in calls.iter().enumerate() {
+                    events.push(sse_chunk(
+                        json!({"tool_calls": [{"index": i, "id": format!("call_{i}"), "type": "function", "function": {"name": name, "arguments": ""}}]}),
+                        Value::Null,
+                        &model,
+                    ));
+                    let mid = args
+                        .char_indices()
+                        .nth(args.chars().count() / 2)
+                        .map_or(0, |(b, _)| b);
+                    for piece in [&args[..mid], &args[mid..]] {
+                        events.push(sse_chunk(
+                            json!({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}),
+                            Value::Null,
+                            &model,
+                        ));
+                    }
+                }
+                events.push(sse_chunk(json!({}), json!("tool_calls"), &model));
+                events.push("data: [DONE]\n\n".to_string());
+                return Response::builder()
+                    .header("content-type", "text/event-stream")
+                    .body(Body::from(events.concat()))
+                    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
             }
             Step::Reply { text, usage, model } => {
                 let model = model.unwrap_or_else(|| {
