@@ -777,3 +777,46 @@ test("the workspace on a phone: quick add and the details panel fit the screen",
   await page.screenshot({ path: join(SHOTS, "workspace-phone.png") });
   await page.context().close();
 });
+
+test("the assistant completes one task and delegates another on confirm; undo takes one back", async () => {
+  const page = await newPage(work.base);
+  const open = await count(page, "open");
+  const delegations = await count(page, "deleg");
+  await openChat(page);
+  await page.click("#new-chat");
+  await page.locator("#input").fill("Mark the payroll discrepancy done");
+  await page.keyboard.press("Enter");
+  const first = page.locator(".action-card", { hasText: "Resolve Hannah's payroll discrepancy" });
+  await first.waitFor();
+  assert.match(await first.innerText(), /Mark Resolve Hannah's payroll discrepancy completed[\s\S]*Waiting for your confirmation/);
+  assert.equal(await count(page, "open"), open, "nothing changes before Confirm");
+  await axeCheck(page, "a proposed change in the chat");
+  await page.getByRole("button", { name: "Confirm: Mark Resolve Hannah's payroll discrepancy completed" }).click();
+  await first.locator(".action-state", { hasText: "Done" }).waitFor();
+  await waitCount(page, "open", open - 1);
+  assert.doesNotMatch(await page.locator("#tasks").innerText(), /Resolve Hannah's payroll discrepancy/);
+
+  await page.locator("#input").fill("Give the holiday party staffing to Priya, due friday");
+  await page.keyboard.press("Enter");
+  const second = page.locator(".action-card", { hasText: "Plan holiday party staffing" });
+  await second.waitFor();
+  assert.match(await second.innerText(), new RegExp(`Delegate Plan holiday party staffing to Priya, due ${day("Fri", 27, "Nov")}`));
+  await second.getByRole("button", { name: /^Confirm: / }).click();
+  await second.locator(".action-state", { hasText: "Done" }).waitFor();
+  await waitCount(page, "deleg", delegations + 1);
+  assert.match(await page.locator("#delegations").innerText(), /Priya — Plan holiday party staffing/);
+  await axeCheck(page, "applied changes with Undo");
+
+  // Undo the completion from its card: the task is open again.
+  await first.getByRole("button", { name: /^Undo: / }).click();
+  await first.locator(".action-state", { hasText: "Undone" }).waitFor();
+  await waitCount(page, "open", open);
+  assert.match(await page.locator("#tasks").innerText(), /Resolve Hannah's payroll discrepancy/);
+  // A reload shows the cards as they ended.
+  await page.reload();
+  await page.locator("#tasks li").first().waitFor();
+  await openChat(page);
+  await page.locator(".action-card.status-undone", { hasText: "Resolve Hannah's payroll discrepancy" }).waitFor();
+  await page.locator(".action-card.status-applied", { hasText: "Plan holiday party staffing" }).waitFor();
+  await page.context().close();
+});

@@ -2,7 +2,7 @@
 // as every other client. Data is inserted as text; only assistant Markdown, rendered and
 // sanitised by the server (content_html), is inserted as HTML.
 
-import { api, el, NetworkError, setupHeader } from "/static/common.js";
+import { api, el, errorText, NetworkError, setupHeader } from "/static/common.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -30,6 +30,59 @@ function scrollToEnd(force = false) {
   if (force || state.stick) box.scrollTop = box.scrollHeight;
 }
 
+// ---------------------------------------------------------------- proposed changes
+
+const ACTION_STATE = {
+  proposed: "Waiting for your confirmation",
+  applying: "Applying…",
+  applied: "Done",
+  cancelled: "Cancelled",
+  undoing: "Undoing…",
+  undone: "Undone",
+  failed: "Not done",
+};
+
+// A proposed change: what it does to which item, and Confirm / Cancel, then Undo.
+function actionCard(a) {
+  const plain = a.summary.replaceAll("**", "");
+  const card = el("div", { class: `action-card status-${a.status}`, role: "group", "aria-label": `Proposed change: ${plain}` });
+  card.dataset.actionId = a.id;
+  const summary = el("div", { class: "action-summary" });
+  summary.innerHTML = a.summary_html;   // rendered and sanitised by the server
+  let stateText = ACTION_STATE[a.status] || a.status;
+  if (a.error) stateText += `: ${a.error}`;
+  const buttons = el("div", { class: "action-buttons" });
+  if (a.status === "proposed") {
+    buttons.append(
+      el("button", { type: "button", class: "confirm", text: "Confirm", "aria-label": `Confirm: ${plain}`, onclick: () => decide(a, "confirm", card) }),
+      el("button", { type: "button", text: "Cancel", "aria-label": `Cancel: ${plain}`, onclick: () => decide(a, "cancel", card) }));
+  } else if (a.status === "applied") {
+    buttons.append(el("button", { type: "button", text: "Undo", "aria-label": `Undo: ${plain}`, onclick: () => decide(a, "undo", card) }));
+  }
+  card.append(summary, el("div", { class: "action-state", role: "status", text: stateText }), buttons);
+  return card;
+}
+
+async function decide(a, verb, card) {
+  card.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+  let r;
+  try { r = await api(`/api/operations-chat/actions/${a.id}/${verb}`, { method: "POST", body: {} }); } catch { r = null; }
+  if (r?.ok) {
+    const fresh = actionCard(r.data);
+    card.replaceWith(fresh);
+    fresh.querySelector("button")?.focus();
+    document.dispatchEvent(new CustomEvent("workspace-refresh"));
+    return;
+  }
+  card.querySelectorAll("button").forEach((b) => { b.disabled = false; });
+  card.querySelector(".action-state").textContent = r ? errorText(r, "That did not work.") : "Cannot reach opschat; nothing was changed.";
+  if (r) {
+    // The action moved on meanwhile (another tab): show where it stands.
+    const now = await api(`/api/operations-chat/actions/${a.id}`).catch(() => null);
+    if (now?.ok) card.replaceWith(actionCard(now.data));
+  }
+}
+
 function messageNode(m) {
   const node = el("div", { class: `msg ${m.role}` });
   node.dataset.id = m.id || "";
@@ -47,6 +100,9 @@ function messageNode(m) {
     }
   } else {
     node.append(el("div", { class: "body", text: m.content }));
+  }
+  if (m.role === "assistant" && m.actions?.length) {
+    node.append(el("div", { class: "action-cards" }, ...m.actions.map(actionCard)));
   }
   if (m.timestamp) {
     node.append(el("time", { datetime: m.timestamp, title: new Date(m.timestamp).toLocaleString(undefined, { timeZone: state.timeZone }), text: fmtTime(m.timestamp) }));
@@ -211,7 +267,10 @@ async function streamTurn(url, body, view, { onStored } = {}) {
       } else if (name === "done") {
         finished = true;
         bubble?.remove();
-        appendMessage({ id: data.message_id, role: "assistant", content_html: data.response_html, timestamp: data.timestamp, status: data.status });
+        appendMessage({ id: data.message_id, role: "assistant", content_html: data.response_html, timestamp: data.timestamp, status: data.status, actions: data.actions });
+        // A "yes" or "no" decided earlier cards: show them as they are now, and the new data.
+        if (data.model === "opschat-actions" && state.sessionId) openSession(state.sessionId);
+        document.dispatchEvent(new CustomEvent("workspace-refresh"));
       } else if (name === "error") {
         finished = true;
         if (bubble) {

@@ -608,6 +608,8 @@ document.addEventListener("DOMContentLoaded", () => {
       closeSide();
     }
   }, true);
+  // The chat applied or undid a change: show it now.
+  document.addEventListener("workspace-refresh", () => { changed(); });
   setInterval(() => poll(false), POLL_MS);
   document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") poll(false); });
 });
