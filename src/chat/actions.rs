@@ -857,6 +857,10 @@ impl ActionService {
             },
         };
         let settled = self.store.settle_action(&owner, id, &settlement).await?;
+        if settled.status == ActionStatus::Undone {
+            self.note_on_item(&owner, actor, &settled, "action_undone")
+                .await;
+        }
         if settled.status == ActionStatus::Applied {
             return Err(ActionError::NotNow(
                 settled.error.clone().unwrap_or_default(),

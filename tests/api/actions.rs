@@ -46,8 +46,11 @@ async fn propose_and_confirm(app: &TestApp, question: &str) -> (Value, Value) {
     assert_eq!(actions.len(), 1, "{question}: {r}");
     let a = actions[0].clone();
     assert_eq!(a["status"], "proposed");
-    let (s, done) = act(app, a["id"].as_str().unwrap(), "confirm").await;
-    assert_eq!(s, 200, "{done}");
+    // Confirmed twice at once, as two tabs would: both see it applied, it applies once.
+    let id = a["id"].as_str().unwrap();
+    let ((s, done), (s2, again)) = tokio::join!(act(app, id, "confirm"), act(app, id, "confirm"));
+    assert_eq!((s, s2), (200, 200), "{done} {again}");
+    let (_, done) = app.get(&format!("/api/operations-chat/actions/{id}")).await;
     assert_eq!(done["status"], "applied", "{question}: {done}");
     (a, done)
 }
@@ -134,6 +137,16 @@ both!(
             task(&app, "Fix walk-in cooler door gasket").await["status"],
             "in_progress"
         );
+        let (_, log) = app
+            .get(&format!(
+                "/api/tasks/{}/activity",
+                gasket["id"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(
+            activity_actions(&log)[3..],
+            ["reopened/chat", "action_undone/chat"]
+        );
         let (s, again) = act(&app, &id, "undo").await;
         assert_eq!((s, again["status"].as_str()), (200, Some("undone")));
 
@@ -160,6 +173,10 @@ both!(
         let (s, undone) = act(&app, done["id"].as_str().unwrap(), "undo").await;
         assert_eq!(s, 200, "{undone}");
         assert!(task(&app, "Call the linen supplier").await["deleted_at"].is_string());
+        let (_, all) = app
+            .get("/api/tasks?include_deleted=true&q=linen%20supplier")
+            .await;
+        assert_eq!(all["total"], 1, "a double confirm created one task");
 
         // Move a due date.
         let r = app.ask("push the HVAC invoice to tomorrow", None).await;
