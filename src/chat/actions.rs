@@ -619,6 +619,19 @@ impl ActionService {
         }
     }
 
+    /// A settlement to `status` now, recording nothing else unless filled in.
+    fn settlement(&self, status: ActionStatus) -> ActionSettlement {
+        ActionSettlement {
+            status,
+            before: None,
+            after: None,
+            error: None,
+            decided_by: None,
+            undone_by: None,
+            at: self.clock.now(),
+        }
+    }
+
     /// Stores the actions a reply proposes and notes them in each item's activity.
     pub async fn propose(
         &self,
@@ -738,22 +751,15 @@ impl ActionService {
         let outcome = self.apply(user, actor, &action.spec).await;
         let settlement = match outcome {
             Ok((before, after)) => ActionSettlement {
-                status: ActionStatus::Applied,
                 before: Some(before),
                 after: Some(after),
-                error: None,
                 decided_by: Some(actor.name.clone()),
-                undone_by: None,
-                at: self.clock.now(),
+                ..self.settlement(ActionStatus::Applied)
             },
             Err(e) => ActionSettlement {
-                status: ActionStatus::Failed,
-                before: None,
-                after: None,
                 error: Some(failure_text(&e)),
                 decided_by: Some(actor.name.clone()),
-                undone_by: None,
-                at: self.clock.now(),
+                ..self.settlement(ActionStatus::Failed)
             },
         };
         Ok(self.store.settle_action(&owner, id, &settlement).await?)
@@ -795,13 +801,8 @@ impl ActionService {
                 &owner,
                 id,
                 &ActionSettlement {
-                    status: ActionStatus::Cancelled,
-                    before: None,
-                    after: None,
-                    error: None,
                     decided_by: Some(actor.name.clone()),
-                    undone_by: None,
-                    at: self.clock.now(),
+                    ..self.settlement(ActionStatus::Cancelled)
                 },
             )
             .await?;
@@ -838,22 +839,12 @@ impl ActionService {
         let result = self.reverse(user, actor, &action).await;
         let settlement = match result {
             Ok(()) => ActionSettlement {
-                status: ActionStatus::Undone,
-                before: None,
-                after: None,
-                error: None,
-                decided_by: None,
                 undone_by: Some(actor.name.clone()),
-                at: self.clock.now(),
+                ..self.settlement(ActionStatus::Undone)
             },
             Err(e) => ActionSettlement {
-                status: ActionStatus::Applied,
-                before: None,
-                after: None,
                 error: Some(format!("could not undo: {}", failure_text(&e))),
-                decided_by: None,
-                undone_by: None,
-                at: self.clock.now(),
+                ..self.settlement(ActionStatus::Applied)
             },
         };
         let settled = self.store.settle_action(&owner, id, &settlement).await?;

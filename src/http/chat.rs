@@ -395,16 +395,37 @@ pub async fn action(
     Ok(Json(action_json(&a)))
 }
 
+#[derive(Clone, Copy)]
+enum Decide {
+    Confirm,
+    Cancel,
+    Undo,
+}
+
+async fn decide(
+    s: AppState,
+    me: crate::accounts::Principal,
+    id: String,
+    how: Decide,
+) -> Result<Json<Value>, ApiError> {
+    let id = super::extract::parse_id(&id, "action id")?;
+    let actor = crate::workspace::actor(&me.user, "chat");
+    let actions = s.chat.actions();
+    let a = match how {
+        Decide::Confirm => actions.confirm(&me.user, &actor, id).await?,
+        Decide::Cancel => actions.cancel(&me.user, &actor, id).await?,
+        Decide::Undo => actions.undo(&me.user, &actor, id).await?,
+    };
+    Ok(Json(action_json(&a)))
+}
+
 /// Confirms a proposed change: applied once, however many times this is called.
 pub async fn confirm_action(
     State(s): State<AppState>,
     CurrentUser(me): CurrentUser,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = super::extract::parse_id(&id, "action id")?;
-    let actor = crate::workspace::actor(&me.user, "chat");
-    let a = s.chat.actions().confirm(&me.user, &actor, id).await?;
-    Ok(Json(action_json(&a)))
+    decide(s, me, id, Decide::Confirm).await
 }
 
 pub async fn cancel_action(
@@ -412,10 +433,7 @@ pub async fn cancel_action(
     CurrentUser(me): CurrentUser,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = super::extract::parse_id(&id, "action id")?;
-    let actor = crate::workspace::actor(&me.user, "chat");
-    let a = s.chat.actions().cancel(&me.user, &actor, id).await?;
-    Ok(Json(action_json(&a)))
+    decide(s, me, id, Decide::Cancel).await
 }
 
 pub async fn undo_action(
@@ -423,8 +441,5 @@ pub async fn undo_action(
     CurrentUser(me): CurrentUser,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = super::extract::parse_id(&id, "action id")?;
-    let actor = crate::workspace::actor(&me.user, "chat");
-    let a = s.chat.actions().undo(&me.user, &actor, id).await?;
-    Ok(Json(action_json(&a)))
+    decide(s, me, id, Decide::Undo).await
 }
