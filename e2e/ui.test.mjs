@@ -820,3 +820,33 @@ test("the assistant completes one task and delegates another on confirm; undo ta
   await page.locator(".action-card.status-applied", { hasText: "Plan holiday party staffing" }).waitFor();
   await page.context().close();
 });
+
+test("search the history: results as you type, open one at its message; no match says so", async () => {
+  const page = await newPage(local.base);
+  await openChat(page);
+  await page.click("#new-chat");
+  await page.locator("#input").fill("Is the walk-in cooler door fixed yet?");
+  await page.keyboard.press("Enter");
+  await bubbles(page, "assistant").first().waitFor();
+  await page.click("#history-btn");
+  await page.locator("#search-input").waitFor();
+  await page.locator("#search-input").fill("zzqxv");
+  await page.locator("#search-status", { hasText: "No conversations match “zzqxv”." }).waitFor();
+  await page.locator("#search-input").fill("");
+  await page.locator("#search-input").type("walk-in cool", { delay: 30 });
+  await page.locator("#search-results .search-hit").first().waitFor();
+  assert.match(await page.locator("#search-status").innerText(), /match “walk-in cool”/);
+  assert.ok(await page.locator("#search-results mark").count() > 0, "matches are marked");
+  await axeCheck(page, "search results");
+  // Keyboard: down into the results, Enter opens the session at that message.
+  await page.locator("#search-input").focus();
+  await page.keyboard.press("ArrowDown");
+  assert.equal(await page.evaluate(() => document.activeElement.classList.contains("search-hit")), true);
+  await page.keyboard.press("Enter");
+  const hit = page.locator("#messages .msg.hit");
+  await hit.waitFor();
+  assert.match(await hit.innerText(), /walk-in cooler/i);
+  assert.ok(await page.locator("#search-results").isHidden(), "the panel switched to the conversation");
+  assert.equal(await page.evaluate(() => document.activeElement.classList.contains("hit")), true);
+  await page.context().close();
+});

@@ -158,6 +158,44 @@ impl ChatService {
         self.clock.local_in(self.clock.now(), user.tz())
     }
 
+    /// The instant a calendar day starts for the user (their zone, or the instance default).
+    pub fn day_start(&self, user: &User, day: chrono::NaiveDate) -> chrono::DateTime<chrono::Utc> {
+        use chrono::TimeZone;
+        let midnight = day.and_time(chrono::NaiveTime::MIN);
+        match user.tz() {
+            Some(tz) => tz
+                .from_local_datetime(&midnight)
+                .earliest()
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .unwrap_or_else(|| midnight.and_utc()),
+            None => {
+                let offset = *self.clock.local(midnight.and_utc()).offset();
+                (midnight - chrono::Duration::seconds(i64::from(offset.local_minus_utc())))
+                    .and_utc()
+            }
+        }
+    }
+
+    /// Searches the user's conversations.
+    pub async fn search(
+        &self,
+        user: &User,
+        f: &crate::store::search::SearchFilter,
+    ) -> Result<
+        (
+            crate::store::Page<crate::store::search::MessageHit>,
+            Vec<crate::store::search::TitleHit>,
+        ),
+        ChatError,
+    > {
+        let owner = user.owner_key();
+        let (hits, titles) = tokio::try_join!(
+            self.store.search_messages(&owner, f),
+            self.store.search_titles(&owner, f)
+        )?;
+        Ok((hits, titles))
+    }
+
     /// The user's context today, as a turn made now would see it.
     pub async fn context_now(
         &self,

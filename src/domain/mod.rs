@@ -46,6 +46,7 @@ mod chat;
 mod ops;
 pub mod quick;
 pub mod recurrence;
+pub mod search;
 mod user;
 
 pub use action::*;

@@ -443,3 +443,112 @@ pub async fn undo_action(
 ) -> Result<Json<Value>, ApiError> {
     decide(s, me, id, Decide::Undo).await
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQueryParams {
+    q: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    role: Option<String>,
+    model: Option<String>,
+    #[serde(default)]
+    include_archived: bool,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// A snippet as HTML: the text escaped, the matches in `<mark>`.
+fn snippet_html(snippet: &str) -> String {
+    use crate::store::search::{MARK_END, MARK_START};
+    let mut out = String::with_capacity(snippet.len() + 32);
+    for c in snippet.chars() {
+        match c {
+            MARK_START => out.push_str("<mark>"),
+            MARK_END => out.push_str("</mark>"),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Searches the user's messages and session titles.
+pub async fn search(
+    State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiQuery(p): ApiQuery<SearchQueryParams>,
+) -> Result<Json<Value>, ApiError> {
+    let bad = |field: &str, message: String| {
+        ApiError::bad_request("invalid_query", format!("{field}: {message}")).with("field", field)
+    };
+    let raw = p.q.unwrap_or_default();
+    let query = crate::domain::search::parse(&raw).map_err(|m| bad("q", m))?;
+    let day = |field: &str, v: &Option<String>| -> Result<Option<chrono::NaiveDate>, ApiError> {
+        v.as_deref()
+            .map(|d| {
+                chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d")
+                    .map_err(|_| bad(field, format!("{d:?} is not a date (YYYY-MM-DD)")))
+            })
+            .transpose()
+    };
+    let from = day("from", &p.from)?.map(|d| s.chat.day_start(&me.user, d));
+    let to = day("to", &p.to)?
+        .and_then(|d| d.succ_opt())
+        .map(|d| s.chat.day_start(&me.user, d));
+    let role = p
+        .role
+        .as_deref()
+        .map(|r| {
+            r.parse::<crate::domain::Role>()
+                .map_err(|e| bad("role", e.to_string()))
+        })
+        .transpose()?;
+    let limit = bounded(p.limit, 20, 100, "limit")?;
+    let offset = p.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(bad("offset", "must not be negative".into()));
+    }
+    let filter = crate::store::search::SearchFilter {
+        query,
+        from,
+        to,
+        role,
+        model: p
+            .model
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty()),
+        include_archived: p.include_archived,
+        limit,
+        offset,
+    };
+    let (hits, titles) = s.chat.search(&me.user, &filter).await?;
+    let results: Vec<Value> = hits
+        .items
+        .iter()
+        .map(|h| {
+            let mut v = serde_json::to_value(h).unwrap_or(Value::Null);
+            let plain: String = h
+                .snippet
+                .chars()
+                .filter(|c| {
+                    *c != crate::store::search::MARK_START && *c != crate::store::search::MARK_END
+                })
+                .collect();
+            v["snippet"] = Value::String(plain);
+            v["snippet_html"] = Value::String(snippet_html(&h.snippet));
+            v
+        })
+        .collect();
+    Ok(Json(json!({
+        "query": raw,
+        "results": results,
+        "total": hits.total,
+        "sessions": titles,
+        "next_offset": if offset + limit < hits.total { Some(offset + limit) } else { None },
+    })))
+}

@@ -134,6 +134,12 @@ fn table() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
         ),
         (
             Method::GET,
+            "/api/operations-chat/search",
+            User,
+            get(chat::search),
+        ),
+        (
+            Method::GET,
             "/api/operations-chat/suggestions",
             User,
             get(chat::suggestions),

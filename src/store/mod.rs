@@ -1,6 +1,7 @@
 //! Storage: one trait, a PostgreSQL and a SQLite implementation, chosen from the URL scheme.
 
 mod postgres;
+pub mod search;
 mod sql;
 mod sqlite;
 pub mod workspace;
@@ -209,7 +210,7 @@ pub struct ImportSummary {
 
 /// Everything opschat keeps, behind one interface for both databases.
 #[async_trait]
-pub trait Store: Workspace + Send + Sync + 'static {
+pub trait Store: Workspace + search::Search + Send + Sync + 'static {
     fn backend(&self) -> Backend;
     /// Applies the embedded migrations; safe to run any number of times.
     async fn migrate(&self) -> StoreResult<()>;

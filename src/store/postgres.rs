@@ -59,3 +59,88 @@ crate::store::workspace::sql_workspace!(
     "BEGIN",
     true
 );
+
+#[async_trait::async_trait]
+impl crate::store::search::Search for PgStore {
+    async fn search_messages(
+        &self,
+        owner: &str,
+        f: &crate::store::search::SearchFilter,
+    ) -> crate::store::StoreResult<crate::store::Page<crate::store::search::MessageHit>> {
+        use crate::store::search::{MARK_END, MARK_START, bind_filters, filters};
+        use sqlx::Row;
+        let (extra, args) = filters(f, 5);
+        // Rank and count over every match; headlines (the costly part) only for the page.
+        let sql = format!(
+            "SELECT h.*, ts_headline('english', h.content, to_tsquery('english', $1), \
+                 'StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=28, MinWords=10, \
+                  MaxFragments=2, FragmentDelimiter=\" … \"') AS snippet \
+             FROM (SELECT m.id, m.session_id, m.seq, m.role, m.model_used, m.created_at, \
+                          m.content, s.title, s.started_at, s.is_active, \
+                          ts_rank_cd(m.search, to_tsquery('english', $1)) AS rank, \
+                          COUNT(*) OVER () AS total \
+                   FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
+                   WHERE s.user_id = $2 AND m.search @@ to_tsquery('english', $1){extra} \
+                   ORDER BY rank DESC, m.created_at DESC LIMIT $3 OFFSET $4) h \
+             ORDER BY h.rank DESC, h.created_at DESC"
+        );
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(f.query.to_tsquery())
+            .bind(owner)
+            .bind(f.limit)
+            .bind(f.offset);
+        let rows = bind_filters!(q, &args).fetch_all(&self.pool).await?;
+        let total = match rows.first() {
+            Some(r) => r.try_get::<i64, _>("total")?,
+            None => 0,
+        };
+        let items = rows
+            .iter()
+            .map(|r| {
+                Ok(crate::store::search::MessageHit {
+                    message_id: r.try_get("id")?,
+                    session_id: r.try_get("session_id")?,
+                    session_title: r.try_get("title")?,
+                    session_started_at: r.try_get("started_at")?,
+                    session_archived: !r.try_get::<bool, _>("is_active")?,
+                    seq: r.try_get("seq")?,
+                    role: crate::store::sql::stored(r.try_get("role")?)?,
+                    model_used: r.try_get("model_used")?,
+                    created_at: r.try_get("created_at")?,
+                    snippet: r.try_get("snippet")?,
+                    rank: f64::from(r.try_get::<f32, _>("rank")?),
+                })
+            })
+            .collect::<crate::store::StoreResult<Vec<_>>>()?;
+        Ok(crate::store::Page { items, total })
+    }
+
+    async fn search_titles(
+        &self,
+        owner: &str,
+        f: &crate::store::search::SearchFilter,
+    ) -> crate::store::StoreResult<Vec<crate::store::search::TitleHit>> {
+        use sqlx::Row;
+        let rows = sqlx::query(
+            "SELECT id, title, started_at, last_message_at, is_active FROM chat_sessions \
+             WHERE user_id = $2 AND to_tsvector('english', title) @@ to_tsquery('english', $1) \
+             AND ($3 OR is_active) ORDER BY last_message_at DESC LIMIT 20",
+        )
+        .bind(f.query.to_tsquery())
+        .bind(owner)
+        .bind(f.include_archived)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::store::search::TitleHit {
+                    session_id: r.try_get("id")?,
+                    title: r.try_get("title")?,
+                    started_at: r.try_get("started_at")?,
+                    last_message_at: r.try_get("last_message_at")?,
+                    archived: !r.try_get::<bool, _>("is_active")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -76,3 +76,90 @@ crate::store::workspace::sql_workspace!(
     "BEGIN IMMEDIATE",
     false
 );
+
+#[async_trait::async_trait]
+impl crate::store::search::Search for SqliteStore {
+    async fn search_messages(
+        &self,
+        owner: &str,
+        f: &crate::store::search::SearchFilter,
+    ) -> crate::store::StoreResult<crate::store::Page<crate::store::search::MessageHit>> {
+        use crate::store::search::{MARK_END, MARK_START, bind_filters, filters};
+        use sqlx::Row;
+        let (extra, args) = filters(f, 5);
+        let from = "FROM chat_messages_fts JOIN chat_messages m ON m.rowid = chat_messages_fts.rowid \
+                    JOIN chat_sessions s ON s.id = m.session_id \
+                    WHERE chat_messages_fts MATCH $1 AND s.user_id = $2";
+        let count_sql = format!("SELECT COUNT(*) {from}{extra} AND $3 > 0 AND $4 >= 0");
+        let q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql))
+            .bind(f.query.to_fts5())
+            .bind(owner)
+            .bind(f.limit)
+            .bind(f.offset);
+        let total = bind_filters!(q, &args).fetch_one(&self.pool).await?;
+        // bm25 is lower for better matches; `rank` is reported higher-is-better.
+        let sql = format!(
+            "SELECT m.id, m.session_id, m.seq, m.role, m.model_used, m.created_at, s.title, \
+                    s.started_at, s.is_active, -bm25(chat_messages_fts) AS rank, \
+                    snippet(chat_messages_fts, 0, '{MARK_START}', '{MARK_END}', ' … ', 24) AS snippet \
+             {from}{extra} ORDER BY bm25(chat_messages_fts), m.created_at DESC LIMIT $3 OFFSET $4"
+        );
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(f.query.to_fts5())
+            .bind(owner)
+            .bind(f.limit)
+            .bind(f.offset);
+        let rows = bind_filters!(q, &args).fetch_all(&self.pool).await?;
+        let items = rows
+            .iter()
+            .map(|r| {
+                Ok(crate::store::search::MessageHit {
+                    message_id: r.try_get::<uuid::fmt::Hyphenated, _>("id")?.into_uuid(),
+                    session_id: r
+                        .try_get::<uuid::fmt::Hyphenated, _>("session_id")?
+                        .into_uuid(),
+                    session_title: r.try_get("title")?,
+                    session_started_at: r.try_get("started_at")?,
+                    session_archived: !r.try_get::<bool, _>("is_active")?,
+                    seq: r.try_get("seq")?,
+                    role: crate::store::sql::stored(r.try_get("role")?)?,
+                    model_used: r.try_get("model_used")?,
+                    created_at: r.try_get("created_at")?,
+                    snippet: r.try_get("snippet")?,
+                    rank: r.try_get("rank")?,
+                })
+            })
+            .collect::<crate::store::StoreResult<Vec<_>>>()?;
+        Ok(crate::store::Page { items, total })
+    }
+
+    async fn search_titles(
+        &self,
+        owner: &str,
+        f: &crate::store::search::SearchFilter,
+    ) -> crate::store::StoreResult<Vec<crate::store::search::TitleHit>> {
+        use sqlx::Row;
+        let rows = sqlx::query(
+            "SELECT s.id, s.title, s.started_at, s.last_message_at, s.is_active \
+             FROM chat_sessions_fts JOIN chat_sessions s ON s.rowid = chat_sessions_fts.rowid \
+             WHERE chat_sessions_fts MATCH $1 AND s.user_id = $2 AND ($3 OR s.is_active) \
+             ORDER BY s.last_message_at DESC LIMIT 20",
+        )
+        .bind(f.query.to_fts5())
+        .bind(owner)
+        .bind(f.include_archived)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::store::search::TitleHit {
+                    session_id: r.try_get::<uuid::fmt::Hyphenated, _>("id")?.into_uuid(),
+                    title: r.try_get("title")?,
+                    started_at: r.try_get("started_at")?,
+                    last_message_at: r.try_get("last_message_at")?,
+                    archived: !r.try_get::<bool, _>("is_active")?,
+                })
+            })
+            .collect()
+    }
+}

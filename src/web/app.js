@@ -86,6 +86,7 @@ async function decide(a, verb, card) {
 function messageNode(m) {
   const node = el("div", { class: `msg ${m.role}` });
   node.dataset.id = m.id || "";
+  if (m.seq) node.dataset.seq = m.seq;
   node.dataset.role = m.role;
   if (m.role === "assistant" && m.status === "failed") {
     node.classList.add("failed");
@@ -158,9 +159,13 @@ async function showSuggestions() {
   box.replaceChildren(...r.data.suggestions.map((q) => el("button", { type: "button", text: q, onclick: () => send(q) })));
 }
 
-async function openSession(id) {
+async function openSession(id, { seq } = {}) {
   const view = ++state.view;
-  const r = await api(`/api/operations-chat/history/${id}?limit=200`);
+  let r = await api(`/api/operations-chat/history/${id}?limit=200`);
+  // A search result older than the last page: open the window around it instead.
+  if (seq && r.ok && r.data.messages.length && r.data.messages[0].seq > seq) {
+    r = await api(`/api/operations-chat/history/${id}?limit=200&before=${seq + 100}`);
+  }
   if (view !== state.view) return;   // the user moved on while this loaded
   if (!r.ok) { showError(r.data?.error?.message || "Could not load that conversation.", "load", false); return; }
   state.sessionId = id;
@@ -171,6 +176,16 @@ async function openSession(id) {
   markLastAnswer();
   state.stick = true;
   scrollToEnd(true);
+  if (seq) {
+    const hit = messagesBox().querySelector(`.msg[data-seq="${seq}"]`);
+    if (hit) {
+      state.stick = false;
+      hit.classList.add("hit");
+      hit.setAttribute("tabindex", "-1");
+      hit.scrollIntoView({ block: "center" });
+      hit.focus();
+    }
+  }
   const last = visible[visible.length - 1];
   if (last && (last.role === "user" || last.status === "failed")) {
     showError("The last question has no answer yet.", "model");
@@ -433,6 +448,61 @@ async function showSessions() {
   $("session-list").replaceChildren(...(items.length ? items : [el("li", { class: "empty", text: "No conversations yet." })]));
 }
 
+// ---------------------------------------------------------------- search
+
+let searchTimer = null;
+let searchSeq = 0;
+
+function searchResults(data, query) {
+  const items = [];
+  for (const h of data.results) {
+    const snippet = el("span", { class: "snippet" });
+    snippet.innerHTML = h.snippet_html;   // escaped by the server; matches in <mark>
+    const when = new Date(h.created_at).toLocaleString(undefined, { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", timeZone: state.timeZone });
+    items.push(el("li", {}, el("button", { type: "button", class: "search-hit", onclick: async () => { hideSessions(); await openSession(h.session_id, { seq: h.seq }); } },
+      el("span", { class: "session-title", text: h.session_title }), snippet,
+      el("span", { class: "meta", text: `${h.role === "user" ? "You" : "Assistant"} · ${when}${h.session_archived ? " · archived" : ""}` }))));
+  }
+  const shown = new Set(data.results.map((h) => h.session_id));
+  for (const t of data.sessions.filter((t) => !shown.has(t.session_id))) {
+    items.push(el("li", {}, el("button", { type: "button", class: "search-hit", onclick: async () => { hideSessions(); await openSession(t.session_id); } },
+      el("span", { class: "session-title", text: t.title }),
+      el("span", { class: "meta", text: `Conversation title · ${new Date(t.last_message_at).toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric", timeZone: state.timeZone })}` }))));
+  }
+  $("search-results").replaceChildren(...items);
+  $("search-results").hidden = items.length === 0;
+  const n = data.total + data.sessions.length;
+  $("search-status").textContent = n ? `${data.total} message${data.total === 1 ? "" : "s"}${data.sessions.length ? ` and ${data.sessions.length} title${data.sessions.length === 1 ? "" : "s"}` : ""} match “${query}”.` : `No conversations match “${query}”.`;
+}
+
+async function runSearch() {
+  const query = $("search-input").value;
+  const mine = ++searchSeq;
+  const showList = !query.trim();
+  $("session-list").hidden = !showList;
+  $("past-heading").hidden = !showList;
+  if (showList) {
+    $("search-results").hidden = true;
+    $("search-status").textContent = "";
+    return;
+  }
+  const params = new URLSearchParams({ q: query, limit: "30", include_archived: String($("show-archived").checked) });
+  let r;
+  try { r = await api(`/api/operations-chat/search?${params}`); } catch { r = null; }
+  if (mine !== searchSeq) return;   // a newer keystroke's search is on its way
+  if (!r) { $("search-status").textContent = "Cannot reach opschat."; return; }
+  if (!r.ok) { $("search-results").hidden = true; $("search-status").textContent = errorText(r, "That search did not work."); return; }
+  searchResults(r.data, query.trim());
+}
+
+function onSearchKey(e) {
+  const hits = [...$("search-results").querySelectorAll(".search-hit")];
+  if (!hits.length) return;
+  const at = hits.indexOf(document.activeElement);
+  if (e.key === "ArrowDown") { e.preventDefault(); hits[Math.min(at + 1, hits.length - 1)].focus(); }
+  else if (e.key === "ArrowUp") { e.preventDefault(); if (at <= 0) $("search-input").focus(); else hits[at - 1].focus(); }
+}
+
 function rename(li, s) {
   const input = el("input", { type: "text", value: s.title, "aria-label": "New title", maxlength: "200" });
   const save = async () => {
@@ -485,7 +555,10 @@ document.addEventListener("DOMContentLoaded", () => {
   $("retry").addEventListener("click", retry);
   $("stop").addEventListener("click", stopStreaming);
   $("history-btn").addEventListener("click", () => ($("sessions").hidden ? showSessions() : hideSessions()));
-  $("show-archived").addEventListener("change", showSessions);
+  $("show-archived").addEventListener("change", () => { showSessions(); runSearch(); });
+  $("search-input").addEventListener("input", () => { clearTimeout(searchTimer); searchTimer = setTimeout(runSearch, 250); });
+  $("search-input").addEventListener("keydown", onSearchKey);
+  $("search-results").addEventListener("keydown", onSearchKey);
   document.addEventListener("keydown", (e) => {
     if (e.key === "Escape" && !$("chat-panel").hidden) closePanel();
   });

@@ -11,6 +11,7 @@ mod cli;
 mod isolation;
 mod ops;
 mod provider;
+mod search;
 mod store;
 mod streaming;
 mod validation;
