@@ -850,3 +850,27 @@ test("search the history: results as you type, open one at its message; no match
   assert.equal(await page.evaluate(() => document.activeElement.classList.contains("hit")), true);
   await page.context().close();
 });
+
+test("export a session from History and check the downloaded file", async () => {
+  const page = await newPage(local.base);
+  await openChat(page);
+  await page.click("#history-btn");
+  const row = page.locator("#session-list li").first();
+  await row.waitFor();
+  const title = await row.locator(".session-title").innerText();
+  await row.locator(".export-menu summary").click();
+  await axeCheck(page, "the export menu");
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    row.getByRole("link", { name: `Export “${title}” as Markdown` }).click(),
+  ]);
+  assert.match(download.suggestedFilename(), /^opschat-\d{4}-\d{2}-\d{2}-[a-z0-9-]+\.md$/);
+  const text = readFileSync(await download.path(), "utf8");
+  assert.ok(text.startsWith(`# ${title}\n`), text.slice(0, 200));
+  assert.match(text, /### You · /);
+  const [all] = await Promise.all([page.waitForEvent("download"), page.click("#export-all-json")]);
+  const doc = JSON.parse(readFileSync(await all.path(), "utf8"));
+  assert.equal(doc.format, "opschat.export.v1");
+  assert.ok(doc.sessions.some((s) => s.session.title === title));
+  await page.context().close();
+});

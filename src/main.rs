@@ -60,6 +60,16 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Write conversations of --user to standard output: one session (md, json or html) or
+    /// all of them (md or json), streamed.
+    Export {
+        /// md, json or html (html only with --session).
+        #[arg(long, default_value = "md")]
+        format: String,
+        /// Only this session.
+        #[arg(long)]
+        session: Option<String>,
+    },
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -278,6 +288,32 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
                 Err(e) => anyhow::bail!(e),
             }
+        }
+        Command::Export { format, session } => {
+            use std::io::Write as _;
+            let fmt = opschat::chat::export::Format::parse(&format)
+                .ok_or_else(|| anyhow::anyhow!("--format {format:?}: use md, json or html"))?;
+            let app = migrated(&cfg, false).await?;
+            let user = app.accounts.cli_user(cfg.user.as_deref()).await?;
+            let mut out = std::io::stdout().lock();
+            match session {
+                Some(id) => {
+                    let id = uuid::Uuid::parse_str(id.trim())
+                        .map_err(|_| anyhow::anyhow!("--session {id:?} is not a session id"))?;
+                    let (_, body) = app.chat.export_session(&user, id, fmt).await?;
+                    out.write_all(body.as_bytes())?;
+                }
+                None => {
+                    if fmt == opschat::chat::export::Format::Html {
+                        anyhow::bail!("--format html exports one session: add --session ID");
+                    }
+                    let mut rx = app.chat.export_all(user, fmt, None, None);
+                    while let Some(chunk) = rx.recv().await {
+                        out.write_all(&chunk?)?;
+                    }
+                }
+            }
+            out.flush()?;
         }
         Command::Sessions { limit, all } => {
             let app = migrated(&cfg, false).await?;

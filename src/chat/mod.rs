@@ -2,6 +2,7 @@
 //! provider, persist the answer. The only place that orders those steps.
 
 pub mod actions;
+pub mod export;
 mod stream;
 pub mod suggestions;
 

@@ -552,3 +552,106 @@ pub async fn search(
         "next_offset": if offset + limit < hits.total { Some(offset + limit) } else { None },
     })))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    format: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+fn export_format(
+    raw: Option<&str>,
+    allowed: &[&str],
+) -> Result<crate::chat::export::Format, ApiError> {
+    let raw = raw.unwrap_or("md");
+    crate::chat::export::Format::parse(raw)
+        .filter(|f| allowed.contains(&f.extension()))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("format: {raw:?} is not one of {}", allowed.join(", ")),
+            )
+            .with("field", "format")
+        })
+}
+
+fn attachment(format: crate::chat::export::Format, name: &str, body: axum::body::Body) -> Response {
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    h.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static(format.content_type()),
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
+/// One session as a Markdown, JSON or HTML file.
+pub async fn export_session(
+    State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    IdPath(id): IdPath,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> Result<Response, ApiError> {
+    if q.from.is_some() || q.to.is_some() {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "from and to are for exporting all sessions",
+        ));
+    }
+    let format = export_format(q.format.as_deref(), &["md", "json", "html"])?;
+    let (session, body) = s.chat.export_session(&me.user, id, format).await?;
+    let day = s
+        .chat
+        .clock()
+        .local_in(session.started_at, me.user.tz())
+        .format("%Y-%m-%d")
+        .to_string();
+    let name = crate::chat::export::file_name(&session.title, &day, format);
+    Ok(attachment(format, &name, axum::body::Body::from(body)))
+}
+
+/// All of the user's sessions (started in the range), streamed as JSON or Markdown.
+pub async fn export_all(
+    State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let format = export_format(q.format.as_deref(), &["md", "json"])?;
+    let day = |field: &str, v: &Option<String>| -> Result<Option<chrono::NaiveDate>, ApiError> {
+        v.as_deref()
+            .map(|d| {
+                chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid_query",
+                        format!("{field}: {d:?} is not a date (YYYY-MM-DD)"),
+                    )
+                    .with("field", field)
+                })
+            })
+            .transpose()
+    };
+    let from = day("from", &q.from)?.map(|d| s.chat.day_start(&me.user, d));
+    let to = day("to", &q.to)?
+        .and_then(|d| d.succ_opt())
+        .map(|d| s.chat.day_start(&me.user, d));
+    let today = s.chat.local_now(&me.user).format("%Y-%m-%d").to_string();
+    let name = format!("opschat-export-{today}.{}", format.extension());
+    let rx = s.chat.export_all(me.user.clone(), format, from, to);
+    let stream = tokio_stream_of(rx);
+    Ok(attachment(
+        format,
+        &name,
+        axum::body::Body::from_stream(stream),
+    ))
+}
+
+fn tokio_stream_of(
+    mut rx: crate::chat::export::ExportStream,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}

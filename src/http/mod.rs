@@ -134,6 +134,18 @@ fn table() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
         ),
         (
             Method::GET,
+            "/api/operations-chat/sessions/{id}/export",
+            User,
+            get(chat::export_session),
+        ),
+        (
+            Method::GET,
+            "/api/operations-chat/export",
+            User,
+            get(chat::export_all),
+        ),
+        (
+            Method::GET,
             "/api/operations-chat/search",
             User,
             get(chat::search),

@@ -207,6 +207,25 @@ pub trait Workspace: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
 
+    /// The owner's sessions (archived too) started in `[from, to)`, in creation order, after
+    /// `after`: pages for an export that streams.
+    async fn sessions_page(
+        &self,
+        owner: &str,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        after: Option<Uuid>,
+        limit: i64,
+    ) -> StoreResult<Vec<crate::domain::Session>>;
+    /// A page of the owner's session's messages after `after_seq`, oldest first.
+    async fn messages_after(
+        &self,
+        owner: &str,
+        session_id: Uuid,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<crate::domain::Message>>;
+
     /// Writes the digest of `date` (created or replaced); `true` when it was created.
     async fn put_digest(
         &self,
@@ -1008,6 +1027,58 @@ macro_rules! sql_workspace {
                 }
                 tx.commit().await?;
                 Ok(applied)
+            }
+
+            async fn sessions_page(
+                &self,
+                owner: &str,
+                from: Option<chrono::DateTime<chrono::Utc>>,
+                to: Option<chrono::DateTime<chrono::Utc>>,
+                after: Option<uuid::Uuid>,
+                limit: i64,
+            ) -> StoreResult<Vec<crate::domain::Session>> {
+                let mut sql = format!(
+                    "SELECT {SESSION_COLUMNS} FROM chat_sessions WHERE user_id = $1 \
+                     AND ($2 IS NULL OR started_at >= $2) AND ($3 IS NULL OR started_at < $3)"
+                );
+                if after.is_some() {
+                    sql.push_str(" AND id > $5");
+                }
+                sql.push_str(" ORDER BY id LIMIT $4");
+                let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(owner)
+                    .bind(from)
+                    .bind(to)
+                    .bind(limit);
+                let q = match after {
+                    Some(a) => q.bind(id(a)),
+                    None => q,
+                };
+                let rows = q.fetch_all(&self.pool).await?;
+                rows.iter().map(session_row).collect()
+            }
+
+            async fn messages_after(
+                &self,
+                owner: &str,
+                sid: uuid::Uuid,
+                after_seq: i64,
+                limit: i64,
+            ) -> StoreResult<Vec<crate::domain::Message>> {
+                let sql = format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM chat_messages \
+                     WHERE session_id = $1 AND seq > $2 AND EXISTS \
+                     (SELECT 1 FROM chat_sessions s WHERE s.id = $1 AND s.user_id = $4) \
+                     ORDER BY seq LIMIT $3"
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id(sid))
+                    .bind(after_seq)
+                    .bind(limit)
+                    .bind(owner)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(message_row).collect()
             }
 
             async fn insert_actions(

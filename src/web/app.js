@@ -441,7 +441,10 @@ async function showSessions() {
     const li = el("li", { class: s.id === state.sessionId ? "current" : "" }, openBtn,
       el("button", { type: "button", "aria-label": `Rename “${s.title}”`, text: "Rename", onclick: () => rename(li, s) }),
       el("button", { type: "button", "aria-label": `${s.is_active ? "Archive" : "Restore"} “${s.title}”`, text: s.is_active ? "Archive" : "Restore",
-        onclick: async () => { await api(`/api/operations-chat/sessions/${s.id}`, { method: "PATCH", body: { is_active: !s.is_active } }); showSessions(); } }));
+        onclick: async () => { await api(`/api/operations-chat/sessions/${s.id}`, { method: "PATCH", body: { is_active: !s.is_active } }); showSessions(); } }),
+      el("details", { class: "export-menu" }, el("summary", { "aria-label": `Export “${s.title}”`, text: "Export" }),
+        ...[["md", "Markdown"], ["html", "HTML page"], ["json", "JSON"]].map(([f, label]) =>
+          el("a", { href: `/api/operations-chat/sessions/${s.id}/export?format=${f}`, download: "", "aria-label": `Export “${s.title}” as ${label}`, text: label }))));
     li.dataset.sessionId = s.id;
     return li;
   });

@@ -166,3 +166,47 @@ both!(
         assert!(err.contains("disabled"), "{err}");
     }
 );
+
+both!(
+    the_cli_exports_one_session_or_all_of_them,
+    |db: TestDb| async move {
+        let (code, _, err) = opschat_with_input(
+            &db,
+            &["--no-demo", "user", "add", "maria", "--password-stdin"],
+            "correct horse battery\n",
+        )
+        .await;
+        assert_eq!(code, 0, "{err}");
+        let (code, _, session) = opschat(&db, &["ask", "What's most urgent today?"]).await;
+        assert_eq!(code, 0, "{session}");
+        let id = session
+            .split_whitespace()
+            .find(|w| {
+                uuid::Uuid::parse_str(w.trim_matches(|c: char| !c.is_ascii_hexdigit() && c != '-'))
+                    .is_ok()
+            })
+            .map(|w| {
+                w.trim_matches(|c: char| !c.is_ascii_hexdigit() && c != '-')
+                    .to_string()
+            })
+            .unwrap_or_else(|| panic!("no session id in {session:?}"));
+        let (code, out, err) = opschat(&db, &["export", "--format", "json"]).await;
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["sessions"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            v["sessions"][0]["messages"][0]["content"],
+            "What's most urgent today?"
+        );
+        let (code, out, err) =
+            opschat(&db, &["export", "--session", &id, "--format", "html"]).await;
+        assert_eq!(code, 0, "{err}");
+        assert!(out.starts_with("<!doctype html>"), "{out}");
+        let (code, _, err) = opschat(&db, &["export", "--format", "html"]).await;
+        assert_ne!(code, 0);
+        assert!(err.contains("--session"), "{err}");
+        let (code, _, err) = opschat(&db, &["export", "--format", "pdf"]).await;
+        assert_ne!(code, 0);
+        assert!(err.contains("md, json or html"), "{err}");
+    }
+);

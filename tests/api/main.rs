@@ -8,6 +8,7 @@ mod actions;
 mod browser;
 mod chat;
 mod cli;
+mod export;
 mod isolation;
 mod ops;
 mod provider;
