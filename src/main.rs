@@ -69,6 +69,18 @@ enum Command {
         /// Only this session.
         #[arg(long)]
         session: Option<String>,
+        /// The whole instance (every account's data) as an archive for `opschat restore`.
+        #[arg(long, conflicts_with_all = ["session", "format"])]
+        all: bool,
+        /// With --all: include password and API token hashes, so accounts and tokens keep
+        /// working on the new instance.
+        #[arg(long, requires = "all")]
+        with_secrets: bool,
+    },
+    /// Load an archive written by `opschat export --all` into an empty database.
+    Restore {
+        /// The archive file.
+        file: std::path::PathBuf,
     },
     /// Manage accounts.
     User {
@@ -289,7 +301,56 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 Err(e) => anyhow::bail!(e),
             }
         }
-        Command::Export { format, session } => {
+        Command::Export {
+            all: true,
+            with_secrets,
+            ..
+        } => {
+            let app = migrated(&cfg, false).await?;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let bar = if std::io::stderr().is_terminal() {
+                ProgressBar::new_spinner()
+            } else {
+                ProgressBar::hidden()
+            };
+            bar.set_style(ProgressStyle::with_template(
+                "{spinner} archiving: {pos} rows",
+            )?);
+            let rows = opschat::archive::write(
+                app.chat.store().as_ref(),
+                with_secrets,
+                app.chat.clock().now(),
+                &mut out,
+                &|n| bar.set_position(n),
+            )
+            .await?;
+            bar.finish_and_clear();
+            eprintln!("archived {rows} rows");
+        }
+        Command::Restore { file } => {
+            let app = migrated(&cfg, false).await?;
+            let f = std::fs::File::open(&file)
+                .with_context(|| format!("opening {}", file.display()))?;
+            let mut input = std::io::BufReader::new(f);
+            let bar = if std::io::stderr().is_terminal() {
+                ProgressBar::new_spinner()
+            } else {
+                ProgressBar::hidden()
+            };
+            bar.set_style(ProgressStyle::with_template(
+                "{spinner} restoring: {pos} rows",
+            )?);
+            let rows = opschat::archive::restore(app.chat.store().as_ref(), &mut input, &|n| {
+                bar.set_position(n)
+            })
+            .await?;
+            bar.finish_and_clear();
+            println!("restored {rows} rows from {}", file.display());
+        }
+        Command::Export {
+            format, session, ..
+        } => {
             use std::io::Write as _;
             let fmt = opschat::chat::export::Format::parse(&format)
                 .ok_or_else(|| anyhow::anyhow!("--format {format:?}: use md, json or html"))?;

@@ -144,3 +144,11 @@ impl crate::store::search::Search for PgStore {
             .collect()
     }
 }
+
+crate::store::archive::sql_archive!(
+    PgStore,
+    sqlx::Postgres,
+    sqlx::postgres::PgRow,
+    uuid::Uuid,
+    "BEGIN"
+);

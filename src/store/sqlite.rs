@@ -163,3 +163,11 @@ impl crate::store::search::Search for SqliteStore {
             .collect()
     }
 }
+
+crate::store::archive::sql_archive!(
+    SqliteStore,
+    sqlx::Sqlite,
+    sqlx::sqlite::SqliteRow,
+    uuid::fmt::Hyphenated,
+    "BEGIN IMMEDIATE"
+);

@@ -210,3 +210,90 @@ both!(
         assert!(err.contains("md, json or html"), "{err}");
     }
 );
+
+/// Moving an instance: SQLite -> archive -> PostgreSQL -> archive gives the same archive, and
+/// the restored instance works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_moves_from_sqlite_to_postgresql_and_loses_nothing() {
+    use crate::support::Db;
+    let sqlite = TestDb::new(Db::Sqlite).await.expect("sqlite");
+    let Some(pg) = TestDb::new(Db::Postgres).await else {
+        return;
+    };
+    let (code, _, err) = opschat_with_input(
+        &sqlite,
+        &["--no-demo", "user", "add", "maria", "--password-stdin"],
+        "correct horse battery\n",
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ops.json");
+    let (code, _, err) = opschat(&sqlite, &["import", fixture]).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = opschat(&sqlite, &["ask", "What's most urgent today?"]).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = opschat(&sqlite, &["ask", "Mark the cooler gasket done"]).await;
+    assert_eq!(code, 0, "{err}");
+    let (code, token, err) = opschat(&sqlite, &["token", "create", "reports"]).await;
+    assert_eq!(code, 0, "{err}");
+
+    let (code, archive, err) = opschat(&sqlite, &["export", "--all", "--with-secrets"]).await;
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = archive.lines().collect();
+    assert!(lines[0].contains("opschat.archive.v1"));
+    for table in [
+        "users",
+        "chat_sessions",
+        "chat_messages",
+        "tasks",
+        "delegations",
+        "daily_digests",
+        "chat_actions",
+        "activity_log",
+        "api_tokens",
+    ] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("\"table\":\"{table}\""))),
+            "{table} is in the archive"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("instance.jsonl");
+    std::fs::write(&file, &archive).unwrap();
+
+    let (code, out, err) = opschat(&pg, &["restore", file.to_str().unwrap()]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("restored"), "{out}");
+    let (code, again, err) = opschat(&pg, &["export", "--all", "--with-secrets"]).await;
+    assert_eq!(code, 0, "{err}");
+    let sorted = |s: &str| {
+        let mut v: Vec<String> = s.lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        sorted(&archive),
+        sorted(&again),
+        "byte for byte, after sorting"
+    );
+
+    // The moved instance works: the same sessions, sign-in data and tokens, and it goes on.
+    let (_, listed, _) = opschat(&pg, &["sessions"]).await;
+    assert!(listed.contains("What's most urgent today?"), "{listed}");
+    let (code, _, err) = opschat(&pg, &["ask", "Who do I need to follow up with?"]).await;
+    assert_eq!(code, 0, "{err}");
+    let (_, tokens, _) = opschat(&pg, &["token", "list"]).await;
+    assert!(
+        tokens.contains("reports") && !tokens.contains(token.trim()),
+        "{tokens}"
+    );
+    // A second restore finds the database in use.
+    let (code, _, err) = opschat(&pg, &["restore", file.to_str().unwrap()]).await;
+    assert_ne!(code, 0);
+    assert!(err.contains("empty database"), "{err}");
+    // Without secrets, no password or token hash leaves the instance.
+    let (_, plain, _) = opschat(&sqlite, &["export", "--all"]).await;
+    assert!(!plain.contains("argon2") && !plain.contains("\"table\":\"api_tokens\""));
+}

@@ -1,0 +1,417 @@
+//! Moving an instance: every table as typed JSON lines, the same on both databases, and back.
+//!
+//! Each table is described once (its columns and what kind of value each holds), so an
+//! archive written from SQLite and one written from PostgreSQL with the same data are the same
+//! lines: ids as hyphenated UUIDs, times in UTC to the microsecond (PostgreSQL's precision),
+//! JSON parsed and written with sorted keys.
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use super::StoreResult;
+
+/// What a column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Uuid,
+    Text,
+    I32,
+    I64,
+    Bool,
+    Date,
+    Time,
+    Json,
+}
+
+/// One table of the archive.
+#[derive(Debug)]
+pub struct TableSpec {
+    pub name: &'static str,
+    /// A total order, so archives of the same data come out in the same order.
+    pub order_by: &'static str,
+    pub columns: &'static [(&'static str, Kind)],
+    /// Holds secrets (password hashes, token hashes): only with `--with-secrets`.
+    pub secret: bool,
+}
+
+use Kind::*;
+
+/// Every table worth moving, parents before children. Browser sessions are not moved: people
+/// sign in again on the new instance.
+pub const TABLES: &[TableSpec] = &[
+    TableSpec {
+        name: "users",
+        order_by: "id",
+        columns: &[
+            ("id", Uuid),
+            ("username", Text),
+            ("display_name", Text),
+            ("password_hash", Text),
+            ("role", Text),
+            ("time_zone", Text),
+            ("disabled_at", Time),
+            ("created_at", Time),
+            ("updated_at", Time),
+        ],
+        secret: false,
+    },
+    TableSpec {
+        name: "instance_setup",
+        order_by: "id",
+        columns: &[("id", I32), ("first_user_id", Uuid), ("set_up_at", Time)],
+        secret: false,
+    },
+    TableSpec {
+        name: "api_tokens",
+        order_by: "id",
+        columns: &[
+            ("id", Uuid),
+            ("user_id", Uuid),
+            ("name", Text),
+            ("token_hash", Text),
+            ("prefix", Text),
+            ("created_at", Time),
+            ("last_used_at", Time),
+            ("revoked_at", Time),
+        ],
+        secret: true,
+    },
+    TableSpec {
+        name: "chat_sessions",
+        order_by: "id",
+        columns: &[
+            ("id", Uuid),
+            ("user_id", Text),
+            ("title", Text),
+            ("context_snapshot", Json),
+            ("started_at", Time),
+            ("last_message_at", Time),
+            ("message_count", I32),
+            ("is_active", Bool),
+            ("last_seq", I64),
+        ],
+        secret: false,
+    },
+    TableSpec {
+        name: "chat_messages",
+        order_by: "session_id, seq",
+        columns: &[
+            ("id", Uuid),
+            ("session_id", Uuid),
+            ("seq", I64),
+            ("role", Text),
+            ("content", Text),
+            ("context_used", Json),
+            ("model_used", Text),
+            ("tokens_used", I32),
+            ("prompt_tokens", I32),
+            ("completion_tokens", I32),
+            ("status", Text),
+            ("error", Text),
+            ("reply_to", Uuid),
+            ("created_at", Time),
+            ("heartbeat_at", Time),
+        ],
+        secret: false,
+    },
+    TableSpec {
+        name: "tasks",
+        order_by: "id",
+        columns: &[
+            ("id", Uuid),
+            ("user_id", Text),
+            ("external_id", Text),
+            ("title", Text),
+            ("description", Text),
+            ("due_date", Date),
+            ("priority", Text),
+            ("status", Text),
+            ("time_estimate_minutes", I32),
+            ("source", Text),
+            ("delegatable", Bool),
+            ("quadrant", Text),
+            ("recurrence", Text),
+            ("series_id", Uuid),
+            ("previous_id", Uuid),
+            ("delegation_id", Uuid),
+            ("version", I64),
+            ("completed_at", Time),
+            ("deleted_at", Time),
+            ("created_at", Time),
+            ("updated_at", Time),
+        ],
+        secret: false,
+    },
+    TableSpec {
+        name: "delegations",
+        order_by: "id",
+        columns: &[
+            ("id", Uuid),
+            ("user_id", Text),
+            ("external_id", Text),
+            ("task_description", Text),
+            ("assigned_to", Text),
+            ("assigned_to_email", Text),
+            ("due_date", Date),
+            ("follow_up_date", Date),
+            ("priority", Text),
+            ("status", Text),
+            ("task_id", Uuid),
+            ("last_followed_up_at", Time),
+            ("version", I64),
+            ("completed_at", Time),
+            ("deleted_at", Time),
+            ("created_at", Time),
+            ("updated_at", Time),
+        ],
+        secret: false,
+    },
+    TableSpec {
+        name: "delegation_notes",
+        order_by: "id",
+        columns: &[
+            ("id", Uuid),
+            ("user_id", Text),
+            ("delegation_id", Uuid),
+            ("body", Text),
+            ("author_id", Text),
+            ("author_name", Text),
+            ("created_at", Time),
+            ("deleted_at", Time),
+        ],
+        secret: false,
+    },
+    TableSpec {
+        name: "daily_digests",
+        order_by: "id",
+        columns: &[
+            ("id", Uuid),
+            ("user_id", Text),
+            ("external_id", Text),
+            ("date", Date),
+            ("text", Text),
+            ("version", I64),
+            ("created_at", Time),
+            ("updated_at", Time),
+        ],
+        secret: false,
+    },
+    TableSpec {
+        name: "chat_actions",
+        order_by: "id",
+        columns: &[
+            ("id", Uuid),
+            ("user_id", Text),
+            ("session_id", Uuid),
+            ("message_id", Uuid),
+            ("spec", Json),
+            ("summary", Text),
+            ("status", Text),
+            ("before", Json),
+            ("after", Json),
+            ("error", Text),
+            ("proposed_at", Time),
+            ("decided_by", Text),
+            ("decided_at", Time),
+            ("undone_by", Text),
+            ("undone_at", Time),
+        ],
+        secret: false,
+    },
+    TableSpec {
+        name: "activity_log",
+        order_by: "id",
+        columns: &[
+            ("id", Uuid),
+            ("user_id", Text),
+            ("item_type", Text),
+            ("item_id", Uuid),
+            ("action", Text),
+            ("actor_id", Text),
+            ("actor_name", Text),
+            ("via", Text),
+            ("changes", Json),
+            ("snapshot", Json),
+            ("item_version", I64),
+            ("at", Time),
+        ],
+        secret: false,
+    },
+];
+
+/// The first line of an archive.
+pub const ARCHIVE_FORMAT: &str = "opschat.archive.v1";
+
+/// Reads and writes archive rows.
+#[async_trait]
+pub trait Archive: Send + Sync {
+    /// A page of a table's rows, in its archive order.
+    async fn archive_rows(
+        &self,
+        table: &TableSpec,
+        offset: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Map<String, Value>>>;
+    /// Inserts rows into a table, in one transaction.
+    async fn restore_rows(&self, table: &TableSpec, rows: &[Map<String, Value>])
+    -> StoreResult<()>;
+}
+
+/// A time as the archive writes it: UTC, microseconds.
+pub fn time_text(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+macro_rules! sql_archive {
+    ($store:ident, $db:ty, $row:ty, $id:ty, $begin:expr) => {
+        #[async_trait::async_trait]
+        impl crate::store::archive::Archive for $store {
+            async fn archive_rows(
+                &self,
+                table: &crate::store::archive::TableSpec,
+                offset: i64,
+                limit: i64,
+            ) -> crate::store::StoreResult<Vec<serde_json::Map<String, serde_json::Value>>> {
+                use crate::store::archive::Kind;
+                use serde_json::Value;
+                use sqlx::Row;
+                let cols: Vec<&str> = table.columns.iter().map(|(c, _)| *c).collect();
+                let sql = format!(
+                    "SELECT {} FROM {} ORDER BY {} LIMIT $1 OFFSET $2",
+                    cols.join(", "),
+                    table.name,
+                    table.order_by
+                );
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    let mut m = serde_json::Map::new();
+                    for (c, kind) in table.columns {
+                        let c: &str = c;
+                        let v = match kind {
+                            Kind::Uuid => r.try_get::<Option<$id>, _>(c)?.map(|u| {
+                                Value::String(
+                                    <$id as crate::store::sql::IdRepr>::into_uuid(u).to_string(),
+                                )
+                            }),
+                            Kind::Text => r.try_get::<Option<String>, _>(c)?.map(Value::String),
+                            Kind::I32 => r.try_get::<Option<i32>, _>(c)?.map(Value::from),
+                            Kind::I64 => r.try_get::<Option<i64>, _>(c)?.map(Value::from),
+                            Kind::Bool => r.try_get::<Option<bool>, _>(c)?.map(Value::Bool),
+                            Kind::Date => r
+                                .try_get::<Option<chrono::NaiveDate>, _>(c)?
+                                .map(|d| Value::String(d.to_string())),
+                            Kind::Time => r
+                                .try_get::<Option<chrono::DateTime<chrono::Utc>>, _>(c)?
+                                .map(|t| Value::String(crate::store::archive::time_text(t))),
+                            Kind::Json => r
+                                .try_get::<Option<sqlx::types::Json<Value>>, _>(c)?
+                                .map(|j| j.0),
+                        };
+                        m.insert(c.to_string(), v.unwrap_or(Value::Null));
+                    }
+                    out.push(m);
+                }
+                Ok(out)
+            }
+
+            async fn restore_rows(
+                &self,
+                table: &crate::store::archive::TableSpec,
+                rows: &[serde_json::Map<String, serde_json::Value>],
+            ) -> crate::store::StoreResult<()> {
+                use crate::store::StoreError;
+                use crate::store::archive::Kind;
+                use serde_json::Value;
+                let cols: Vec<&str> = table.columns.iter().map(|(c, _)| *c).collect();
+                let marks: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "INSERT INTO {} ({}) VALUES ({})",
+                    table.name,
+                    cols.join(", "),
+                    marks.join(", ")
+                );
+                let bad = |c: &str, v: &Value| StoreError::Invalid {
+                    field: format!("{}.{c}", table.name),
+                    message: format!("{v} is not a valid value"),
+                };
+                let mut tx = self.pool.begin_with($begin).await?;
+                for row in rows {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+                    for (c, kind) in table.columns {
+                        let c: &str = c;
+                        let v = row.get(c).unwrap_or(&Value::Null);
+                        let null = v.is_null();
+                        q = match kind {
+                            Kind::Uuid => q.bind(if null {
+                                None
+                            } else {
+                                Some(id(v
+                                    .as_str()
+                                    .and_then(|s| uuid::Uuid::parse_str(s).ok())
+                                    .ok_or_else(|| bad(c, v))?))
+                            }),
+                            Kind::Text => q.bind(if null {
+                                None
+                            } else {
+                                Some(v.as_str().ok_or_else(|| bad(c, v))?.to_string())
+                            }),
+                            Kind::I32 => q.bind(if null {
+                                None
+                            } else {
+                                Some(
+                                    v.as_i64()
+                                        .and_then(|n| i32::try_from(n).ok())
+                                        .ok_or_else(|| bad(c, v))?,
+                                )
+                            }),
+                            Kind::I64 => q.bind(if null {
+                                None
+                            } else {
+                                Some(v.as_i64().ok_or_else(|| bad(c, v))?)
+                            }),
+                            Kind::Bool => q.bind(if null {
+                                None
+                            } else {
+                                Some(v.as_bool().ok_or_else(|| bad(c, v))?)
+                            }),
+                            Kind::Date => q.bind(if null {
+                                None
+                            } else {
+                                Some(
+                                    v.as_str()
+                                        .and_then(|s| s.parse::<chrono::NaiveDate>().ok())
+                                        .ok_or_else(|| bad(c, v))?,
+                                )
+                            }),
+                            Kind::Time => q.bind(if null {
+                                None
+                            } else {
+                                Some(
+                                    v.as_str()
+                                        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                                        .map(|t| t.with_timezone(&chrono::Utc))
+                                        .ok_or_else(|| bad(c, v))?,
+                                )
+                            }),
+                            Kind::Json => q.bind(if null {
+                                None
+                            } else {
+                                Some(sqlx::types::Json(v.clone()))
+                            }),
+                        };
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use sql_archive;
