@@ -548,6 +548,8 @@ pub async fn search(
         "query": raw,
         "results": results,
         "total": hits.total,
+        // Counting stops at 1,000 matches: then `total` means "at least".
+        "total_capped": hits.total >= crate::store::search::MAX_COUNT,
         "sessions": titles,
         "next_offset": if offset + limit < hits.total { Some(offset + limit) } else { None },
     })))

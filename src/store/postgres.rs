@@ -78,11 +78,12 @@ impl crate::store::search::Search for PgStore {
              FROM (SELECT m.id, m.session_id, m.seq, m.role, m.model_used, m.created_at, \
                           m.content, s.title, s.started_at, s.is_active, \
                           ts_rank_cd(m.search, to_tsquery('english', $1)) AS rank, \
-                          COUNT(*) OVER () AS total \
+                          LEAST(COUNT(*) OVER (), {max}) AS total \
                    FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
                    WHERE s.user_id = $2 AND m.search @@ to_tsquery('english', $1){extra} \
                    ORDER BY rank DESC, m.created_at DESC LIMIT $3 OFFSET $4) h \
-             ORDER BY h.rank DESC, h.created_at DESC"
+             ORDER BY h.rank DESC, h.created_at DESC",
+            max = crate::store::search::MAX_COUNT
         );
         let q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(f.query.to_tsquery())

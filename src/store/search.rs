@@ -15,6 +15,9 @@ pub const MARK_START: char = '\u{E000}';
 /// Closes a match in a snippet.
 pub const MARK_END: char = '\u{E001}';
 
+/// Totals are counted up to this many matches; `total` says "at least" beyond it.
+pub const MAX_COUNT: i64 = 1000;
+
 /// What to search and how to narrow it.
 #[derive(Debug, Clone)]
 pub struct SearchFilter {

@@ -87,10 +87,17 @@ impl crate::store::search::Search for SqliteStore {
         use crate::store::search::{MARK_END, MARK_START, bind_filters, filters};
         use sqlx::Row;
         let (extra, args) = filters(f, 5);
-        let from = "FROM chat_messages_fts JOIN chat_messages m ON m.rowid = chat_messages_fts.rowid \
-                    JOIN chat_sessions s ON s.id = m.session_id \
+        // CROSS JOIN keeps the full-text match as the outer loop: left to the planner, SQLite
+        // may walk every message and probe the index for each (seconds at 200,000 messages).
+        let from = "FROM chat_messages_fts \
+                    CROSS JOIN chat_messages m ON m.rowid = chat_messages_fts.rowid \
+                    CROSS JOIN chat_sessions s ON s.id = m.session_id \
                     WHERE chat_messages_fts MATCH $1 AND s.user_id = $2";
-        let count_sql = format!("SELECT COUNT(*) {from}{extra} AND $3 > 0 AND $4 >= 0");
+        // Counting stops at MAX_COUNT: "more than 1,000" is all a reader needs to know.
+        let count_sql = format!(
+            "SELECT COUNT(*) FROM (SELECT 1 {from}{extra} AND $3 > 0 AND $4 >= 0 LIMIT {})",
+            crate::store::search::MAX_COUNT
+        );
         let q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql))
             .bind(f.query.to_fts5())
             .bind(owner)
@@ -141,7 +148,7 @@ impl crate::store::search::Search for SqliteStore {
         use sqlx::Row;
         let rows = sqlx::query(
             "SELECT s.id, s.title, s.started_at, s.last_message_at, s.is_active \
-             FROM chat_sessions_fts JOIN chat_sessions s ON s.rowid = chat_sessions_fts.rowid \
+             FROM chat_sessions_fts CROSS JOIN chat_sessions s ON s.rowid = chat_sessions_fts.rowid \
              WHERE chat_sessions_fts MATCH $1 AND s.user_id = $2 AND ($3 OR s.is_active) \
              ORDER BY s.last_message_at DESC LIMIT 20",
         )
