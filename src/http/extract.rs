@@ -85,6 +85,14 @@ pub struct ApiQuery<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // As for JSON bodies: PostgreSQL text cannot hold NUL, so a filter carrying one is a
+        // 400 here, never a database error later.
+        if parts.uri.query().is_some_and(|q| q.contains("%00")) {
+            return Err(ApiError::bad_request(
+                "invalid_text",
+                "query parameters must not contain NUL (%00) characters",
+            ));
+        }
         let axum::extract::Query(v) =
             axum::extract::Query::<T>::from_request_parts(parts, state).await?;
         Ok(Self(v))

@@ -547,6 +547,14 @@ both!(
         .await;
         assert_eq!(s, 400);
         assert_eq!(e["error"]["field"], "If-Match");
+        for path in ["/api/tasks?q=a%00b", "/api/delegations?assigned_to=%00"] {
+            let (s, e, _) = call(&app, Method::GET, path, None, None).await;
+            assert_eq!(
+                (s, e["error"]["code"].as_str()),
+                (400, Some("invalid_text")),
+                "{path}: {e}"
+            );
+        }
         let (s, e, _) = call(&app, Method::GET, "/api/tasks/not-a-uuid", None, None).await;
         assert_eq!(s, 400, "{e}");
         let (s, _, _) = call(
