@@ -70,22 +70,30 @@ impl crate::store::search::Search for PgStore {
         use crate::store::search::{MARK_END, MARK_START, bind_filters, filters};
         use sqlx::Row;
         let (extra, args) = filters(f, 5);
-        // Rank and count over every match; headlines (the costly part) only for the page.
+        let matching = format!(
+            "FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
+             WHERE s.user_id = $2 AND m.search @@ to_tsquery('english', $1){extra}"
+        );
+        // One pass: the newest CANDIDATES matches (the planner walks `created_at` newest first
+        // for a common word, the GIN index for a rare one), ranked; their number is the total
+        // (CANDIDATES >= MAX_COUNT), headlines only for the page. Not prepared for reuse: a
+        // generic plan cannot see whether the words are common or rare, and the right plan
+        // differs by orders of magnitude between them.
         let sql = format!(
             "SELECT h.*, ts_headline('english', h.content, to_tsquery('english', $1), \
                  'StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=28, MinWords=10, \
                   MaxFragments=2, FragmentDelimiter=\" … \"') AS snippet \
-             FROM (SELECT m.id, m.session_id, m.seq, m.role, m.model_used, m.created_at, \
-                          m.content, s.title, s.started_at, s.is_active, \
-                          ts_rank_cd(m.search, to_tsquery('english', $1)) AS rank, \
-                          LEAST(COUNT(*) OVER (), {max}) AS total \
-                   FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
-                   WHERE s.user_id = $2 AND m.search @@ to_tsquery('english', $1){extra} \
-                   ORDER BY rank DESC, m.created_at DESC LIMIT $3 OFFSET $4) h \
+             FROM (SELECT c.*, COUNT(*) OVER () AS total \
+                   FROM (SELECT m.id, m.session_id, m.seq, m.role, m.model_used, m.created_at, \
+                                m.content, s.title, s.started_at, s.is_active, \
+                                ts_rank_cd(m.search, to_tsquery('english', $1)) AS rank \
+                         {matching} ORDER BY m.created_at DESC LIMIT {candidates}) c \
+                   ORDER BY c.rank DESC, c.created_at DESC LIMIT $3 OFFSET $4) h \
              ORDER BY h.rank DESC, h.created_at DESC",
-            max = crate::store::search::MAX_COUNT
+            candidates = crate::store::search::CANDIDATES
         );
         let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .persistent(false)
             .bind(f.query.to_tsquery())
             .bind(owner)
             .bind(f.limit)
@@ -93,8 +101,23 @@ impl crate::store::search::Search for PgStore {
         let rows = bind_filters!(q, &args).fetch_all(&self.pool).await?;
         let total = match rows.first() {
             Some(r) => r.try_get::<i64, _>("total")?,
+            // A page past the end still says how many there are.
+            None if f.offset > 0 => {
+                let count_sql = format!(
+                    "SELECT COUNT(*) FROM (SELECT 1 {matching} AND $3 > 0 AND $4 >= 0 LIMIT {}) AS n",
+                    crate::store::search::MAX_COUNT
+                );
+                let q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql))
+                    .persistent(false)
+                    .bind(f.query.to_tsquery())
+                    .bind(owner)
+                    .bind(f.limit)
+                    .bind(f.offset);
+                bind_filters!(q, &args).fetch_one(&self.pool).await?
+            }
             None => 0,
-        };
+        }
+        .min(crate::store::search::MAX_COUNT);
         let items = rows
             .iter()
             .map(|r| {

@@ -17,6 +17,10 @@ pub const MARK_END: char = '\u{E001}';
 
 /// Totals are counted up to this many matches; `total` says "at least" beyond it.
 pub const MAX_COUNT: i64 = 1000;
+/// Ranking considers the most recent this many matches: scoring every match of a common word
+/// in a long history costs far more than a search may (tens of thousands of rows), while the
+/// newest few thousand are found by walking an index newest first.
+pub const CANDIDATES: i64 = 1000;
 
 /// What to search and how to narrow it.
 #[derive(Debug, Clone)]

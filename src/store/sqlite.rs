@@ -93,30 +93,74 @@ impl crate::store::search::Search for SqliteStore {
                     CROSS JOIN chat_messages m ON m.rowid = chat_messages_fts.rowid \
                     CROSS JOIN chat_sessions s ON s.id = m.session_id \
                     WHERE chat_messages_fts MATCH $1 AND s.user_id = $2";
-        // Counting stops at MAX_COUNT: "more than 1,000" is all a reader needs to know.
-        let count_sql = format!(
-            "SELECT COUNT(*) FROM (SELECT 1 {from}{extra} AND $3 > 0 AND $4 >= 0 LIMIT {})",
-            crate::store::search::MAX_COUNT
-        );
-        let q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql))
-            .bind(f.query.to_fts5())
-            .bind(owner)
-            .bind(f.limit)
-            .bind(f.offset);
-        let total = bind_filters!(q, &args).fetch_one(&self.pool).await?;
-        // bm25 is lower for better matches; `rank` is reported higher-is-better.
+        // The newest CANDIDATES matches (FTS5 walks its doclists by rowid, newest first, and
+        // stops there), ranked by bm25 (lower is better); their number is the total
+        // (CANDIDATES >= MAX_COUNT). The page's ids first, then their snippets, which cost a
+        // re-read of the text each.
         let sql = format!(
-            "SELECT m.id, m.session_id, m.seq, m.role, m.model_used, m.created_at, s.title, \
-                    s.started_at, s.is_active, -bm25(chat_messages_fts) AS rank, \
-                    snippet(chat_messages_fts, 0, '{MARK_START}', '{MARK_END}', ' … ', 24) AS snippet \
-             {from}{extra} ORDER BY bm25(chat_messages_fts), m.created_at DESC LIMIT $3 OFFSET $4"
+            "SELECT c.fts_rowid, c.score, COUNT(*) OVER () AS total FROM \
+             (SELECT chat_messages_fts.rowid AS fts_rowid, bm25(chat_messages_fts) AS score, \
+                     m.created_at AS created_at {from}{extra} \
+              ORDER BY chat_messages_fts.rowid DESC LIMIT {}) c \
+             ORDER BY c.score, c.created_at DESC LIMIT $3 OFFSET $4",
+            crate::store::search::CANDIDATES
         );
         let q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(f.query.to_fts5())
             .bind(owner)
             .bind(f.limit)
             .bind(f.offset);
-        let rows = bind_filters!(q, &args).fetch_all(&self.pool).await?;
+        let found = bind_filters!(q, &args).fetch_all(&self.pool).await?;
+        let total = match found.first() {
+            Some(r) => r.try_get::<i64, _>("total")?,
+            // A page past the end still says how many there are.
+            None if f.offset > 0 => {
+                let count_sql = format!(
+                    "SELECT COUNT(*) FROM (SELECT 1 {from}{extra} AND $3 > 0 AND $4 >= 0 LIMIT {}) AS n",
+                    crate::store::search::MAX_COUNT
+                );
+                let q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql))
+                    .bind(f.query.to_fts5())
+                    .bind(owner)
+                    .bind(f.limit)
+                    .bind(f.offset);
+                bind_filters!(q, &args).fetch_one(&self.pool).await?
+            }
+            None => 0,
+        }
+        .min(crate::store::search::MAX_COUNT);
+        let page: Vec<(i64, f64)> = found
+            .iter()
+            .map(|r| Ok((r.try_get("fts_rowid")?, r.try_get("score")?)))
+            .collect::<crate::store::StoreResult<_>>()?;
+        if page.is_empty() {
+            return Ok(crate::store::Page {
+                items: Vec::new(),
+                total,
+            });
+        }
+        let ids: Vec<String> = page.iter().map(|(r, _)| r.to_string()).collect();
+        let sql = format!(
+            "SELECT chat_messages_fts.rowid AS fts_rowid, m.id, m.session_id, m.seq, m.role, \
+                    m.model_used, m.created_at, s.title, s.started_at, s.is_active, \
+                    snippet(chat_messages_fts, 0, '{MARK_START}', '{MARK_END}', ' … ', 24) AS snippet \
+             FROM chat_messages_fts \
+             CROSS JOIN chat_messages m ON m.rowid = chat_messages_fts.rowid \
+             CROSS JOIN chat_sessions s ON s.id = m.session_id \
+             WHERE chat_messages_fts MATCH $1 AND chat_messages_fts.rowid IN ({})",
+            ids.join(", ")
+        );
+        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(f.query.to_fts5())
+            .fetch_all(&self.pool)
+            .await?;
+        let place = |r: &sqlx::sqlite::SqliteRow| {
+            let rowid: i64 = r.try_get("fts_rowid").unwrap_or_default();
+            page.iter()
+                .position(|(id, _)| *id == rowid)
+                .unwrap_or(usize::MAX)
+        };
+        rows.sort_by_key(place);
         let items = rows
             .iter()
             .map(|r| {
@@ -133,7 +177,7 @@ impl crate::store::search::Search for SqliteStore {
                     model_used: r.try_get("model_used")?,
                     created_at: r.try_get("created_at")?,
                     snippet: r.try_get("snippet")?,
-                    rank: r.try_get("rank")?,
+                    rank: page.get(place(r)).map_or(0.0, |(_, score)| -score),
                 })
             })
             .collect::<crate::store::StoreResult<Vec<_>>>()?;

@@ -121,6 +121,19 @@ both!(
         let v = search(&app, &format!("{}&limit=1", q("cooler "))).await;
         assert_eq!(v["results"].as_array().unwrap().len(), 1);
         assert_eq!(v["next_offset"], 1);
+        let all = search(&app, &q("cooler ")).await;
+        let second = search(&app, &format!("{}&limit=1&offset=1", q("cooler "))).await;
+        assert_eq!(
+            second["results"][0], all["results"][1],
+            "page two goes on from page one"
+        );
+        assert_eq!(second["total"], all["total"]);
+        let past = search(&app, &format!("{}&offset=50", q("cooler "))).await;
+        assert_eq!(past["results"].as_array().unwrap().len(), 0);
+        assert_eq!(
+            past["total"], all["total"],
+            "a page past the end still has the total"
+        );
 
         // Titles, and archived sessions only when asked.
         let (s, _) = app
