@@ -5,11 +5,11 @@
 //! the order `store::archive::TABLES` gives (parents first), so a restore inserts in order.
 
 use anyhow::{Context as _, bail};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::io::{BufRead, Write};
 
 use crate::store::Store;
-use crate::store::archive::{ARCHIVE_FORMAT, TABLES, TableSpec};
+use crate::store::archive::{ARCHIVE_FORMAT, Incoming, TABLES, TableSpec};
 
 /// Rows read or written per query.
 const PAGE: i64 = 1000;
@@ -83,47 +83,49 @@ pub async fn restore(
             head["format"]
         );
     }
-    let mut batch: Vec<Map<String, Value>> = Vec::new();
-    let mut table: Option<&'static TableSpec> = None;
-    let mut loaded = 0u64;
-    for (n, line) in lines.enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let mut v: Value =
-            serde_json::from_str(&line).with_context(|| format!("line {} is not JSON", n + 2))?;
-        let name = v["table"]
-            .as_str()
-            .with_context(|| format!("line {} has no table", n + 2))?
-            .to_string();
-        let Value::Object(row) = v["row"].take() else {
-            bail!("line {} has no row", n + 2);
-        };
-        let this = spec(&name)?;
-        if table.is_some_and(|t| t.name != this.name) || batch.len() as i64 >= PAGE {
-            if let Some(t) = table {
-                store
-                    .restore_rows(t, &batch)
-                    .await
-                    .with_context(|| format!("loading {}", t.name))?;
-                loaded += batch.len() as u64;
-                progress(loaded);
+    // The database takes rows as they are read, in one transaction it commits only after the
+    // last line: a bad line halfway leaves the database empty, ready for another try.
+    let (tx, rx) = tokio::sync::mpsc::channel(PAGE as usize);
+    let read = async move {
+        let mut sent = 0u64;
+        for (n, line) in lines.enumerate() {
+            let line = line.with_context(|| format!("reading line {}", n + 2))?;
+            if line.trim().is_empty() {
+                continue;
             }
-            batch.clear();
+            let mut v: Value = serde_json::from_str(&line)
+                .with_context(|| format!("line {} is not JSON", n + 2))?;
+            let name = v["table"]
+                .as_str()
+                .with_context(|| format!("line {} has no table", n + 2))?
+                .to_string();
+            let Value::Object(row) = v["row"].take() else {
+                bail!("line {} has no row", n + 2);
+            };
+            let table = spec(&name).with_context(|| format!("line {}", n + 2))?;
+            if tx.send(Incoming::Row(table, row)).await.is_err() {
+                bail!("the database stopped taking rows");
+            }
+            sent += 1;
+            if sent.is_multiple_of(PAGE as u64) {
+                progress(sent);
+            }
         }
-        table = Some(this);
-        batch.push(row);
+        if tx.send(Incoming::End).await.is_err() {
+            bail!("the database stopped taking rows");
+        }
+        progress(sent);
+        Ok(sent)
+    };
+    let (read, loaded) = tokio::join!(read, store.restore_all(rx));
+    match (read, loaded) {
+        (_, Ok(loaded)) => Ok(loaded),
+        // The reader failed first; the database only saw the rows stop.
+        (Err(e), Err(crate::store::StoreError::Invalid { field, .. })) if field == "archive" => {
+            Err(e.context("nothing was restored"))
+        }
+        (_, Err(e)) => {
+            Err(anyhow::Error::new(e).context("loading the archive; nothing was restored"))
+        }
     }
-    if let Some(t) = table
-        && !batch.is_empty()
-    {
-        store
-            .restore_rows(t, &batch)
-            .await
-            .with_context(|| format!("loading {}", t.name))?;
-        loaded += batch.len() as u64;
-        progress(loaded);
-    }
-    Ok(loaded)
 }

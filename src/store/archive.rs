@@ -252,10 +252,24 @@ pub trait Archive: Send + Sync {
         offset: i64,
         limit: i64,
     ) -> StoreResult<Vec<Map<String, Value>>>;
-    /// Inserts rows into a table, in one transaction.
-    async fn restore_rows(&self, table: &TableSpec, rows: &[Map<String, Value>])
-    -> StoreResult<()>;
+    /// Inserts the rows that arrive, all in one transaction, committed only when `End` comes:
+    /// an archive that stops early (a bad line, a closed channel) leaves the database as empty
+    /// as it was. Then refreshes the planner's statistics, which a bulk load leaves stale.
+    /// Returns the rows inserted.
+    async fn restore_all(&self, rows: tokio::sync::mpsc::Receiver<Incoming>) -> StoreResult<u64>;
 }
+
+/// What a restore sends to the database.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A row of a table.
+    Row(&'static TableSpec, Map<String, Value>),
+    /// The archive was read to its end: commit.
+    End,
+}
+
+/// The error `restore_all` returns when the rows stop without `End`.
+pub const ENDED_EARLY: &str = "the archive stopped before its end; nothing was kept";
 
 /// A time as the archive writes it: UTC, microseconds.
 pub fn time_text(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -319,29 +333,50 @@ macro_rules! sql_archive {
                 Ok(out)
             }
 
-            async fn restore_rows(
+            async fn restore_all(
                 &self,
-                table: &crate::store::archive::TableSpec,
-                rows: &[serde_json::Map<String, serde_json::Value>],
-            ) -> crate::store::StoreResult<()> {
+                mut rows: tokio::sync::mpsc::Receiver<crate::store::archive::Incoming>,
+            ) -> crate::store::StoreResult<u64> {
                 use crate::store::StoreError;
-                use crate::store::archive::Kind;
+                use crate::store::archive::{Incoming, Kind};
                 use serde_json::Value;
-                let cols: Vec<&str> = table.columns.iter().map(|(c, _)| *c).collect();
-                let marks: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
-                let sql = format!(
-                    "INSERT INTO {} ({}) VALUES ({})",
-                    table.name,
-                    cols.join(", "),
-                    marks.join(", ")
-                );
-                let bad = |c: &str, v: &Value| StoreError::Invalid {
-                    field: format!("{}.{c}", table.name),
-                    message: format!("{v} is not a valid value"),
+                let insert = |table: &crate::store::archive::TableSpec| {
+                    let cols: Vec<&str> = table.columns.iter().map(|(c, _)| *c).collect();
+                    let marks: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
+                    format!(
+                        "INSERT INTO {} ({}) VALUES ({})",
+                        table.name,
+                        cols.join(", "),
+                        marks.join(", ")
+                    )
                 };
                 let mut tx = self.pool.begin_with($begin).await?;
-                for row in rows {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+                let mut sql: Option<(&str, String)> = None;
+                let mut loaded = 0u64;
+                loop {
+                    let (table, row) = match rows.recv().await {
+                        Some(Incoming::Row(table, row)) => (table, row),
+                        Some(Incoming::End) => break,
+                        None => {
+                            return Err(StoreError::Invalid {
+                                field: "archive".into(),
+                                message: crate::store::archive::ENDED_EARLY.into(),
+                            });
+                        }
+                    };
+                    let bad = |c: &str, v: &Value| StoreError::Invalid {
+                        field: format!("{}.{c}", table.name),
+                        message: format!("{v} is not a valid value"),
+                    };
+                    let text = match &sql {
+                        Some((name, text)) if *name == table.name => text.clone(),
+                        _ => {
+                            let text = insert(table);
+                            sql = Some((table.name, text.clone()));
+                            text
+                        }
+                    };
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(text));
                     for (c, kind) in table.columns {
                         let c: &str = c;
                         let v = row.get(c).unwrap_or(&Value::Null);
@@ -406,9 +441,11 @@ macro_rules! sql_archive {
                         };
                     }
                     q.execute(&mut *tx).await?;
+                    loaded += 1;
                 }
                 tx.commit().await?;
-                Ok(())
+                sqlx::query("ANALYZE").execute(&self.pool).await?;
+                Ok(loaded)
             }
         }
     };

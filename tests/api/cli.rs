@@ -263,6 +263,27 @@ async fn an_instance_moves_from_sqlite_to_postgresql_and_loses_nothing() {
     let file = dir.path().join("instance.jsonl");
     std::fs::write(&file, &archive).unwrap();
 
+    // A damaged archive (a line cut short near the end, or a value of the wrong kind) loads
+    // nothing: the database stays empty and the good archive restores afterwards.
+    let mut cut = lines.clone();
+    let last = cut.len() - 1;
+    cut[last] = &lines[last][..lines[last].len() / 2];
+    let mut wrong: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let msg = wrong
+        .iter()
+        .rposition(|l| l.contains("\"table\":\"chat_messages\""))
+        .unwrap();
+    wrong[msg] = wrong[msg].replace("\"seq\":", "\"seq\":\"x\",\"was\":");
+    for (name, text) in [("cut", cut.join("\n")), ("wrong", wrong.join("\n"))] {
+        let damaged = dir.path().join(format!("{name}.jsonl"));
+        std::fs::write(&damaged, text).unwrap();
+        let (code, _, err) = opschat(&pg, &["restore", damaged.to_str().unwrap()]).await;
+        assert_ne!(code, 0, "{name}");
+        assert!(err.contains("nothing was restored"), "{name}: {err}");
+        let (_, users, _) = opschat(&pg, &["user", "list"]).await;
+        assert!(!users.contains("maria"), "{name}: {users}");
+    }
+
     let (code, out, err) = opschat(&pg, &["restore", file.to_str().unwrap()]).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("restored"), "{out}");
