@@ -75,6 +75,11 @@ pub struct Config {
     #[arg(long, env = "OPSCHAT_SECURE_COOKIES", global = true)]
     pub secure_cookies: bool,
 
+    /// A TOML file of model prices (USD per million tokens) that replaces or extends the
+    /// built-in list; see `pricing`.
+    #[arg(long, env = "OPSCHAT_PRICES", global = true)]
+    pub prices: Option<std::path::PathBuf>,
+
     /// A header set by a single-sign-on proxy that names the signed-in user (for example
     /// `X-Forwarded-Email`); honoured only from `OPSCHAT_TRUSTED_PROXIES`.
     #[arg(long, env = "OPSCHAT_TRUSTED_USER_HEADER", global = true)]
@@ -141,6 +146,7 @@ impl Config {
             utc_offset: None,
             user: None,
             secure_cookies: false,
+            prices: None,
             trusted_user_header: None,
             trusted_proxies: None,
             session_days: 30,

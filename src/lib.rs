@@ -12,6 +12,7 @@ pub mod domain;
 pub mod http;
 pub mod import;
 pub mod markdown;
+pub mod pricing;
 pub mod store;
 pub mod web;
 pub mod workspace;

@@ -21,6 +21,9 @@ pub struct LocalAnalyst;
 
 #[async_trait]
 impl Provider for LocalAnalyst {
+    fn name(&self) -> &'static str {
+        "local"
+    }
     async fn complete(&self, req: ModelRequest<'_>) -> Result<ModelReply, ProviderError> {
         let (content, items, calls) = respond(&req);
         Ok(ModelReply {

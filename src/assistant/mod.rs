@@ -35,6 +35,8 @@ pub struct ModelRequest<'a> {
 pub struct Usage {
     pub prompt_tokens: i32,
     pub completion_tokens: i32,
+    /// Of the prompt tokens, those served from the provider's cache.
+    pub cached_tokens: i32,
 }
 
 /// A provider's answer.
@@ -89,6 +91,8 @@ pub type ChunkStream = futures::stream::BoxStream<'static, Result<StreamChunk, P
 /// Something that turns a question plus context into an answer.
 #[async_trait]
 pub trait Provider: Send + Sync {
+    /// Who answers, as stored with each reply: `local`, `openai-compatible` or `opschat`.
+    fn name(&self) -> &'static str;
     async fn complete(&self, req: ModelRequest<'_>) -> Result<ModelReply, ProviderError>;
     /// The answer as it is written. Errors before the first chunk come back here; later
     /// ones inside the stream.
@@ -108,6 +112,7 @@ pub struct Providers {
     local: Arc<dyn Provider>,
     openai: Option<Arc<dyn Provider>>,
     default_model: String,
+    prices: crate::pricing::Prices,
 }
 
 impl Providers {
@@ -126,11 +131,21 @@ impl Providers {
         } else {
             LOCAL_MODEL.into()
         };
+        let prices = match &cfg.prices {
+            Some(path) => crate::pricing::Prices::with_file(path)?,
+            None => crate::pricing::Prices::built_in(),
+        };
         Ok(Self {
             local: Arc::new(local::LocalAnalyst),
             openai,
             default_model,
+            prices,
         })
+    }
+
+    /// The prices replies are costed with.
+    pub fn prices(&self) -> &crate::pricing::Prices {
+        &self.prices
     }
 
     /// The model used when a request names none.
@@ -183,6 +198,9 @@ pub struct Fixed {
 
 #[async_trait]
 impl Provider for Fixed {
+    fn name(&self) -> &'static str {
+        "opschat"
+    }
     async fn complete(&self, _: ModelRequest<'_>) -> Result<ModelReply, ProviderError> {
         Ok(ModelReply {
             content: self.text.clone(),

@@ -104,6 +104,11 @@ impl OpenAiProvider {
             Some(Usage {
                 prompt_tokens: i32::try_from(u.prompt_tokens?).ok()?,
                 completion_tokens: i32::try_from(u.completion_tokens?).ok()?,
+                cached_tokens: u
+                    .prompt_tokens_details
+                    .and_then(|d| d.cached_tokens)
+                    .and_then(|n| i32::try_from(n).ok())
+                    .unwrap_or(0),
             })
         });
         let model = parsed
@@ -249,9 +254,15 @@ fn stream_chunks(data: &str) -> Option<Result<Vec<super::StreamChunk>, ProviderE
                 .and_then(|n| i32::try_from(n).ok())
         };
         if let (Some(p), Some(c)) = (get("prompt_tokens"), get("completion_tokens")) {
+            let cached = u
+                .pointer("/prompt_tokens_details/cached_tokens")
+                .and_then(|n| n.as_i64())
+                .and_then(|n| i32::try_from(n).ok())
+                .unwrap_or(0);
             out.push(StreamChunk::Usage(Usage {
                 prompt_tokens: p,
                 completion_tokens: c,
+                cached_tokens: cached,
             }));
         }
     }
@@ -260,6 +271,9 @@ fn stream_chunks(data: &str) -> Option<Result<Vec<super::StreamChunk>, ProviderE
 
 #[async_trait]
 impl Provider for OpenAiProvider {
+    fn name(&self) -> &'static str {
+        "openai-compatible"
+    }
     async fn stream(&self, req: ModelRequest<'_>) -> Result<super::ChunkStream, ProviderError> {
         use eventsource_stream::Eventsource;
         use futures::StreamExt;
@@ -385,6 +399,14 @@ struct WireUsage {
     prompt_tokens: Option<i64>,
     #[serde(default)]
     completion_tokens: Option<i64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<WirePromptDetails>,
+}
+
+#[derive(Deserialize)]
+struct WirePromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<i64>,
 }
 
 #[cfg(test)]
@@ -416,15 +438,17 @@ mod tests {
                 StreamChunk::Delta("Hi".into())
             ]
         );
-        let u =
-            stream_chunks(r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2}}"#)
-                .unwrap()
-                .unwrap();
+        let u = stream_chunks(
+            r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"prompt_tokens_details":{"cached_tokens":3}}}"#,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(
             u,
             vec![StreamChunk::Usage(Usage {
                 prompt_tokens: 5,
-                completion_tokens: 2
+                completion_tokens: 2,
+                cached_tokens: 3,
             })]
         );
         assert!(

@@ -89,6 +89,11 @@ pub fn message_json(m: &Message, actions: &[ChatAction]) -> Value {
         "tokens_used": m.tokens_used,
         "prompt_tokens": m.prompt_tokens,
         "completion_tokens": m.completion_tokens,
+        "cached_tokens": m.stats.cached_tokens,
+        "provider": m.stats.provider,
+        "latency_ms": m.stats.latency_ms,
+        "first_token_ms": m.stats.first_token_ms,
+        "cost_usd": m.stats.cost_usd,
         "reply_to": m.reply_to,
         "created_at": m.created_at,
         "context_used": m.context_used,
@@ -147,6 +152,9 @@ fn heading(m: &Message, local: DateTime<FixedOffset>) -> String {
         if let (Some(p), Some(c)) = (m.prompt_tokens, m.completion_tokens) {
             let _ = write!(h, " ({p} prompt, {c} completion)");
         }
+    }
+    if let Some(cost) = m.stats.cost_usd.filter(|c| *c > 0.0) {
+        let _ = write!(h, " · ${cost:.4}");
     }
     h
 }

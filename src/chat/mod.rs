@@ -322,6 +322,7 @@ impl ChatService {
             error: None,
             reply_to: None,
             created_at: now,
+            stats: Default::default(),
         };
         let (session, question_msg) = match existing {
             Some(s) => (s, self.store.append_message(&user_msg).await?.message),
@@ -463,7 +464,9 @@ impl ChatService {
             context: ctx,
         };
 
+        let started = std::time::Instant::now();
         let outcome = provider.complete(request).await;
+        let took = started.elapsed();
         let reply = match outcome {
             Ok(reply) => reply,
             Err(error) => {
@@ -482,6 +485,11 @@ impl ChatService {
                     error: Some(error.to_string()),
                     reply_to: Some(question_msg.id),
                     created_at: self.clock.now(),
+                    stats: crate::domain::ReplyStats {
+                        provider: Some(provider.name().into()),
+                        latency_ms: Some(millis(took)),
+                        ..Default::default()
+                    },
                 };
                 if let Err(e) = self.store.append_message(&failed).await {
                     tracing::error!(session = %session.id, error = %e, "could not record the failed reply");
@@ -509,6 +517,14 @@ impl ChatService {
         };
         let (prompt_tokens, completion_tokens) =
             Self::usage_or_count(reply.usage, estimate, &reply.content);
+        let stats = self.reply_stats(
+            provider.as_ref(),
+            &reply.model,
+            reply.usage,
+            (prompt_tokens, completion_tokens),
+            took,
+            Some(took),
+        );
         let items_used = reply
             .items_used
             .unwrap_or_else(|| ctx.items_mentioned_in(&reply.content));
@@ -530,6 +546,7 @@ impl ChatService {
                 error: None,
                 reply_to: Some(question_msg.id),
                 created_at: self.clock.now(),
+                stats,
             })
             .await?;
         let mut message_count = appended.message_count;
@@ -583,6 +600,32 @@ impl ChatService {
             .tokens_used
             .unwrap_or_else(|| tokens::count(&question.content));
         self.count_prompt(system) + history_tokens + question_tokens + framing
+    }
+
+    /// What analytics keeps of a reply: the provider, the times, the cached prompt tokens
+    /// and the cost at today's prices of the tokens as counted.
+    fn reply_stats(
+        &self,
+        provider: &dyn crate::assistant::Provider,
+        model: &str,
+        usage: Option<crate::assistant::Usage>,
+        (prompt, completion): (i32, i32),
+        latency: std::time::Duration,
+        first_token: Option<std::time::Duration>,
+    ) -> crate::domain::ReplyStats {
+        let cached = usage.map(|u| u.cached_tokens);
+        crate::domain::ReplyStats {
+            provider: Some(provider.name().into()),
+            latency_ms: Some(millis(latency)),
+            first_token_ms: first_token.map(millis),
+            cached_tokens: cached,
+            cost_usd: Some(self.providers.prices().cost(
+                model,
+                prompt,
+                cached.unwrap_or(0),
+                completion,
+            )),
+        }
     }
 
     /// (prompt, completion) tokens: the provider's usage when it reported one, otherwise our
@@ -665,4 +708,9 @@ impl ChatService {
             .collect();
         Ok((history, ids, used))
     }
+}
+
+/// A duration in whole milliseconds, saturating.
+fn millis(d: std::time::Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
 }

@@ -65,6 +65,10 @@ impl ChatService {
             error: None,
             reply_to: Some(p.question.id),
             created_at: self.clock.now(),
+            stats: crate::domain::ReplyStats {
+                provider: Some(p.provider.name().into()),
+                ..Default::default()
+            },
         };
         let token = CancellationToken::new();
         if let Ok(mut live) = self.streams.lock() {
@@ -165,6 +169,8 @@ impl ChatService {
             question: &p.question.content,
             context: &p.ctx,
         };
+        let started = Instant::now();
+        let mut first_token = None;
         let opened = tokio::select! {
             r = p.provider.stream(request) => Some(r),
             _ = token.cancelled() => None,
@@ -204,6 +210,7 @@ impl ChatService {
                             arguments,
                         })) => calls.push(index, name.as_deref(), arguments.as_deref()),
                         Some(Ok(StreamChunk::Delta(d))) => {
+                            first_token.get_or_insert_with(|| started.elapsed());
                             content.push_str(&d);
                             if tx.send(StreamEvent::Delta(d)).await.is_err() {
                                 break (MessageStatus::Stopped, None);
@@ -245,7 +252,16 @@ impl ChatService {
             (Vec::new(), status)
         };
 
+        let took = started.elapsed();
         let (prompt_tokens, completion_tokens) = Self::usage_or_count(usage, estimate, &content);
+        let stats = self.reply_stats(
+            p.provider.as_ref(),
+            &model,
+            usage,
+            (prompt_tokens, completion_tokens),
+            took,
+            first_token,
+        );
         let items_used = exact_items.unwrap_or_else(|| p.ctx.items_mentioned_in(&content));
         let mut manifest = p.ctx.manifest(&history_ids, history_tokens);
         manifest["items_used"] = serde_json::to_value(&items_used).unwrap_or_default();
@@ -258,6 +274,7 @@ impl ChatService {
             prompt_tokens: Some(prompt_tokens),
             completion_tokens: Some(completion_tokens),
             context_used: Some(manifest),
+            stats,
         };
         let saved = match self.store.finish_stream(reply_id, &finished).await {
             Ok(saved) => saved,

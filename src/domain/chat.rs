@@ -68,6 +68,25 @@ pub struct Message {
     /// For a reply, the user message it answers.
     pub reply_to: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    /// How a reply was produced (empty for questions and for replies stored before it was kept).
+    #[serde(flatten)]
+    pub stats: ReplyStats,
+}
+
+/// How a reply was produced, for analytics: who answered, how fast, and what it cost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ReplyStats {
+    /// The provider that answered: `local` (the offline analyst), `openai` (any
+    /// OpenAI-compatible server) or `opschat` (replies opschat writes itself, e.g. on a "yes").
+    pub provider: Option<String>,
+    /// From sending the request to the last token (or the failure), in milliseconds.
+    pub latency_ms: Option<i32>,
+    /// From sending the request to the first token; the whole answer when not streamed.
+    pub first_token_ms: Option<i32>,
+    /// Prompt tokens the provider served from its cache, when it says so.
+    pub cached_tokens: Option<i32>,
+    /// The cost in US dollars at the prices of the day (`crate::pricing`); 0 for local models.
+    pub cost_usd: Option<f64>,
 }
 
 /// Derives a session title from the first question: its first line, whitespace folded, cut at

@@ -17,6 +17,7 @@ pub enum Kind {
     Text,
     I32,
     I64,
+    F64,
     Bool,
     Date,
     Time,
@@ -111,6 +112,11 @@ pub const TABLES: &[TableSpec] = &[
             ("reply_to", Uuid),
             ("created_at", Time),
             ("heartbeat_at", Time),
+            ("provider", Text),
+            ("latency_ms", I32),
+            ("first_token_ms", I32),
+            ("cached_tokens", I32),
+            ("cost_usd", F64),
         ],
         secret: false,
     },
@@ -315,6 +321,7 @@ macro_rules! sql_archive {
                             Kind::Text => r.try_get::<Option<String>, _>(c)?.map(Value::String),
                             Kind::I32 => r.try_get::<Option<i32>, _>(c)?.map(Value::from),
                             Kind::I64 => r.try_get::<Option<i64>, _>(c)?.map(Value::from),
+                            Kind::F64 => r.try_get::<Option<f64>, _>(c)?.map(Value::from),
                             Kind::Bool => r.try_get::<Option<bool>, _>(c)?.map(Value::Bool),
                             Kind::Date => r
                                 .try_get::<Option<chrono::NaiveDate>, _>(c)?
@@ -408,6 +415,11 @@ macro_rules! sql_archive {
                                 None
                             } else {
                                 Some(v.as_i64().ok_or_else(|| bad(c, v))?)
+                            }),
+                            Kind::F64 => q.bind(if null {
+                                None
+                            } else {
+                                Some(v.as_f64().ok_or_else(|| bad(c, v))?)
                             }),
                             Kind::Bool => q.bind(if null {
                                 None

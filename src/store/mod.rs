@@ -108,6 +108,7 @@ pub struct NewMessage {
     pub error: Option<String>,
     pub reply_to: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    pub stats: crate::domain::ReplyStats,
 }
 
 /// A message as conversation history: just what is sent back to a model.
@@ -142,6 +143,7 @@ pub struct FinishedReply {
     pub prompt_tokens: Option<i32>,
     pub completion_tokens: Option<i32>,
     pub context_used: Option<Value>,
+    pub stats: crate::domain::ReplyStats,
 }
 
 /// Changes a user may make to a session.

@@ -29,7 +29,8 @@ impl IdRepr for uuid::fmt::Hyphenated {
 pub(crate) const SESSION_COLUMNS: &str = "id, user_id, title, context_snapshot, started_at, \
      last_message_at, message_count, is_active";
 pub(crate) const MESSAGE_COLUMNS: &str = "id, session_id, seq, role, content, context_used, \
-     model_used, tokens_used, prompt_tokens, completion_tokens, status, error, reply_to, created_at";
+     model_used, tokens_used, prompt_tokens, completion_tokens, status, error, reply_to, created_at, \
+     provider, latency_ms, first_token_ms, cached_tokens, cost_usd";
 pub(crate) const TASK_COLUMNS: &str = "id, external_id, title, description, due_date, priority, \
      status, time_estimate_minutes, source, delegatable, quadrant, recurrence, series_id, \
      previous_id, delegation_id, version, completed_at, deleted_at, created_at, updated_at";
@@ -106,6 +107,13 @@ macro_rules! sql_store {
                 error: r.try_get("error")?,
                 reply_to: r.try_get::<Option<$id>, _>("reply_to")?.map(IdRepr::into_uuid),
                 created_at: r.try_get("created_at")?,
+                stats: crate::domain::ReplyStats {
+                    provider: r.try_get("provider")?,
+                    latency_ms: r.try_get("latency_ms")?,
+                    first_token_ms: r.try_get("first_token_ms")?,
+                    cached_tokens: r.try_get("cached_tokens")?,
+                    cost_usd: r.try_get("cost_usd")?,
+                },
             })
         }
 
@@ -178,7 +186,7 @@ macro_rules! sql_store {
             })
         }
 
-        /// Binds a new message's 14 values in the order both append statements use.
+        /// Binds a new message's 19 values in the order both append statements use.
         fn bind_message<'q>(
             q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
             m: &'q NewMessage,
@@ -197,6 +205,11 @@ macro_rules! sql_store {
                 .bind(m.status.as_str())
                 .bind(&m.error)
                 .bind(m.reply_to.map(id))
+                .bind(&m.stats.provider)
+                .bind(m.stats.latency_ms)
+                .bind(m.stats.first_token_ms)
+                .bind(m.stats.cached_tokens)
+                .bind(m.stats.cost_usd)
         }
 
         /// Bumps the session ($1: id, $2: counted, $3: at) and returns the new seq and counts.
@@ -204,7 +217,8 @@ macro_rules! sql_store {
              message_count = message_count + $2, \
              last_message_at = CASE WHEN last_message_at < $3 THEN $3 ELSE last_message_at END \
              WHERE id = $1 RETURNING last_seq, message_count, last_message_at";
-        const INSERT_VALUES: &str = "$4, $1, s.last_seq, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $3";
+        const INSERT_VALUES: &str =
+            "$4, $1, s.last_seq, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $3, $15, $16, $17, $18, $19";
 
         fn appended(r: &$row) -> StoreResult<Appended> {
             Ok(Appended {
@@ -229,7 +243,7 @@ macro_rules! sql_store {
             let seq: i64 = bumped.try_get("last_seq")?;
             let sql = format!(
                 "INSERT INTO chat_messages ({MESSAGE_COLUMNS}) \
-                 SELECT {INSERT_VALUES} FROM (SELECT $15 AS last_seq) AS s \
+                 SELECT {INSERT_VALUES} FROM (SELECT $20 AS last_seq) AS s \
                  RETURNING {MESSAGE_COLUMNS}"
             );
             let row = bind_message(sqlx::query(sqlx::AssertSqlSafe(sql)), m)
@@ -331,7 +345,7 @@ macro_rules! sql_store {
                     // The session and its first message in one statement, one round trip.
                     let sql = format!(
                         "WITH s AS (INSERT INTO chat_sessions ({SESSION_COLUMNS}, last_seq) \
-                           VALUES ($1, $15, $16, $17, $18, $3, $2, TRUE, 1) \
+                           VALUES ($1, $20, $21, $22, $23, $3, $2, TRUE, 1) \
                            RETURNING {SESSION_COLUMNS}, last_seq), \
                          m AS (INSERT INTO chat_messages ({MESSAGE_COLUMNS}) \
                                SELECT {INSERT_VALUES} FROM s RETURNING {MESSAGE_COLUMNS}) \
@@ -471,7 +485,9 @@ macro_rules! sql_store {
                     "UPDATE chat_messages SET content = $2, \
                      status = CASE WHEN status = 'stopped' THEN 'stopped' ELSE $3 END, \
                      error = $4, model_used = $5, tokens_used = $6, prompt_tokens = $7, \
-                     completion_tokens = $8, context_used = $9, heartbeat_at = $10 \
+                     completion_tokens = $8, context_used = $9, heartbeat_at = $10, \
+                     provider = $11, latency_ms = $12, first_token_ms = $13, cached_tokens = $14, \
+                     cost_usd = $15 \
                      WHERE id = $1 AND status IN ('streaming', 'stopped') RETURNING {MESSAGE_COLUMNS}"
                 );
                 let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -485,6 +501,11 @@ macro_rules! sql_store {
                     .bind(d.completion_tokens)
                     .bind(d.context_used.as_ref().map(Json))
                     .bind(chrono::Utc::now())
+                    .bind(&d.stats.provider)
+                    .bind(d.stats.latency_ms)
+                    .bind(d.stats.first_token_ms)
+                    .bind(d.stats.cached_tokens)
+                    .bind(d.stats.cost_usd)
                     .fetch_optional(&mut *tx)
                     .await?
                     .ok_or(StoreError::NotFound)?;

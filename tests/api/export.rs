@@ -43,6 +43,13 @@ fn reply(session: Uuid, status: MessageStatus, content: &str, error: Option<&str
         error: error.map(str::to_string),
         reply_to: None,
         created_at: at("2026-11-24T09:31:00Z"),
+        stats: opschat::domain::ReplyStats {
+            provider: Some("openai-compatible".into()),
+            latency_ms: Some(1840),
+            first_token_ms: Some(420),
+            cached_tokens: Some(8),
+            cost_usd: Some(0.00013),
+        },
     }
 }
 

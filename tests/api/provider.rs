@@ -90,6 +90,106 @@ both!(
         let h = app.history(r["session_id"].as_str().unwrap()).await;
         assert_eq!(h["messages"][1]["model_used"], "gpt-4o-2024-08-06");
         assert_eq!(h["messages"][1]["tokens_used"], 829);
+
+        // What analytics keeps: the provider, the times, the cached prompt tokens, the cost
+        // at gpt-4o's built-in price (the dated name priced as its family): 406 fresh and 406
+        // cached prompt tokens, 17 completion tokens.
+        let cost = (406.0 * 2.50 + 406.0 * 1.25 + 17.0 * 10.00) / 1e6;
+        for m in [&r, &h["messages"][1]] {
+            assert_eq!(m["provider"], "openai-compatible", "{m}");
+            assert_eq!(m["cached_tokens"], 406, "{m}");
+            assert!(
+                (m["cost_usd"].as_f64().unwrap() - cost).abs() < 1e-12,
+                "{m}"
+            );
+            let (total, first) = (
+                m["latency_ms"].as_i64().unwrap(),
+                m["first_token_ms"].as_i64(),
+            );
+            assert!((0..5_000).contains(&total), "{m}");
+            assert_eq!(
+                first,
+                Some(total),
+                "not streamed: the first token comes with the rest"
+            );
+        }
+        assert_eq!(
+            h["messages"][0]["provider"],
+            Value::Null,
+            "a question has no provider"
+        );
+    }
+);
+
+both!(
+    a_price_file_replaces_the_built_in_prices_for_new_answers_only,
+    |db: TestDb| async move {
+        let fake = FakeOpenAi::start(Step::Reply {
+            text: "Payroll first.".into(),
+            usage: Some((1000, 100)),
+            model: Some("gpt-4o-2024-08-06".into()),
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("prices.toml");
+        std::fs::write(
+            &file,
+            "[models.\"gpt-4o\"]\ninput = 1.0\noutput = 2.0\n\n[models.\"llama3.1:8b\"]\ninput = 0.5\ncached_input = 0.0\noutput = 0.5\n",
+        )
+        .unwrap();
+        let before = app_with(&db, &fake, |_| {}).await;
+        let old = before.ask("What's most urgent today?", None).await;
+        // 500 fresh + 500 cached at 2.50 / 1.25, 100 at 10.00.
+        let built_in = (500.0 * 2.50 + 500.0 * 1.25 + 100.0 * 10.00) / 1e6;
+        assert!(
+            (old["cost_usd"].as_f64().unwrap() - built_in).abs() < 1e-12,
+            "{old}"
+        );
+        before.stop().await;
+
+        fake.then(Step::Reply {
+            text: "Payroll first.".into(),
+            usage: Some((1000, 100)),
+            model: Some("gpt-4o-2024-08-06".into()),
+        });
+        fake.then(Step::Reply {
+            text: "Payroll first.".into(),
+            usage: Some((1000, 100)),
+            model: Some("llama3.1:8b".into()),
+        });
+        let path = file.clone();
+        let app = app_with(&db, &fake, move |c| c.prices = Some(path)).await;
+        let new = app.ask("What's most urgent today?", None).await;
+        // No cached price in the file: cached tokens cost the input price.
+        let filed = (1000.0 * 1.0 + 100.0 * 2.0) / 1e6;
+        assert!(
+            (new["cost_usd"].as_f64().unwrap() - filed).abs() < 1e-12,
+            "{new}"
+        );
+        let (_, local) = app
+            .post(
+                "/api/operations-chat",
+                &json!({"message": "hi", "model": "llama3.1:8b"}),
+            )
+            .await;
+        let llama = (500.0 * 0.5 + 500.0 * 0.0 + 100.0 * 0.5) / 1e6;
+        assert!(
+            (local["cost_usd"].as_f64().unwrap() - llama).abs() < 1e-12,
+            "{local}"
+        );
+        // The earlier answer keeps the price of its day.
+        let h = app.history(old["session_id"].as_str().unwrap()).await;
+        assert!((h["messages"][1]["cost_usd"].as_f64().unwrap() - built_in).abs() < 1e-12);
+
+        // A price file that cannot be read or makes no sense stops start-up, saying why.
+        std::fs::write(&file, "[models.\"gpt-4o\"]\ninput = -1.0\noutput = 2.0\n").unwrap();
+        let mut cfg = config(&db.url);
+        fake.configure(&mut cfg);
+        cfg.prices = Some(file.clone());
+        let err = opschat::assistant::Providers::from_config(&cfg)
+            .err()
+            .expect("refused");
+        assert!(format!("{err:#}").contains("prices.toml"), "{err:#}");
     }
 );
 
@@ -114,6 +214,11 @@ both!(
             .await;
         assert_eq!(s, 200, "{r}");
         assert_eq!(r["model"], "opschat-local");
+        assert_eq!(
+            (&r["provider"], r["cost_usd"].as_f64(), &r["cached_tokens"]),
+            (&json!("local"), Some(0.0), &Value::Null),
+            "the offline analyst costs nothing"
+        );
         assert_eq!(
             fake.requests().len(),
             1,

@@ -53,6 +53,16 @@ fn msg(
         error: (status == MessageStatus::Failed).then(|| "boom".into()),
         reply_to: None,
         created_at: when,
+        stats: match role {
+            Role::Assistant => opschat::domain::ReplyStats {
+                provider: Some("openai-compatible".into()),
+                latency_ms: Some(1234),
+                first_token_ms: Some(321),
+                cached_tokens: Some(7),
+                cost_usd: Some(0.000_123_75),
+            },
+            Role::User => Default::default(),
+        },
     }
 }
 
@@ -104,6 +114,13 @@ both!(sessions_and_messages_round_trip, |db: TestDb| async move {
         ),
         (2, Some(m1.id), Some("gpt-4o"), Some(5))
     );
+    assert_eq!(
+        m2.stats, reply.stats,
+        "provider, times, cached tokens and cost are kept"
+    );
+    assert_eq!(m1.stats, opschat::domain::ReplyStats::default());
+    let read = s.messages("john", sid, None, 10).await.unwrap();
+    assert_eq!(read[1].stats, reply.stats);
     let failed = s
         .append_message(&msg(sid, Role::Assistant, "", MessageStatus::Failed, at(2)))
         .await

@@ -127,6 +127,21 @@ both!(
             (Some(309), Some("complete"))
         );
         assert_eq!(done.data["model"], "gpt-4o-2024-08-06");
+        // Times: each piece comes 20 ms after the one before, so the first token is at least
+        // 20 ms in and the whole answer at least 60 ms; the cost at gpt-4o's price of 150
+        // fresh and 150 cached prompt tokens and 9 completion tokens.
+        let (first, total) = (
+            done.data["first_token_ms"].as_i64().unwrap(),
+            done.data["latency_ms"].as_i64().unwrap(),
+        );
+        assert!(
+            first >= 20 && total >= 60 && first < total,
+            "{first} {total}"
+        );
+        assert_eq!(done.data["provider"], "openai-compatible");
+        assert_eq!(done.data["cached_tokens"], 150);
+        let cost = (150.0 * 2.50 + 150.0 * 1.25 + 9.0 * 10.00) / 1e6;
+        assert!((done.data["cost_usd"].as_f64().unwrap() - cost).abs() < 1e-12);
         assert_eq!(
             done.data["items_used"][0]["title"],
             "Fix walk-in cooler door gasket"
@@ -419,6 +434,7 @@ both!(
                 error: None,
                 reply_to: None,
                 created_at: chrono::Utc::now() - chrono::TimeDelta::minutes(5),
+                stats: Default::default(),
             })
             .await
             .unwrap();

@@ -200,7 +200,7 @@ fn slow_stream(
         }
         let mut tail = sse_chunk(json!({}), json!("stop"), &model);
         if let Some((p, c)) = usage {
-            let u = json!({"choices": [], "model": model, "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}});
+            let u = json!({"choices": [], "model": model, "usage": usage_json(p, c)});
             tail.push_str(&format!("data: {u}\n\n"));
         }
         tail.push_str("data: [DONE]\n\n");
@@ -294,13 +294,18 @@ async fn run(mut step: Step, req: Value, shared: Arc<Shared>) -> Response {
                     "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
                 });
                 if let Some((p, c)) = usage {
-                    v["usage"] =
-                        json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c});
+                    v["usage"] = usage_json(p, c);
                 }
                 return axum::Json(v).into_response();
             }
         }
     }
+}
+
+/// Usage as the API reports it; the fake says half the prompt came from the provider's cache.
+fn usage_json(p: i64, c: i64) -> Value {
+    json!({"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c,
+           "prompt_tokens_details": {"cached_tokens": p / 2}})
 }
 
 /// The streamed form: one chunk per word, then the usage chunk when asked for, then [DONE].
@@ -321,7 +326,7 @@ fn stream(text: String, usage: Option<(i64, i64)>, model: String, req: &Value) -
     events.push(chunk(json!({}), json!("stop")).to_string());
     if include_usage && let Some((p, c)) = usage {
         events.push(json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": model, "choices": [],
-                           "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}}).to_string());
+                           "usage": usage_json(p, c)}).to_string());
     }
     let body: String = events
         .into_iter()
