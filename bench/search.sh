@@ -56,7 +56,7 @@ for DB in ${DBS:-sqlite postgres}; do
   if [ "$DB" = sqlite ]; then
     sqlite3 "$OUT/search.db" "drop trigger chat_messages_fts_insert; drop trigger chat_messages_fts_update; drop trigger chat_messages_fts_delete;"
   else
-    psql "$URL" -qc "drop index chat_messages_search" -c "alter table chat_messages drop column search"
+    psql "$URL" -qc "drop index chat_messages_search" -c "alter table chat_messages drop column search, drop column search_pairs"
   fi
   turns "without it"
   kill $PID; wait $PID 2>/dev/null || true

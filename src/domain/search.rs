@@ -161,6 +161,18 @@ impl SearchQuery {
         parts.join(" & ")
     }
 
+    /// The phrases every match must contain (not those among alternatives or exclusions), each
+    /// as its words joined by spaces: PostgreSQL narrows them by their word pairs first.
+    pub fn required_phrases(&self) -> Vec<String> {
+        self.clauses
+            .iter()
+            .filter_map(|c| match c {
+                Clause::Must(Part::Phrase(words)) => Some(words.join(" ")),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The query for an SQLite FTS5 `MATCH` (porter tokenizer): quoted strings, `*` for a
     /// prefix, `OR` groups, and exclusions as trailing `NOT`s.
     pub fn to_fts5(&self) -> String {

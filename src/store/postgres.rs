@@ -69,7 +69,18 @@ impl crate::store::search::Search for PgStore {
     ) -> crate::store::StoreResult<crate::store::Page<crate::store::search::MessageHit>> {
         use crate::store::search::{MARK_END, MARK_START, bind_filters, filters};
         use sqlx::Row;
-        let (extra, args) = filters(f, 5);
+        let (mut extra, args) = filters(f, 5);
+        // A quoted phrase first narrows to the messages holding its neighbouring word pairs
+        // (`search_pairs`, migration 0009); the function folds to a constant when planned, so
+        // the condition is either an index condition or, for a phrase with no pair, nothing.
+        let phrases = f.query.required_phrases();
+        for i in 0..phrases.len() {
+            let n = 5 + args.len() + i;
+            extra.push_str(&format!(
+                " AND (opschat_pairs_query(${n}) IS NULL \
+                       OR m.search_pairs @@ opschat_pairs_query(${n}))"
+            ));
+        }
         let matching = format!(
             "FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
              WHERE s.user_id = $2 AND m.search @@ to_tsquery('english', $1){extra}"
@@ -98,7 +109,11 @@ impl crate::store::search::Search for PgStore {
             .bind(owner)
             .bind(f.limit)
             .bind(f.offset);
-        let rows = bind_filters!(q, &args).fetch_all(&self.pool).await?;
+        let mut q = bind_filters!(q, &args);
+        for p in &phrases {
+            q = q.bind(p);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
         let total = match rows.first() {
             Some(r) => r.try_get::<i64, _>("total")?,
             // A page past the end still says how many there are.
@@ -113,7 +128,11 @@ impl crate::store::search::Search for PgStore {
                     .bind(owner)
                     .bind(f.limit)
                     .bind(f.offset);
-                bind_filters!(q, &args).fetch_one(&self.pool).await?
+                let mut q = bind_filters!(q, &args);
+                for p in &phrases {
+                    q = q.bind(p);
+                }
+                q.fetch_one(&self.pool).await?
             }
             None => 0,
         }

@@ -73,6 +73,31 @@ both!(
         // A phrase: adjacent words only.
         let v = search(&app, &format!("{}&role=user", q("\"cooler door\""))).await;
         assert_eq!(contents(&v).len(), 1, "{v}");
+        assert!(contents(&v)[0].contains("walk-in"), "{v}");
+        // Phrases with stop words inside, with a hyphenated word, of three words, stemmed, and
+        // among alternatives (PostgreSQL narrows phrases by word pairs first: none lost).
+        // (PostgreSQL lets any stop word fill a stop word's place: "door of the cooler" also
+        // matches "cooler door fixed? The cooler" there.)
+        let v = search(&app, &format!("{}&role=user", q("\"door of the cooler\""))).await;
+        assert!(
+            contents(&v)
+                .iter()
+                .any(|c| c.contains("door of the cooler")),
+            "{v}"
+        );
+        for (phrase, expected) in [
+            ("\"walk-in cooler door\"", "walk-in"),
+            ("\"walk in cooler\"", "walk-in"),
+            ("\"cooler doors\" ", "walk-in"),
+            ("\"fryer filters\" or \"door cooler\" ", "fryer"),
+            ("\"the cooler matters\" -bar ", "walk-in"),
+        ] {
+            let v = search(&app, &format!("{}&role=user", q(phrase))).await;
+            assert_eq!(contents(&v).len(), 1, "{phrase}: {v}");
+            assert!(contents(&v)[0].contains(expected), "{phrase}: {v}");
+        }
+        let v = search(&app, &format!("{}&role=user", q("\"door cooler\" "))).await;
+        assert_eq!(v["total"], 0, "{v}");
         // Exclusion.
         let v = search(&app, &format!("{}&role=user", q("cooler -bar "))).await;
         assert_eq!(contents(&v).len(), 1);
