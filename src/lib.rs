@@ -2,6 +2,7 @@
 //! service; `App::router` is the whole HTTP surface. Used by the binary and by the tests.
 
 pub mod accounts;
+pub mod analytics;
 pub mod archive;
 pub mod assistant;
 pub mod chat;

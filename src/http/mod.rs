@@ -5,6 +5,7 @@
 //! covered by the isolation and authentication tests without anyone remembering to add it).
 
 mod accounts;
+mod analytics;
 pub mod auth;
 mod chat;
 pub mod error;
@@ -368,6 +369,49 @@ fn table() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
             "/api/admin/users/{id}/password",
             Admin,
             post(accounts::reset_password).layer(small()),
+        ),
+        // Analytics.
+        (
+            Method::GET,
+            "/api/analytics/usage",
+            User,
+            get(analytics::usage),
+        ),
+        (
+            Method::GET,
+            "/api/analytics/latency",
+            User,
+            get(analytics::latency),
+        ),
+        (
+            Method::GET,
+            "/api/analytics/sessions",
+            User,
+            get(analytics::sessions),
+        ),
+        (
+            Method::GET,
+            "/api/analytics/patterns",
+            User,
+            get(analytics::patterns),
+        ),
+        (
+            Method::GET,
+            "/api/analytics/questions",
+            User,
+            get(analytics::questions),
+        ),
+        (
+            Method::GET,
+            "/api/analytics/context",
+            User,
+            get(analytics::context),
+        ),
+        (
+            Method::GET,
+            "/api/analytics/users",
+            Admin,
+            get(analytics::users),
         ),
         (Method::GET, "/healthz", Public, get(ops::health)),
     ];

@@ -1,5 +1,6 @@
 //! Storage: one trait, a PostgreSQL and a SQLite implementation, chosen from the URL scheme.
 
+pub mod analytics;
 pub mod archive;
 mod postgres;
 pub mod search;
@@ -213,7 +214,9 @@ pub struct ImportSummary {
 
 /// Everything opschat keeps, behind one interface for both databases.
 #[async_trait]
-pub trait Store: Workspace + search::Search + archive::Archive + Send + Sync + 'static {
+pub trait Store:
+    Workspace + search::Search + archive::Archive + analytics::Analytics + Send + Sync + 'static
+{
     fn backend(&self) -> Backend;
     /// Applies the embedded migrations; safe to run any number of times.
     async fn migrate(&self) -> StoreResult<()>;

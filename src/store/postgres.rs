@@ -195,3 +195,10 @@ crate::store::archive::sql_archive!(
     uuid::Uuid,
     "BEGIN"
 );
+
+crate::store::analytics::sql_analytics!(
+    PgStore,
+    sqlx::postgres::PgRow,
+    uuid::Uuid,
+    "(m.context_used -> 'items_used')::text"
+);

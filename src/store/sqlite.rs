@@ -222,3 +222,10 @@ crate::store::archive::sql_archive!(
     uuid::fmt::Hyphenated,
     "BEGIN IMMEDIATE"
 );
+
+crate::store::analytics::sql_analytics!(
+    SqliteStore,
+    sqlx::sqlite::SqliteRow,
+    uuid::fmt::Hyphenated,
+    "json_extract(m.context_used, '$.items_used')"
+);

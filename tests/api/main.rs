@@ -5,6 +5,7 @@ mod support;
 
 mod accounts;
 mod actions;
+mod analytics;
 mod browser;
 mod chat;
 mod cli;

@@ -1,0 +1,612 @@
+//! Analytics over the stored history: what the chat costs, how fast it answers, what managers
+//! ask and how sessions go. The store hands over one compact row per reply, question and
+//! session in the range (`store::analytics`); the figures are computed here, identically for
+//! both databases: days are the user's calendar days (their time zone), percentiles are exact
+//! (nearest rank over the stored values), question groups come from `questions`.
+
+pub mod questions;
+
+use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, Timelike, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use uuid::Uuid;
+
+use crate::domain::MessageStatus;
+use crate::store::analytics::{QuestionFact, ReplyFact, SessionFact};
+
+/// The longest range one request may cover.
+pub const MAX_DAYS: i64 = 366;
+
+/// A range of the user's calendar days, both ends included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DayRange {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl DayRange {
+    /// `days` days ending today, or `from`..=`to`; an error names the parameter.
+    pub fn parse(
+        today: NaiveDate,
+        days: Option<&str>,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<DayRange, (&'static str, String)> {
+        let date = |field: &'static str, v: &str| {
+            NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
+                .map_err(|_| (field, format!("{v:?} is not a date (YYYY-MM-DD)")))
+        };
+        let range = match (days, from, to) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(("days", "give either days or from/to, not both".into()));
+            }
+            (_, Some(f), Some(t)) => DayRange {
+                from: date("from", f)?,
+                to: date("to", t)?,
+            },
+            (_, Some(_), None) => return Err(("to", "from needs a to".into())),
+            (_, None, Some(_)) => return Err(("from", "to needs a from".into())),
+            (d, None, None) => {
+                let n = match d {
+                    None => 30,
+                    Some(d) => d
+                        .trim()
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|n| (1..=MAX_DAYS).contains(n))
+                        .ok_or((
+                            "days",
+                            format!("must be a whole number from 1 to {MAX_DAYS}"),
+                        ))?,
+                };
+                DayRange {
+                    from: today - Duration::days(n - 1),
+                    to: today,
+                }
+            }
+        };
+        if range.to < range.from {
+            return Err(("to", "must not be before from".into()));
+        }
+        if range.len() > MAX_DAYS {
+            return Err(("to", format!("a range is at most {MAX_DAYS} days")));
+        }
+        Ok(range)
+    }
+
+    pub fn len(&self) -> i64 {
+        (self.to - self.from).num_days() + 1
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() <= 0
+    }
+
+    pub fn days(&self) -> impl Iterator<Item = NaiveDate> + use<> {
+        let from = self.from;
+        (0..self.len()).map(move |i| from + Duration::days(i))
+    }
+
+    fn index(&self, day: NaiveDate) -> Option<usize> {
+        let i = (day - self.from).num_days();
+        (0..self.len()).contains(&i).then_some(i as usize)
+    }
+}
+
+/// Turns a UTC instant into the user's local time.
+pub type Local<'a> = &'a (dyn Fn(DateTime<Utc>) -> DateTime<FixedOffset> + Sync);
+
+/// Exact nearest-rank percentile of sorted values: the smallest value with at least `p`% of
+/// the values at or below it.
+pub fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted.get(rank.min(sorted.len()) - 1).copied()
+}
+
+fn model_name(r: &ReplyFact) -> String {
+    r.model.clone().unwrap_or_else(|| "unknown".into())
+}
+
+/// Rounds a cost to a millionth of a dollar, so sums read the same on every backend.
+fn usd(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+struct Spend {
+    replies: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    cached_tokens: i64,
+    cost_usd: f64,
+}
+
+impl Spend {
+    fn add(&mut self, r: &ReplyFact) {
+        self.replies += 1;
+        self.input_tokens += r.prompt_tokens;
+        self.output_tokens += r.completion_tokens;
+        self.cached_tokens += r.cached_tokens;
+        self.cost_usd += r.cost_usd;
+    }
+    fn json(&self) -> Value {
+        json!({
+            "replies": self.replies,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cached_tokens": self.cached_tokens,
+            "tokens": self.input_tokens + self.output_tokens,
+            "cost_usd": usd(self.cost_usd),
+        })
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Outcomes {
+    complete: i64,
+    failed: i64,
+    stopped: i64,
+    interrupted: i64,
+    streaming: i64,
+}
+
+impl Outcomes {
+    /// Counts a reply as a turn's outcome; a regenerated (superseded) reply is not a turn.
+    fn add(&mut self, s: MessageStatus) {
+        match s {
+            MessageStatus::Complete => self.complete += 1,
+            MessageStatus::Failed => self.failed += 1,
+            MessageStatus::Stopped => self.stopped += 1,
+            MessageStatus::Interrupted => self.interrupted += 1,
+            MessageStatus::Streaming => self.streaming += 1,
+            MessageStatus::Superseded => {}
+        }
+    }
+    fn turns(&self) -> i64 {
+        self.complete + self.failed + self.stopped + self.interrupted + self.streaming
+    }
+    fn json(&self) -> Value {
+        let t = self.turns();
+        let share = |n: i64| {
+            if t == 0 {
+                0.0
+            } else {
+                (n as f64 / t as f64 * 10_000.0).round() / 10_000.0
+            }
+        };
+        json!({
+            "turns": t,
+            "complete": self.complete,
+            "failed": self.failed,
+            "stopped": self.stopped,
+            "interrupted": self.interrupted,
+            "in_progress": self.streaming,
+            "failed_share": share(self.failed),
+            "stopped_share": share(self.stopped),
+            "interrupted_share": share(self.interrupted),
+        })
+    }
+}
+
+/// Tokens and cost per day stacked by model, turns per day and their outcomes. Superseded
+/// (regenerated) replies cost tokens, so they count in the spend but not as turns.
+pub fn usage(range: &DayRange, local: Local, replies: &[ReplyFact]) -> Value {
+    let n = range.len() as usize;
+    let mut per_day: Vec<BTreeMap<String, Spend>> = vec![BTreeMap::new(); n];
+    let mut outcomes: Vec<Outcomes> = vec![Outcomes::default(); n];
+    let mut models: BTreeMap<String, Spend> = BTreeMap::new();
+    let mut total_outcomes = Outcomes::default();
+    for r in replies {
+        let Some(i) = range.index(local(r.created_at).date_naive()) else {
+            continue;
+        };
+        let m = model_name(r);
+        per_day[i].entry(m.clone()).or_default().add(r);
+        models.entry(m).or_default().add(r);
+        outcomes[i].add(r.status);
+        total_outcomes.add(r.status);
+    }
+    let days: Vec<Value> = range
+        .days()
+        .zip(per_day.iter().zip(&outcomes))
+        .map(|(day, (by_model, out))| {
+            let mut all = Spend::default();
+            for s in by_model.values() {
+                all.replies += s.replies;
+                all.input_tokens += s.input_tokens;
+                all.output_tokens += s.output_tokens;
+                all.cached_tokens += s.cached_tokens;
+                all.cost_usd += s.cost_usd;
+            }
+            let mut v = all.json();
+            v["date"] = json!(day);
+            v["by_model"] = by_model
+                .iter()
+                .map(|(m, s)| (m.clone(), s.json()))
+                .collect();
+            v["outcomes"] = out.json();
+            v
+        })
+        .collect();
+    let mut total = Spend::default();
+    for s in models.values() {
+        total.replies += s.replies;
+        total.input_tokens += s.input_tokens;
+        total.output_tokens += s.output_tokens;
+        total.cached_tokens += s.cached_tokens;
+        total.cost_usd += s.cost_usd;
+    }
+    let mut totals = total.json();
+    totals["outcomes"] = total_outcomes.json();
+    json!({
+        "range": range,
+        "models": models.iter().map(|(m, s)| {
+            let mut v = s.json();
+            v["model"] = json!(m);
+            v
+        }).collect::<Vec<_>>(),
+        "days": days,
+        "totals": totals,
+    })
+}
+
+#[derive(Default)]
+struct Timings {
+    total: Vec<i64>,
+    first: Vec<i64>,
+}
+
+impl Timings {
+    fn add(&mut self, r: &ReplyFact) {
+        if let Some(t) = r.latency_ms {
+            self.total.push(t);
+        }
+        if let Some(t) = r.first_token_ms {
+            self.first.push(t);
+        }
+    }
+    fn json(&mut self) -> Value {
+        self.total.sort_unstable();
+        self.first.sort_unstable();
+        json!({
+            "replies": self.total.len(),
+            "total_ms": {"p50": percentile(&self.total, 50.0), "p95": percentile(&self.total, 95.0)},
+            "first_token_ms": {"p50": percentile(&self.first, 50.0), "p95": percentile(&self.first, 95.0)},
+        })
+    }
+}
+
+/// p50 and p95 of the total time and of the time to the first token, per day and model, of
+/// the replies that completed.
+pub fn latency(range: &DayRange, local: Local, replies: &[ReplyFact]) -> Value {
+    let n = range.len() as usize;
+    let mut per_day: Vec<BTreeMap<String, Timings>> = (0..n).map(|_| BTreeMap::new()).collect();
+    let mut models: BTreeMap<String, Timings> = BTreeMap::new();
+    let mut all = Timings::default();
+    for r in replies
+        .iter()
+        .filter(|r| r.status == MessageStatus::Complete)
+    {
+        let Some(i) = range.index(local(r.created_at).date_naive()) else {
+            continue;
+        };
+        let m = model_name(r);
+        per_day[i].entry(m.clone()).or_default().add(r);
+        models.entry(m).or_default().add(r);
+        all.add(r);
+    }
+    let days: Vec<Value> = range
+        .days()
+        .zip(per_day.iter_mut())
+        .map(|(day, by_model)| {
+            let mut day_all = Timings::default();
+            for t in by_model.values() {
+                day_all.total.extend(&t.total);
+                day_all.first.extend(&t.first);
+            }
+            let mut v = day_all.json();
+            v["date"] = json!(day);
+            v["by_model"] = by_model
+                .iter_mut()
+                .map(|(m, t)| (m.clone(), t.json()))
+                .collect();
+            v
+        })
+        .collect();
+    json!({
+        "range": range,
+        "method": "nearest rank over each completed reply's stored timings",
+        "models": models.iter_mut().map(|(m, t)| {
+            let mut v = t.json();
+            v["model"] = json!(m);
+            v
+        }).collect::<Vec<_>>(),
+        "days": days,
+        "totals": all.json(),
+    })
+}
+
+/// How the cost-per-conversation table is sorted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionSort {
+    Cost,
+    Tokens,
+    Turns,
+    Started,
+}
+
+impl std::str::FromStr for SessionSort {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cost" => Ok(Self::Cost),
+            "tokens" => Ok(Self::Tokens),
+            "turns" => Ok(Self::Turns),
+            "started_at" => Ok(Self::Started),
+            other => Err(format!(
+                "{other:?} is not one of cost, tokens, turns, started_at"
+            )),
+        }
+    }
+}
+
+/// One row of the cost-per-conversation table.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionCost {
+    pub session_id: Uuid,
+    /// `None` when the caller may not read the title (another user's, for an admin).
+    pub title: Option<String>,
+    pub user_id: String,
+    pub started_at: DateTime<Utc>,
+    pub turns: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub tokens: i64,
+    pub cost_usd: f64,
+    pub models: BTreeMap<String, i64>,
+}
+
+/// Sessions with replies in the range: turns, tokens, cost and model mix, sorted.
+pub fn session_costs(
+    sessions: &[SessionFact],
+    replies: &[ReplyFact],
+    sort: SessionSort,
+    ascending: bool,
+    with_titles: bool,
+) -> Vec<SessionCost> {
+    let facts: HashMap<Uuid, &SessionFact> = sessions.iter().map(|s| (s.id, s)).collect();
+    let mut rows: HashMap<Uuid, SessionCost> = HashMap::new();
+    for r in replies {
+        let row = rows.entry(r.session_id).or_insert_with(|| {
+            let s = facts.get(&r.session_id);
+            SessionCost {
+                session_id: r.session_id,
+                title: s.filter(|_| with_titles).map(|s| s.title.clone()),
+                user_id: r.user_id.clone(),
+                started_at: s.map(|s| s.started_at).unwrap_or(r.created_at),
+                turns: 0,
+                input_tokens: 0,
+                output_tokens: 0,
+                tokens: 0,
+                cost_usd: 0.0,
+                models: BTreeMap::new(),
+            }
+        });
+        if r.status != MessageStatus::Superseded {
+            row.turns += 1;
+        }
+        row.input_tokens += r.prompt_tokens;
+        row.output_tokens += r.completion_tokens;
+        row.tokens += r.prompt_tokens + r.completion_tokens;
+        row.cost_usd += r.cost_usd;
+        *row.models.entry(model_name(r)).or_default() += 1;
+    }
+    let mut rows: Vec<SessionCost> = rows
+        .into_values()
+        .map(|mut r| {
+            r.cost_usd = usd(r.cost_usd);
+            r
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        let o = match sort {
+            SessionSort::Cost => a.cost_usd.total_cmp(&b.cost_usd),
+            SessionSort::Tokens => a.tokens.cmp(&b.tokens),
+            SessionSort::Turns => a.turns.cmp(&b.turns),
+            SessionSort::Started => a.started_at.cmp(&b.started_at),
+        };
+        let o = if ascending { o } else { o.reverse() };
+        o.then(b.started_at.cmp(&a.started_at))
+            .then(a.session_id.cmp(&b.session_id))
+    });
+    rows
+}
+
+/// The buckets of the turns-per-session histogram.
+const TURN_BUCKETS: [(i64, i64, &str); 7] = [
+    (1, 1, "1"),
+    (2, 2, "2"),
+    (3, 3, "3"),
+    (4, 5, "4-5"),
+    (6, 10, "6-10"),
+    (11, 20, "11-20"),
+    (21, i64::MAX, "21+"),
+];
+
+/// Busiest hours (a weekday × hour heat map of questions, Monday first, in local time), turns
+/// per session and sessions started per day.
+pub fn patterns(
+    range: &DayRange,
+    local: Local,
+    questions: &[QuestionFact],
+    sessions: &[SessionFact],
+) -> Value {
+    let mut heat = [[0i64; 24]; 7];
+    let mut per_session: HashMap<Uuid, i64> = HashMap::new();
+    for q in questions {
+        let t = local(q.created_at);
+        if range.index(t.date_naive()).is_none() {
+            continue;
+        }
+        heat[t.weekday().num_days_from_monday() as usize][t.hour() as usize] += 1;
+        *per_session.entry(q.session_id).or_default() += 1;
+    }
+    let mut started = vec![0i64; range.len() as usize];
+    for s in sessions {
+        if let Some(i) = range.index(local(s.started_at).date_naive()) {
+            started[i] += 1;
+        }
+    }
+    let histogram: Vec<Value> = TURN_BUCKETS
+        .iter()
+        .map(|(lo, hi, label)| {
+            let n = per_session
+                .values()
+                .filter(|t| (*lo..=*hi).contains(*t))
+                .count();
+            json!({"turns": label, "sessions": n})
+        })
+        .collect();
+    let mut counts: Vec<i64> = per_session.values().copied().collect();
+    counts.sort_unstable();
+    let mean = if counts.is_empty() {
+        0.0
+    } else {
+        (counts.iter().sum::<i64>() as f64 / counts.len() as f64 * 100.0).round() / 100.0
+    };
+    json!({
+        "range": range,
+        "weekdays": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
+        "heat_map": heat.iter().map(|row| row.to_vec()).collect::<Vec<_>>(),
+        "turns_per_session": {
+            "sessions": counts.len(),
+            "mean": mean,
+            "median": percentile(&counts, 50.0),
+            "histogram": histogram,
+        },
+        "sessions_per_day": range.days().zip(started).map(|(d, n)| json!({"date": d, "sessions": n})).collect::<Vec<_>>(),
+    })
+}
+
+/// The items answers drew on most, and the backlog sessions started with (open tasks and
+/// overdue items in each session's `context_snapshot`), per day.
+pub fn context(
+    range: &DayRange,
+    local: Local,
+    replies: &[ReplyFact],
+    sessions: &[SessionFact],
+    with_titles: bool,
+    limit: usize,
+) -> Value {
+    #[derive(serde::Deserialize)]
+    struct Item {
+        kind: String,
+        id: Uuid,
+        #[serde(default)]
+        title: String,
+    }
+    let mut cited: HashMap<(String, Uuid), (String, i64)> = HashMap::new();
+    for r in replies
+        .iter()
+        .filter(|r| r.status != MessageStatus::Superseded)
+    {
+        let Some(raw) = r.items_used.as_deref() else {
+            continue;
+        };
+        let items: Vec<Item> = serde_json::from_str(raw).unwrap_or_default();
+        for it in items {
+            let e = cited.entry((it.kind, it.id)).or_insert((it.title, 0));
+            e.1 += 1;
+        }
+    }
+    let mut top: Vec<_> = cited.into_iter().collect();
+    top.sort_by(|a, b| b.1.1.cmp(&a.1.1).then(a.0.1.cmp(&b.0.1)));
+    let top: Vec<Value> = top
+        .into_iter()
+        .take(limit)
+        .map(|((kind, id), (title, n))| {
+            json!({"kind": kind, "id": id, "title": with_titles.then_some(title), "answers": n})
+        })
+        .collect();
+    let n = range.len() as usize;
+    let mut open = vec![Vec::<i64>::new(); n];
+    let mut overdue = vec![Vec::<i64>::new(); n];
+    for s in sessions {
+        let (Some(i), Some(snap)) = (
+            range.index(local(s.started_at).date_naive()),
+            s.context_snapshot.as_ref(),
+        ) else {
+            continue;
+        };
+        if let Some(o) = snap.get("open_tasks").and_then(Value::as_i64) {
+            open[i].push(o);
+        }
+        if let Some(o) = snap.get("overdue").and_then(Value::as_array) {
+            overdue[i].push(o.len() as i64);
+        }
+    }
+    let avg = |v: &[i64]| {
+        (!v.is_empty())
+            .then(|| (v.iter().sum::<i64>() as f64 / v.len() as f64 * 100.0).round() / 100.0)
+    };
+    let backlog: Vec<Value> = range
+        .days()
+        .zip(open.iter().zip(&overdue))
+        .map(|(d, (o, od))| {
+            json!({
+                "date": d,
+                "sessions": o.len().max(od.len()),
+                "open_tasks": avg(o),
+                "overdue": avg(od),
+            })
+        })
+        .collect();
+    json!({"range": range, "cited": top, "backlog": backlog})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v = [10, 20, 30, 40, 50, 60, 70, 80, 90, 100];
+        assert_eq!(percentile(&v, 50.0), Some(50));
+        assert_eq!(percentile(&v, 95.0), Some(100));
+        assert_eq!(percentile(&[7], 95.0), Some(7));
+        assert_eq!(percentile(&[], 50.0), None);
+        assert_eq!(percentile(&[1, 2, 3], 50.0), Some(2));
+    }
+
+    #[test]
+    fn ranges_parse_and_refuse() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+        let r = DayRange::parse(today, Some("7"), None, None).unwrap();
+        assert_eq!(r.from, NaiveDate::from_ymd_opt(2026, 11, 18).unwrap());
+        assert_eq!(r.len(), 7);
+        assert_eq!(DayRange::parse(today, None, None, None).unwrap().len(), 30);
+        let r = DayRange::parse(today, None, Some("2026-11-01"), Some("2026-11-03")).unwrap();
+        assert_eq!(r.days().count(), 3);
+        for (d, f, t, field) in [
+            (Some("0"), None, None, "days"),
+            (Some("x"), None, None, "days"),
+            (Some("400"), None, None, "days"),
+            (Some("7"), Some("2026-11-01"), None, "days"),
+            (None, Some("2026-11-01"), None, "to"),
+            (None, None, Some("2026-11-01"), "from"),
+            (None, Some("2026-11-05"), Some("2026-11-01"), "to"),
+            (None, Some("2025-01-01"), Some("2026-11-01"), "to"),
+            (None, Some("yesterday"), Some("2026-11-01"), "from"),
+        ] {
+            assert_eq!(
+                DayRange::parse(today, d, f, t).unwrap_err().0,
+                field,
+                "{d:?} {f:?} {t:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Common questions: "what's urgent?", "What's most urgent today" and "anything urgent" are
+//! one question. Each question is normalised to a set of content words (lower case,
+//! contractions expanded, punctuation dropped, question and filler words dropped, a light
+//! suffix stemmer so "deadlines" is "deadline" and "delegating" is "delegat"); questions with
+//! the same set are one group; then groups are merged, most asked first, into the first group
+//! whose words overlap by a Jaccard similarity of at least `SIMILAR` (shared words over all
+//! words). Deterministic, no model.
+
+use chrono::NaiveDate;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::{DayRange, Local};
+use crate::store::analytics::QuestionFact;
+
+/// Two word sets this similar (Jaccard) are the same question.
+pub const SIMILAR: f64 = 0.5;
+
+/// Words that say how a question is asked, not what about.
+const FILLER: &[&str] = &[
+    "a", "about", "after", "all", "am", "an", "and", "any", "anything", "anyone", "are", "at",
+    "be", "by", "can", "could", "did", "do", "does", "for", "from", "get", "give", "go", "got",
+    "have", "hey", "hi", "how", "i", "if", "in", "is", "it", "just", "know", "let", "like", "list",
+    "me", "most", "much", "my", "need", "now", "of", "on", "or", "our", "please", "really",
+    "right", "s", "should", "show", "so", "some", "tell", "that", "the", "there", "thing",
+    "things", "this", "to", "today", "todays", "up", "us", "want", "was", "we", "what", "whats",
+    "when", "where", "which", "who", "whom", "why", "will", "with", "would", "you", "your",
+];
+
+fn expand(word: &str) -> &str {
+    match word {
+        "what's" | "whats" => "what",
+        "who's" | "whos" => "who",
+        "what're" => "what",
+        "don't" | "dont" | "doesn't" | "didn't" | "isn't" | "aren't" | "can't" | "won't" => "not",
+        "i'm" | "im" => "i",
+        "i've" | "ive" | "i'd" | "i'll" => "i",
+        "let's" | "lets" => "let",
+        "it's" | "its" => "it",
+        "there's" | "theres" => "there",
+        "that's" | "thats" => "that",
+        other => other,
+    }
+}
+
+/// A light English suffix stemmer: enough to make plurals and verb forms meet.
+fn stem(word: &str) -> String {
+    let w = word;
+    for (suffix, keep) in [("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")] {
+        if let Some(base) = w.strip_suffix(suffix)
+            && base.chars().count() >= 3
+            && !(suffix == "s" && (base.ends_with('s') || base.ends_with('u')))
+        {
+            let base = if suffix == "es" && !base.ends_with(['s', 'x', 'z', 'h']) {
+                // "deadlines" -> "deadline", "boxes" -> "box".
+                return format!("{base}e");
+            } else {
+                base
+            };
+            return format!("{base}{keep}");
+        }
+    }
+    w.to_string()
+}
+
+/// The content words of a question.
+pub fn key(question: &str) -> BTreeSet<String> {
+    let lowered = question.to_lowercase().replace(['’', '‘'], "'");
+    let words: Vec<String> = lowered
+        .split(|c: char| !(c.is_alphanumeric() || c == '\''))
+        .map(|w| w.trim_matches('\''))
+        .filter(|w| !w.is_empty())
+        .map(|w| expand(w).replace('\'', ""))
+        .collect();
+    let content: BTreeSet<String> = words
+        .iter()
+        .filter(|w| !FILLER.contains(&w.as_str()))
+        .map(|w| stem(w))
+        .collect();
+    if content.is_empty() {
+        // Only filler ("what now?"): the words themselves are the question.
+        words.into_iter().collect()
+    } else {
+        content
+    }
+}
+
+fn jaccard(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
+    let shared = a.intersection(b).count();
+    let all = a.union(b).count();
+    if all == 0 {
+        0.0
+    } else {
+        shared as f64 / all as f64
+    }
+}
+
+struct Group {
+    key: BTreeSet<String>,
+    count: i64,
+    /// Each wording and how often it was asked.
+    wordings: HashMap<String, i64>,
+    per_day: BTreeMap<NaiveDate, i64>,
+}
+
+/// The most asked questions in the range with counts, wordings and a daily trend. Without
+/// `with_text` (an admin looking across users) a group is shown by its words only.
+pub fn common(
+    range: &DayRange,
+    local: Local,
+    questions: &[QuestionFact],
+    with_text: bool,
+    limit: usize,
+) -> Value {
+    // Exact groups first.
+    let mut exact: HashMap<BTreeSet<String>, Group> = HashMap::new();
+    for q in questions {
+        let day = local(q.created_at).date_naive();
+        if range.index(day).is_none() {
+            continue;
+        }
+        let k = key(&q.text);
+        if k.is_empty() {
+            continue;
+        }
+        let g = exact.entry(k.clone()).or_insert_with(|| Group {
+            key: k,
+            count: 0,
+            wordings: HashMap::new(),
+            per_day: BTreeMap::new(),
+        });
+        g.count += 1;
+        let wording = crate::context::one_line(q.text.trim(), 120);
+        *g.wordings.entry(wording).or_default() += 1;
+        *g.per_day.entry(day).or_default() += 1;
+    }
+    // Then merge similar ones into the most asked.
+    let mut exact: Vec<Group> = exact.into_values().collect();
+    exact.sort_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key)));
+    let mut groups: Vec<Group> = Vec::new();
+    for g in exact {
+        match groups
+            .iter_mut()
+            .find(|into| jaccard(&into.key, &g.key) >= SIMILAR)
+        {
+            Some(into) => {
+                into.count += g.count;
+                for (w, n) in g.wordings {
+                    *into.wordings.entry(w).or_default() += n;
+                }
+                for (d, n) in g.per_day {
+                    *into.per_day.entry(d).or_default() += n;
+                }
+            }
+            None => groups.push(g),
+        }
+    }
+    groups.sort_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key)));
+    let total: i64 = groups.iter().map(|g| g.count).sum();
+    let half = range.from + chrono::Duration::days(range.len() / 2);
+    let rows: Vec<Value> = groups
+        .iter()
+        .take(limit)
+        .map(|g| {
+            let mut wordings: Vec<(&String, &i64)> = g.wordings.iter().collect();
+            wordings.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let first: i64 = g.per_day.range(..half).map(|(_, n)| n).sum();
+            let second = g.count - first;
+            let words: Vec<&String> = g.key.iter().collect();
+            json!({
+                "question": if with_text { json!(wordings[0].0) } else { json!(words.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")) },
+                "words": words,
+                "count": g.count,
+                "wordings": if with_text {
+                    json!(wordings.iter().take(5).map(|(w, n)| json!({"text": w, "count": n})).collect::<Vec<_>>())
+                } else {
+                    Value::Null
+                },
+                "trend": {
+                    "first_half": first,
+                    "second_half": second,
+                    "per_day": range.days().map(|d| g.per_day.get(&d).copied().unwrap_or(0)).collect::<Vec<_>>(),
+                },
+            })
+        })
+        .collect();
+    json!({
+        "range": range,
+        "questions": total,
+        "groups": groups.len(),
+        "method": format!("content words after normalising; groups with Jaccard similarity >= {SIMILAR} merged"),
+        "common": rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_urgent_questions_are_one() {
+        let a = key("what's urgent?");
+        assert_eq!(a, key("What's most urgent today"));
+        assert_eq!(a, key("anything urgent"));
+        assert_eq!(a, key("What’s URGENT today!!"));
+        assert_eq!(
+            key("Who do I need to follow up with?"),
+            key("who should I follow up with")
+        );
+        assert_eq!(key("upcoming deadlines"), key("Upcoming deadline?"));
+        assert_ne!(key("what's urgent?"), key("what can I delegate?"));
+    }
+
+    #[test]
+    fn similar_sets_merge() {
+        let a = key("help me plan my next 2 hours");
+        let b = key("plan the next two hours");
+        assert!(jaccard(&a, &b) >= 0.5, "{a:?} {b:?}");
+    }
+}

@@ -1,0 +1,348 @@
+//! `GET /api/analytics/...`: the figures behind the analytics page. Every endpoint takes the
+//! same range (`days`, or `from` and `to`) and scope (`scope=all` or `user=ID`, admins only);
+//! a user sees their own figures, an admin the instance's or one user's, without another
+//! person's message text, session titles or item titles.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::CurrentUser;
+use super::error::ApiError;
+use super::extract::ApiQuery;
+use crate::analytics::{self, DayRange, SessionSort};
+use crate::domain::User;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    days: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    scope: Option<String>,
+    user: Option<String>,
+    sort: Option<String>,
+    order: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+fn bad(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_query", format!("{field}: {}", message.into()))
+        .with("field", field)
+}
+
+/// What a request is about, resolved and checked.
+struct Scope {
+    range: DayRange,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+    /// `None`: the whole instance.
+    owner: Option<String>,
+    /// Whether text (titles, questions) may be shown: only one's own.
+    own: bool,
+    /// The time zone days are counted in: the caller's.
+    viewer: User,
+}
+
+impl Scope {
+    fn local(
+        &self,
+        s: &AppState,
+    ) -> impl Fn(chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::FixedOffset> + Sync + use<>
+    {
+        let clock = s.chat.clock();
+        let tz = self.viewer.tz();
+        move |t| clock.local_in(t, tz)
+    }
+}
+
+fn only(p: &Params, allowed: &[&str]) -> Result<(), ApiError> {
+    for (name, given) in [
+        ("sort", p.sort.is_some()),
+        ("order", p.order.is_some()),
+        ("limit", p.limit.is_some()),
+        ("offset", p.offset.is_some()),
+    ] {
+        if given && !allowed.contains(&name) {
+            return Err(bad(name, "is not a parameter of this endpoint"));
+        }
+    }
+    Ok(())
+}
+
+async fn scope(s: &AppState, me: &User, p: &Params) -> Result<Scope, ApiError> {
+    let clock = s.chat.clock();
+    let today = clock.local_in(clock.now(), me.tz()).date_naive();
+    let range = DayRange::parse(today, p.days.as_deref(), p.from.as_deref(), p.to.as_deref())
+        .map_err(|(f, m)| bad(f, m))?;
+    let forbidden = |what: &str| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("{what} is for admins"),
+        )
+    };
+    let (owner, own) = match (p.scope.as_deref().map(str::trim), p.user.as_deref()) {
+        (Some("all"), Some(_)) => return Err(bad("user", "give either scope=all or user")),
+        (Some("all"), None) if me.is_admin() => (None, false),
+        (Some("all"), None) => return Err(forbidden("scope=all")),
+        (Some("me") | None, None) => (Some(me.owner_key()), true),
+        (Some("me") | None, Some(raw)) => {
+            let id = Uuid::parse_str(raw.trim()).map_err(|_| bad("user", "is not a user id"))?;
+            if id == me.id {
+                (Some(me.owner_key()), true)
+            } else if !me.is_admin() {
+                return Err(forbidden("another user's figures"));
+            } else {
+                match s.chat.store().user(id).await? {
+                    Some(u) => (Some(u.owner_key()), false),
+                    None => return Err(ApiError::not_found("no such user")),
+                }
+            }
+        }
+        (Some(other), _) => return Err(bad("scope", format!("{other:?} is not me or all"))),
+    };
+    let from = s.chat.day_start(me, range.from);
+    let to = s.chat.day_start(me, range.to + chrono::Duration::days(1));
+    Ok(Scope {
+        range,
+        from,
+        to,
+        owner,
+        own,
+        viewer: me.clone(),
+    })
+}
+
+fn scoped(mut v: Value, sc: &Scope) -> Value {
+    v["scope"] = match &sc.owner {
+        None => json!("all"),
+        Some(o) => json!({"user": o}),
+    };
+    v
+}
+
+/// Tokens and cost per day stacked by model; turns and their outcomes.
+pub async fn usage(
+    State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiQuery(p): ApiQuery<Params>,
+) -> Result<Json<Value>, ApiError> {
+    only(&p, &[])?;
+    let sc = scope(&s, &me.user, &p).await?;
+    let replies = s
+        .chat
+        .store()
+        .reply_facts(sc.owner.as_deref(), sc.from, sc.to)
+        .await?;
+    let local = sc.local(&s);
+    Ok(Json(scoped(
+        analytics::usage(&sc.range, &local, &replies),
+        &sc,
+    )))
+}
+
+/// p50/p95 of total time and time to first token, per day and model.
+pub async fn latency(
+    State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiQuery(p): ApiQuery<Params>,
+) -> Result<Json<Value>, ApiError> {
+    only(&p, &[])?;
+    let sc = scope(&s, &me.user, &p).await?;
+    let replies = s
+        .chat
+        .store()
+        .reply_facts(sc.owner.as_deref(), sc.from, sc.to)
+        .await?;
+    let local = sc.local(&s);
+    Ok(Json(scoped(
+        analytics::latency(&sc.range, &local, &replies),
+        &sc,
+    )))
+}
+
+fn page(v: Option<i64>, default: i64, max: i64, name: &str) -> Result<i64, ApiError> {
+    match v {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(bad(name, format!("must be from 1 to {max}"))),
+    }
+}
+
+/// Cost per conversation: sessions with turns, tokens, cost and model mix, sortable.
+pub async fn sessions(
+    State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiQuery(p): ApiQuery<Params>,
+) -> Result<Json<Value>, ApiError> {
+    only(&p, &["sort", "order", "limit", "offset"])?;
+    let sort = p
+        .sort
+        .as_deref()
+        .map(|v| v.trim().parse::<SessionSort>().map_err(|e| bad("sort", e)))
+        .transpose()?
+        .unwrap_or(SessionSort::Cost);
+    let ascending = match p.order.as_deref().map(str::trim) {
+        None | Some("desc") => false,
+        Some("asc") => true,
+        Some(o) => return Err(bad("order", format!("{o:?} is not asc or desc"))),
+    };
+    let limit = page(p.limit, 50, 500, "limit")? as usize;
+    let offset = match p.offset {
+        None => 0,
+        Some(n) if n >= 0 => n as usize,
+        Some(_) => return Err(bad("offset", "must not be negative")),
+    };
+    let sc = scope(&s, &me.user, &p).await?;
+    let store = s.chat.store();
+    let (facts, replies) = tokio::try_join!(
+        store.session_facts(sc.owner.as_deref(), sc.from, sc.to),
+        store.reply_facts(sc.owner.as_deref(), sc.from, sc.to)
+    )?;
+    let rows = analytics::session_costs(&facts, &replies, sort, ascending, sc.own);
+    let total = rows.len();
+    let rows: Vec<_> = rows.into_iter().skip(offset).take(limit).collect();
+    let next = (offset + rows.len() < total).then_some(offset + rows.len());
+    Ok(Json(scoped(
+        json!({"range": sc.range, "sessions": rows, "total": total, "next_offset": next}),
+        &sc,
+    )))
+}
+
+/// Busiest hours, turns per session, sessions per day.
+pub async fn patterns(
+    State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiQuery(p): ApiQuery<Params>,
+) -> Result<Json<Value>, ApiError> {
+    only(&p, &[])?;
+    let sc = scope(&s, &me.user, &p).await?;
+    let store = s.chat.store();
+    let (questions, sessions) = tokio::try_join!(
+        store.question_facts(sc.owner.as_deref(), sc.from, sc.to),
+        store.session_facts(sc.owner.as_deref(), sc.from, sc.to)
+    )?;
+    let local = sc.local(&s);
+    Ok(Json(scoped(
+        analytics::patterns(&sc.range, &local, &questions, &sessions),
+        &sc,
+    )))
+}
+
+/// The most common questions, grouped.
+pub async fn questions(
+    State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiQuery(p): ApiQuery<Params>,
+) -> Result<Json<Value>, ApiError> {
+    only(&p, &["limit"])?;
+    let limit = page(p.limit, 20, 200, "limit")? as usize;
+    let sc = scope(&s, &me.user, &p).await?;
+    let questions = s
+        .chat
+        .store()
+        .question_facts(sc.owner.as_deref(), sc.from, sc.to)
+        .await?;
+    let local = sc.local(&s);
+    Ok(Json(scoped(
+        analytics::questions::common(&sc.range, &local, &questions, sc.own, limit),
+        &sc,
+    )))
+}
+
+/// The items answers cited most and the backlog sessions started with.
+pub async fn context(
+    State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiQuery(p): ApiQuery<Params>,
+) -> Result<Json<Value>, ApiError> {
+    only(&p, &["limit"])?;
+    let limit = page(p.limit, 10, 100, "limit")? as usize;
+    let sc = scope(&s, &me.user, &p).await?;
+    let store = s.chat.store();
+    let (replies, sessions) = tokio::try_join!(
+        store.reply_facts(sc.owner.as_deref(), sc.from, sc.to),
+        store.session_facts(sc.owner.as_deref(), sc.from, sc.to)
+    )?;
+    let local = sc.local(&s);
+    Ok(Json(scoped(
+        analytics::context(&sc.range, &local, &replies, &sessions, sc.own, limit),
+        &sc,
+    )))
+}
+
+/// Admin: each user's totals in the range (figures only).
+pub async fn users(
+    State(s): State<AppState>,
+    CurrentUser(me): CurrentUser,
+    ApiQuery(p): ApiQuery<Params>,
+) -> Result<Json<Value>, ApiError> {
+    only(&p, &[])?;
+    if p.scope.is_some() || p.user.is_some() {
+        return Err(bad("scope", "this endpoint is always the whole instance"));
+    }
+    let sc = scope(&s, &me.user, &p).await?;
+    let store = s.chat.store();
+    let (users, replies, questions) = tokio::try_join!(
+        store.users(),
+        store.reply_facts(None, sc.from, sc.to),
+        store.question_facts(None, sc.from, sc.to)
+    )?;
+    #[derive(Default)]
+    struct Row {
+        replies: i64,
+        turns: i64,
+        input: i64,
+        output: i64,
+        cost: f64,
+        sessions: std::collections::HashSet<Uuid>,
+        questions: i64,
+    }
+    let mut rows: std::collections::HashMap<&str, Row> = std::collections::HashMap::new();
+    for r in &replies {
+        let row = rows.entry(r.user_id.as_str()).or_default();
+        row.replies += 1;
+        if r.status != crate::domain::MessageStatus::Superseded {
+            row.turns += 1;
+        }
+        row.input += r.prompt_tokens;
+        row.output += r.completion_tokens;
+        row.cost += r.cost_usd;
+        row.sessions.insert(r.session_id);
+    }
+    for q in &questions {
+        let row = rows.entry(q.user_id.as_str()).or_default();
+        row.questions += 1;
+        row.sessions.insert(q.session_id);
+    }
+    let out: Vec<Value> = users
+        .iter()
+        .map(|u| {
+            let key = u.owner_key();
+            let empty = Row::default();
+            let r = rows.get(key.as_str()).unwrap_or(&empty);
+            json!({
+                "user_id": u.id,
+                "username": u.username,
+                "display_name": u.display_name,
+                "sessions": r.sessions.len(),
+                "questions": r.questions,
+                "turns": r.turns,
+                "replies": r.replies,
+                "input_tokens": r.input,
+                "output_tokens": r.output,
+                "tokens": r.input + r.output,
+                "cost_usd": (r.cost * 1e6).round() / 1e6,
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({"range": sc.range, "scope": "all", "users": out}),
+    ))
+}
