@@ -4,7 +4,8 @@
 //! suffix stemmer so "deadlines" is "deadline" and "delegating" is "delegat"); questions with
 //! the same set are one group; then groups are merged, most asked first, into the first group
 //! whose words overlap by a Jaccard similarity of at least `SIMILAR` (shared words over all
-//! words). Deterministic, no model.
+//! words). Only questions of up to `MAX_WORDS` content words are merged by similarity, into
+//! the `MAX_TARGETS` most asked groups. Deterministic, no model.
 
 use chrono::NaiveDate;
 use serde_json::{Value, json};
@@ -15,6 +16,11 @@ use crate::store::analytics::QuestionFact;
 
 /// Two word sets this similar (Jaccard) are the same question.
 pub const SIMILAR: f64 = 0.5;
+
+/// Questions with more content words than this are statements, grouped only when identical.
+pub const MAX_WORDS: usize = 8;
+/// How many groups other questions may join by similarity: the most asked ones.
+pub const MAX_TARGETS: usize = 1000;
 
 /// Words that say how a question is asked, not what about.
 const FILLER: &[&str] = &[
@@ -138,11 +144,30 @@ pub fn common(
     let mut exact: Vec<Group> = exact.into_values().collect();
     exact.sort_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key)));
     let mut groups: Vec<Group> = Vec::new();
+    // Which merge targets hold each word: a question is compared only with groups it shares a
+    // word with, and only the MAX_TARGETS most asked short questions are targets, so a long
+    // tail of one-off questions costs a lookup each, not a comparison with every group.
+    let mut holding: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut targets = 0usize;
     for g in exact {
-        match groups
-            .iter_mut()
-            .find(|into| jaccard(&into.key, &g.key) >= SIMILAR)
-        {
+        let short = g.key.len() <= MAX_WORDS;
+        let into = if short {
+            let mut candidates: Vec<usize> = g
+                .key
+                .iter()
+                .filter_map(|w| holding.get(w))
+                .flatten()
+                .copied()
+                .collect();
+            candidates.sort_unstable();
+            candidates.dedup();
+            candidates
+                .into_iter()
+                .find(|&i| jaccard(&groups[i].key, &g.key) >= SIMILAR)
+        } else {
+            None
+        };
+        match into.map(|i| &mut groups[i]) {
             Some(into) => {
                 into.count += g.count;
                 for (w, n) in g.wordings {
@@ -152,7 +177,15 @@ pub fn common(
                     *into.per_day.entry(d).or_default() += n;
                 }
             }
-            None => groups.push(g),
+            None => {
+                if short && targets < MAX_TARGETS {
+                    targets += 1;
+                    for w in &g.key {
+                        holding.entry(w.clone()).or_default().push(groups.len());
+                    }
+                }
+                groups.push(g);
+            }
         }
     }
     groups.sort_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key)));
