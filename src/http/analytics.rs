@@ -138,7 +138,7 @@ pub async fn usage(
     let replies = s
         .chat
         .store()
-        .reply_facts(sc.owner.as_deref(), sc.from, sc.to)
+        .reply_facts(sc.owner.as_deref(), sc.from, sc.to, false)
         .await?;
     let local = sc.local(&s);
     Ok(Json(scoped(
@@ -158,7 +158,7 @@ pub async fn latency(
     let replies = s
         .chat
         .store()
-        .reply_facts(sc.owner.as_deref(), sc.from, sc.to)
+        .reply_facts(sc.owner.as_deref(), sc.from, sc.to, false)
         .await?;
     let local = sc.local(&s);
     Ok(Json(scoped(
@@ -203,7 +203,7 @@ pub async fn sessions(
     let store = s.chat.store();
     let (facts, replies) = tokio::try_join!(
         store.session_facts(sc.owner.as_deref(), sc.from, sc.to),
-        store.reply_facts(sc.owner.as_deref(), sc.from, sc.to)
+        store.reply_facts(sc.owner.as_deref(), sc.from, sc.to, false)
     )?;
     let rows = analytics::session_costs(&facts, &replies, sort, ascending, sc.own);
     let total = rows.len();
@@ -267,7 +267,7 @@ pub async fn context(
     let sc = scope(&s, &me.user, &p).await?;
     let store = s.chat.store();
     let (replies, sessions) = tokio::try_join!(
-        store.reply_facts(sc.owner.as_deref(), sc.from, sc.to),
+        store.reply_facts(sc.owner.as_deref(), sc.from, sc.to, true),
         store.session_facts(sc.owner.as_deref(), sc.from, sc.to)
     )?;
     let local = sc.local(&s);
@@ -291,7 +291,7 @@ pub async fn users(
     let store = s.chat.store();
     let (users, replies, questions) = tokio::try_join!(
         store.users(),
-        store.reply_facts(None, sc.from, sc.to),
+        store.reply_facts(None, sc.from, sc.to, false),
         store.question_facts(None, sc.from, sc.to)
     )?;
     #[derive(Default)]

@@ -55,12 +55,14 @@ pub struct SessionFact {
 
 #[async_trait]
 pub trait Analytics: Send + Sync {
-    /// Replies created in `[from, to)`, of `owner` or of everyone.
+    /// Replies created in `[from, to)`, of `owner` or of everyone; `items_used` is read only
+    /// `with_items` (it is the one costly column).
     async fn reply_facts(
         &self,
         owner: Option<&str>,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
+        with_items: bool,
     ) -> StoreResult<Vec<ReplyFact>>;
     /// Questions asked in `[from, to)`, of `owner` or of everyone.
     async fn question_facts(
@@ -96,6 +98,7 @@ macro_rules! sql_analytics {
                 owner: Option<&str>,
                 from: chrono::DateTime<chrono::Utc>,
                 to: chrono::DateTime<chrono::Utc>,
+                with_items: bool,
             ) -> crate::store::StoreResult<Vec<crate::store::analytics::ReplyFact>> {
                 use crate::store::sql::{IdRepr, stored};
                 use sqlx::Row;
@@ -106,7 +109,7 @@ macro_rules! sql_analytics {
                      FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
                      WHERE m.role = 'assistant' AND m.created_at >= $1 AND m.created_at < $2{} \
                      ORDER BY m.created_at",
-                    $items,
+                    if with_items { $items } else { "CAST(NULL AS TEXT)" },
                     crate::store::analytics::owner_clause(owner)
                 );
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to);
