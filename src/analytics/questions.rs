@@ -33,6 +33,12 @@ const FILLER: &[&str] = &[
     "when", "where", "which", "who", "whom", "why", "will", "with", "would", "you", "your",
 ];
 
+fn filler() -> &'static std::collections::HashSet<&'static str> {
+    static SET: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(|| FILLER.iter().copied().collect())
+}
+
 fn expand(word: &str) -> &str {
     match word {
         "what's" | "whats" => "what",
@@ -80,7 +86,7 @@ pub fn key(question: &str) -> BTreeSet<String> {
         .collect();
     let content: BTreeSet<String> = words
         .iter()
-        .filter(|w| !FILLER.contains(&w.as_str()))
+        .filter(|w| !filler().contains(w.as_str()))
         .map(|w| stem(w))
         .collect();
     if content.is_empty() {
@@ -119,13 +125,21 @@ pub fn common(
     limit: usize,
 ) -> Value {
     // Exact groups first.
-    let mut exact: HashMap<BTreeSet<String>, Group> = HashMap::new();
+    // Each distinct wording once (managers repeat themselves: this is most of the work saved).
+    let mut by_text: HashMap<&str, BTreeMap<NaiveDate, i64>> = HashMap::new();
     for q in questions {
         let day = local(q.created_at).date_naive();
-        if range.index(day).is_none() {
-            continue;
+        if range.index(day).is_some() {
+            *by_text
+                .entry(q.text.as_str())
+                .or_default()
+                .entry(day)
+                .or_default() += 1;
         }
-        let k = key(&q.text);
+    }
+    let mut exact: HashMap<BTreeSet<String>, Group> = HashMap::new();
+    for (text, days) in by_text {
+        let k = key(text);
         if k.is_empty() {
             continue;
         }
@@ -135,10 +149,13 @@ pub fn common(
             wordings: HashMap::new(),
             per_day: BTreeMap::new(),
         });
-        g.count += 1;
-        let wording = crate::context::one_line(q.text.trim(), 120);
-        *g.wordings.entry(wording).or_default() += 1;
-        *g.per_day.entry(day).or_default() += 1;
+        let n: i64 = days.values().sum();
+        g.count += n;
+        let wording = crate::context::one_line(text.trim(), 120);
+        *g.wordings.entry(wording).or_default() += n;
+        for (d, c) in days {
+            *g.per_day.entry(d).or_default() += c;
+        }
     }
     // Then merge similar ones into the most asked.
     let mut exact: Vec<Group> = exact.into_values().collect();
