@@ -133,6 +133,18 @@ impl Spend {
         self.cached_tokens += r.cached_tokens;
         self.cost_usd += r.cost_usd;
     }
+    fn merge(&mut self, o: &Spend) {
+        self.replies += o.replies;
+        self.input_tokens += o.input_tokens;
+        self.output_tokens += o.output_tokens;
+        self.cached_tokens += o.cached_tokens;
+        self.cost_usd += o.cost_usd;
+    }
+    fn sum<'a>(all: impl Iterator<Item = &'a Spend>) -> Spend {
+        let mut total = Spend::default();
+        all.for_each(|s| total.merge(s));
+        total
+    }
     fn json(&self) -> Value {
         json!({
             "replies": self.replies,
@@ -214,15 +226,7 @@ pub fn usage(range: &DayRange, local: Local, replies: &[ReplyFact]) -> Value {
         .days()
         .zip(per_day.iter().zip(&outcomes))
         .map(|(day, (by_model, out))| {
-            let mut all = Spend::default();
-            for s in by_model.values() {
-                all.replies += s.replies;
-                all.input_tokens += s.input_tokens;
-                all.output_tokens += s.output_tokens;
-                all.cached_tokens += s.cached_tokens;
-                all.cost_usd += s.cost_usd;
-            }
-            let mut v = all.json();
+            let mut v = Spend::sum(by_model.values()).json();
             v["date"] = json!(day);
             v["by_model"] = by_model
                 .iter()
@@ -232,15 +236,7 @@ pub fn usage(range: &DayRange, local: Local, replies: &[ReplyFact]) -> Value {
             v
         })
         .collect();
-    let mut total = Spend::default();
-    for s in models.values() {
-        total.replies += s.replies;
-        total.input_tokens += s.input_tokens;
-        total.output_tokens += s.output_tokens;
-        total.cached_tokens += s.cached_tokens;
-        total.cost_usd += s.cost_usd;
-    }
-    let mut totals = total.json();
+    let mut totals = Spend::sum(models.values()).json();
     totals["outcomes"] = total_outcomes.json();
     json!({
         "range": range,

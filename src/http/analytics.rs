@@ -127,24 +127,31 @@ fn scoped(mut v: Value, sc: &Scope) -> Value {
     v
 }
 
+/// Figures computed from the replies in range alone.
+async fn from_replies(
+    s: &AppState,
+    me: &User,
+    p: &Params,
+    figures: fn(&DayRange, analytics::Local, &[crate::store::analytics::ReplyFact]) -> Value,
+) -> Result<Json<Value>, ApiError> {
+    only(p, &[])?;
+    let sc = scope(s, me, p).await?;
+    let replies = s
+        .chat
+        .store()
+        .reply_facts(sc.owner.as_deref(), sc.from, sc.to, false)
+        .await?;
+    let local = sc.local(s);
+    Ok(Json(scoped(figures(&sc.range, &local, &replies), &sc)))
+}
+
 /// Tokens and cost per day stacked by model; turns and their outcomes.
 pub async fn usage(
     State(s): State<AppState>,
     CurrentUser(me): CurrentUser,
     ApiQuery(p): ApiQuery<Params>,
 ) -> Result<Json<Value>, ApiError> {
-    only(&p, &[])?;
-    let sc = scope(&s, &me.user, &p).await?;
-    let replies = s
-        .chat
-        .store()
-        .reply_facts(sc.owner.as_deref(), sc.from, sc.to, false)
-        .await?;
-    let local = sc.local(&s);
-    Ok(Json(scoped(
-        analytics::usage(&sc.range, &local, &replies),
-        &sc,
-    )))
+    from_replies(&s, &me.user, &p, analytics::usage).await
 }
 
 /// p50/p95 of total time and time to first token, per day and model.
@@ -153,18 +160,7 @@ pub async fn latency(
     CurrentUser(me): CurrentUser,
     ApiQuery(p): ApiQuery<Params>,
 ) -> Result<Json<Value>, ApiError> {
-    only(&p, &[])?;
-    let sc = scope(&s, &me.user, &p).await?;
-    let replies = s
-        .chat
-        .store()
-        .reply_facts(sc.owner.as_deref(), sc.from, sc.to, false)
-        .await?;
-    let local = sc.local(&s);
-    Ok(Json(scoped(
-        analytics::latency(&sc.range, &local, &replies),
-        &sc,
-    )))
+    from_replies(&s, &me.user, &p, analytics::latency).await
 }
 
 fn page(v: Option<i64>, default: i64, max: i64, name: &str) -> Result<i64, ApiError> {

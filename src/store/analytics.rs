@@ -91,6 +91,23 @@ pub(crate) fn owner_clause(owner: Option<&str>) -> &'static str {
 
 macro_rules! sql_analytics {
     ($store:ident, $row:ty, $id:ty, $items:expr) => {
+        impl $store {
+            /// Runs an analytics query: `$1`/`$2` the range, `$3` the owner when there is one.
+            async fn analytics_rows(
+                &self,
+                sql: String,
+                owner: Option<&str>,
+                from: chrono::DateTime<chrono::Utc>,
+                to: chrono::DateTime<chrono::Utc>,
+            ) -> crate::store::StoreResult<Vec<$row>> {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to);
+                if let Some(o) = owner {
+                    q = q.bind(o.to_string());
+                }
+                Ok(q.fetch_all(&self.pool).await?)
+            }
+        }
+
         #[async_trait::async_trait]
         impl crate::store::analytics::Analytics for $store {
             async fn reply_facts(
@@ -112,11 +129,7 @@ macro_rules! sql_analytics {
                     if with_items { $items } else { "CAST(NULL AS TEXT)" },
                     crate::store::analytics::owner_clause(owner)
                 );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to);
-                if let Some(o) = owner {
-                    q = q.bind(o.to_string());
-                }
-                let rows: Vec<$row> = q.fetch_all(&self.pool).await?;
+                let rows = self.analytics_rows(sql, owner, from, to).await?;
                 rows.iter()
                     .map(|r| {
                         let prompt: Option<i32> = r.try_get("prompt_tokens")?;
@@ -167,11 +180,7 @@ macro_rules! sql_analytics {
                     crate::store::analytics::QUESTION_CHARS,
                     crate::store::analytics::owner_clause(owner)
                 );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to);
-                if let Some(o) = owner {
-                    q = q.bind(o.to_string());
-                }
-                let rows: Vec<$row> = q.fetch_all(&self.pool).await?;
+                let rows = self.analytics_rows(sql, owner, from, to).await?;
                 rows.iter()
                     .map(|r| {
                         Ok(crate::store::analytics::QuestionFact {
@@ -200,11 +209,7 @@ macro_rules! sql_analytics {
                      ORDER BY s.started_at",
                     crate::store::analytics::owner_clause(owner)
                 );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from).bind(to);
-                if let Some(o) = owner {
-                    q = q.bind(o.to_string());
-                }
-                let rows: Vec<$row> = q.fetch_all(&self.pool).await?;
+                let rows = self.analytics_rows(sql, owner, from, to).await?;
                 rows.iter()
                     .map(|r| {
                         Ok(crate::store::analytics::SessionFact {
