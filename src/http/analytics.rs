@@ -163,14 +163,6 @@ pub async fn latency(
     from_replies(&s, &me.user, &p, analytics::latency).await
 }
 
-fn page(v: Option<i64>, default: i64, max: i64, name: &str) -> Result<i64, ApiError> {
-    match v {
-        None => Ok(default),
-        Some(n) if (1..=max).contains(&n) => Ok(n),
-        Some(_) => Err(bad(name, format!("must be from 1 to {max}"))),
-    }
-}
-
 /// Cost per conversation: sessions with turns, tokens, cost and model mix, sortable.
 pub async fn sessions(
     State(s): State<AppState>,
@@ -189,7 +181,7 @@ pub async fn sessions(
         Some("asc") => true,
         Some(o) => return Err(bad("order", format!("{o:?} is not asc or desc"))),
     };
-    let limit = page(p.limit, 50, 500, "limit")? as usize;
+    let limit = super::chat::bounded(p.limit, 50, 500, "limit")? as usize;
     let offset = match p.offset {
         None => 0,
         Some(n) if n >= 0 => n as usize,
@@ -238,7 +230,7 @@ pub async fn questions(
     ApiQuery(p): ApiQuery<Params>,
 ) -> Result<Json<Value>, ApiError> {
     only(&p, &["limit"])?;
-    let limit = page(p.limit, 20, 200, "limit")? as usize;
+    let limit = super::chat::bounded(p.limit, 20, 200, "limit")? as usize;
     let sc = scope(&s, &me.user, &p).await?;
     let questions = s
         .chat
@@ -259,7 +251,7 @@ pub async fn context(
     ApiQuery(p): ApiQuery<Params>,
 ) -> Result<Json<Value>, ApiError> {
     only(&p, &["limit"])?;
-    let limit = page(p.limit, 10, 100, "limit")? as usize;
+    let limit = super::chat::bounded(p.limit, 10, 100, "limit")? as usize;
     let sc = scope(&s, &me.user, &p).await?;
     let store = s.chat.store();
     let (replies, sessions) = tokio::try_join!(

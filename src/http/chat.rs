@@ -383,14 +383,15 @@ pub async fn models(State(s): State<AppState>) -> Json<Value> {
 }
 
 /// A numeric query parameter: `default` when absent, 400 outside 1..=max.
-fn bounded(v: Option<i64>, default: i64, max: i64, name: &str) -> Result<i64, ApiError> {
+pub(super) fn bounded(v: Option<i64>, default: i64, max: i64, name: &str) -> Result<i64, ApiError> {
     match v {
         None => Ok(default),
         Some(n) if (1..=max).contains(&n) => Ok(n),
         Some(n) => Err(ApiError::bad_request(
             "invalid_query",
             format!("{name} {n} must be from 1 to {max}"),
-        )),
+        )
+        .with("field", name)),
     }
 }
 
