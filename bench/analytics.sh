@@ -14,6 +14,8 @@ ROUNDS=${ROUNDS:-10}
 PORT=${PORT:-18099}
 PG=${OPSCHAT_BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}
 OUT=bench/out
+TURNS_NAME=analytics
+. bench/turns.sh
 mkdir -p "$OUT"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 BIN=${BIN:-}
@@ -36,17 +38,7 @@ for DB in ${DBS:-sqlite postgres}; do
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
   python3 bench/analytics_load.py "http://127.0.0.1:$PORT" "$TOKEN" 2 1 >/dev/null   # warm up
   python3 bench/analytics_load.py "http://127.0.0.1:$PORT" "$TOKEN" "$ROUNDS" "$DURATION"
-  : > "$OUT/analytics-sessions.txt"
-  for i in $(seq 1 16); do
-    curl -sf -H "authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/operations-chat" -H 'content-type: application/json' \
-      -d "{\"message\": \"What's most urgent today? ($i)\"}" \
-      | python3 -c 'import json,sys; print(json.load(sys.stdin)["session_id"])' >> "$OUT/analytics-sessions.txt"
-  done
-  turns() {
-    OPSCHAT_BENCH_SESSIONS="$OUT/analytics-sessions.txt" OPSCHAT_BENCH_TOKEN="$TOKEN" \
-      wrk -t2 -c16 -d"${DURATION}s" --latency -s bench/turn.lua "http://127.0.0.1:$PORT" > "$OUT/analytics-wrk.txt"
-    echo "turns c=16 $1: $(awk '/Requests\/sec/ {print $2}' "$OUT/analytics-wrk.txt")/s p99 $(awk '$1=="99%" {print $2}' "$OUT/analytics-wrk.txt")"
-  }
+  open_turn_sessions
   turns "alone"
   python3 bench/analytics_load.py "http://127.0.0.1:$PORT" "$TOKEN" 0 "$DURATION" > "$OUT/analytics-during.txt" &
   LOAD=$!

@@ -13,6 +13,8 @@ DURATION=${DURATION:-15}
 PORT=${PORT:-18098}
 PG=${OPSCHAT_BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}
 OUT=bench/out
+TURNS_NAME=search
+. bench/turns.sh
 mkdir -p "$OUT"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 BIN=${BIN:-}
@@ -41,17 +43,7 @@ for DB in ${DBS:-sqlite postgres}; do
   bytes=$(curl -sf -H "authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/operations-chat/export?format=json" | wc -c)
   echo "export json: $bytes bytes in $(echo "$(date +%s.%N) - $t0" | bc) s; server peak RSS $before -> $(hwm) KiB"
   # Chat turns in 16 sessions, with the search index, then without it.
-  : > "$OUT/search-sessions.txt"
-  for i in $(seq 1 16); do
-    curl -sf -H "authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/api/operations-chat" -H 'content-type: application/json' \
-      -d "{\"message\": \"What's most urgent today? ($i)\"}" \
-      | python3 -c 'import json,sys; print(json.load(sys.stdin)["session_id"])' >> "$OUT/search-sessions.txt"
-  done
-  turns() {
-    OPSCHAT_BENCH_SESSIONS="$OUT/search-sessions.txt" OPSCHAT_BENCH_TOKEN="$TOKEN" \
-      wrk -t2 -c16 -d"${DURATION}s" --latency -s bench/turn.lua "http://127.0.0.1:$PORT" > "$OUT/search-wrk.txt"
-    echo "turns c=16 $1: $(awk '/Requests\/sec/ {print $2}' "$OUT/search-wrk.txt")/s p99 $(awk '$1=="99%" {print $2}' "$OUT/search-wrk.txt")"
-  }
+  open_turn_sessions
   turns "with the index"
   if [ "$DB" = sqlite ]; then
     sqlite3 "$OUT/search.db" "drop trigger chat_messages_fts_insert; drop trigger chat_messages_fts_update; drop trigger chat_messages_fts_delete;"
