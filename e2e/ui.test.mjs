@@ -877,3 +877,109 @@ test("export a session from History and check the downloaded file", async () => 
   assert.ok(doc.sessions.some((s) => s.session.title === title));
   await page.context().close();
 });
+
+// Reads a figure's table as rows of cell texts (header row first).
+async function tableRows(page, figure) {
+  return page.locator(`#${figure} table.data-table`).evaluate((t) =>
+    [...t.querySelectorAll("tr")].map((tr) => [...tr.children].map((c) => c.textContent.trim())));
+}
+
+// A CSV as rows of cells (quoted cells may hold commas and quotes).
+function parseCsv(text) {
+  const rows = [];
+  let row = [], cell = "", quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { cell += '"'; i++; } else if (c === '"') quoted = false; else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") { row.push(cell); cell = ""; }
+    else if (c === "\n") { row.push(cell); rows.push(row); row = []; cell = ""; }
+    else if (c !== "\r") cell += c;
+  }
+  return rows;
+}
+
+test("analytics: every chart renders with data, the range changes them, CSV matches the table, admin sees the instance", async () => {
+  // Three turns today through the API: two ways of asking the same question, and another.
+  for (const message of ["What's most urgent today?", "anything urgent", "Who do I need to follow up with?"]) {
+    const r = await fetch(`${local.base}/api/operations-chat`, { method: "POST",
+      headers: { ...authHeaders(local.base), "content-type": "application/json" }, body: JSON.stringify({ message }) });
+    assert.equal(r.status, 200, await r.text());
+  }
+  const page = await newPage(local.base);
+  const csp = [];
+  page.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) csp.push(m.text()); });
+  await page.getByRole("link", { name: "Analytics" }).click();
+  await page.waitForURL(`${local.base}/analytics`);
+  await page.waitForSelector("body[data-loaded='days=30']");
+  for (const fig of ["fig-tokens", "fig-cost", "fig-turns", "fig-latency", "fig-questions", "fig-per-session", "fig-sessions-day", "fig-backlog", "fig-cited"]) {
+    assert.equal(await page.locator(`#${fig} .chart canvas`).count(), 1, `${fig} has a chart`);
+  }
+  const turns = Number(await page.locator("#total-turns").innerText());
+  assert.ok(turns >= 3, `turns: ${turns}`);
+  assert.ok(Number((await page.locator("#total-tokens").innerText()).replace(/\D/g, "")) > 0);
+  // The three questions: the two urgent ones are one group.
+  const questions = await tableRows(page, "fig-questions");
+  const urgent = questions.find((r) => /urgent/i.test(r[0]));
+  assert.ok(urgent && Number(urgent[1]) >= 2, JSON.stringify(questions));
+  // Today's row of the turns table, and today's cell of the heat map (2026-11-24 is a Tuesday, 09:xx UTC).
+  const turnRows = await tableRows(page, "fig-turns");
+  assert.equal(turnRows.length, 31, "a header and 30 days");
+  assert.equal(turnRows.at(-1)[0], "2026-11-24");
+  assert.equal(Number(turnRows.at(-1)[1]), turns);
+  const heat = await tableRows(page, "fig-heat");
+  assert.ok(Number(heat.find((r) => r[0] === "Tue")[1 + 9]) >= 3, JSON.stringify(heat[2]));
+  // The conversation table opens its session in the chat.
+  const sessionLink = page.locator("#fig-sessions table a").first();
+  await sessionLink.waitFor();
+  await axeCheck(page, "the analytics page, 30 days");
+  await page.screenshot({ path: join(SHOTS, "analytics.png"), fullPage: true });
+  assert.deepEqual(csp, []);
+
+  // CSV download matches the table, cell for cell.
+  for (const fig of ["fig-tokens", "fig-turns", "fig-questions"]) {
+    const [download] = await Promise.all([page.waitForEvent("download"), page.locator(`#${fig} button.csv`).click()]);
+    assert.match(download.suggestedFilename(), /^opschat-[a-z-]+-last-30-days\.csv$/);
+    const csv = parseCsv(readFileSync(await download.path(), "utf8"));
+    assert.deepEqual(csv, await tableRows(page, fig), `${fig}: CSV = table`);
+  }
+
+  // 7 days: seven rows, the same turns; a custom range before today: no turns at all.
+  await page.getByRole("button", { name: "7 days" }).click();
+  await page.waitForSelector("body[data-loaded='days=7']");
+  assert.equal((await tableRows(page, "fig-tokens")).length, 8);
+  assert.equal(await page.getByRole("button", { name: "7 days" }).getAttribute("aria-pressed"), "true");
+  await page.fill("#range-from", "2026-11-01");
+  await page.fill("#range-to", "2026-11-20");
+  await page.click("#custom-range button[type=submit]");
+  await page.waitForSelector("body[data-loaded='from=2026-11-01&to=2026-11-20']");
+  assert.equal(await page.locator("#total-turns").innerText(), "0");
+  const emptyTurns = await tableRows(page, "fig-turns");
+  assert.equal(emptyTurns.length, 21);
+  assert.ok(emptyTurns.slice(1).every((r) => r[1] === "0"));
+  assert.match(await page.locator("#fig-questions table").innerText(), /Nothing in this range/);
+  await axeCheck(page, "the analytics page, an empty custom range");
+
+  // The admin's view of the whole instance: per-user totals, no other person's text.
+  await page.getByRole("button", { name: "30 days" }).click();
+  await page.waitForSelector("body[data-loaded='days=30']");
+  await page.selectOption("#scope", "all");
+  await page.waitForSelector("body[data-loaded='days=30&scope=all']");
+  await page.locator("#fig-users").waitFor({ state: "visible" });
+  const users = await tableRows(page, "fig-users");
+  const maria = users.find((r) => r[0].startsWith("Maria Lopez"));
+  assert.ok(maria && Number(maria[3]) === turns, JSON.stringify(users));
+  await axeCheck(page, "the analytics page, the whole instance");
+
+  // The session link opens that conversation in the dashboard's chat.
+  await page.selectOption("#scope", "");
+  await page.waitForSelector("body[data-loaded='days=30']");
+  const title = await page.locator("#fig-sessions table a").first().innerText();
+  await page.locator("#fig-sessions table a").first().click();
+  await page.waitForURL(/\/\?session=/);
+  await page.locator("#chat-panel").waitFor({ state: "visible" });
+  await bubbles(page, "assistant").first().waitFor();
+  assert.ok(title.length > 0);
+  await page.context().close();
+});

@@ -529,7 +529,12 @@ function openPanel() {
   $("chat-panel").hidden = false;
   $("chat-toggle").setAttribute("aria-expanded", "true");
   $("chat-toggle").setAttribute("aria-label", "Close chat");
-  if (!state.opened) { state.opened = true; restoreRecent(); }
+  if (!state.opened) {
+    state.opened = true;
+    // `/?session=ID` (a link from the analytics page) opens that conversation.
+    const wanted = new URLSearchParams(location.search).get("session");
+    if (wanted) openSession(wanted); else restoreRecent();
+  }
   $("input").focus();
 }
 
@@ -578,4 +583,5 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
   $("composer").addEventListener("submit", (e) => { e.preventDefault(); send(input.value); });
+  if (new URLSearchParams(location.search).has("session")) openPanel();
 });

@@ -71,6 +71,12 @@ pub fn routes() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
         ),
         (
             Method::GET,
+            "/analytics",
+            Access::User,
+            page(include_str!("analytics.html")),
+        ),
+        (
+            Method::GET,
             "/static/app.css",
             Access::Public,
             asset("text/css; charset=utf-8", include_str!("app.css")),
@@ -104,6 +110,28 @@ pub fn routes() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
             "/static/account.js",
             Access::Public,
             asset(JS, include_str!("account.js")),
+        ),
+        (
+            Method::GET,
+            "/static/analytics.js",
+            Access::Public,
+            asset(JS, include_str!("analytics.js")),
+        ),
+        // uPlot 1.6.32 (MIT, vendor/uplot.LICENSE): the charts of the analytics page.
+        (
+            Method::GET,
+            "/static/uplot.iife.min.js",
+            Access::Public,
+            asset(JS, include_str!("vendor/uplot.iife.min.js")),
+        ),
+        (
+            Method::GET,
+            "/static/uplot.min.css",
+            Access::Public,
+            asset(
+                "text/css; charset=utf-8",
+                include_str!("vendor/uplot.min.css"),
+            ),
         ),
         (
             Method::GET,
