@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use crate::domain::MessageStatus;
-use crate::store::analytics::{QuestionFact, ReplyFact, SessionFact};
+use crate::store::analytics::{QuestionFact, ReplyDay, ReplyFact, SessionFact};
 
 /// The longest range one request may cover.
 pub const MAX_DAYS: i64 = 366;
@@ -97,6 +97,65 @@ impl DayRange {
 /// Turns a UTC instant into the user's local time.
 pub type Local<'a> = &'a (dyn Fn(DateTime<Utc>) -> DateTime<FixedOffset> + Sync);
 
+/// The UTC offsets in force over `[from, to)`, as `(first epoch second, offset in seconds)`,
+/// the first from `from`: what lets the database count local days and hours itself, exactly,
+/// across daylight-saving changes and in zones with half- or quarter-hour offsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offsets(pub Vec<(i64, i64)>);
+
+impl Offsets {
+    pub fn over(local: Local, from: DateTime<Utc>, to: DateTime<Utc>) -> Offsets {
+        let off = |t: DateTime<Utc>| i64::from(local(t).offset().local_minus_utc());
+        let mut segs = vec![(from.timestamp(), off(from))];
+        let mut t = from;
+        while t < to {
+            let next = (t + Duration::hours(1)).min(to);
+            let o = off(next);
+            if o != segs.last().map_or(o, |s| s.1) {
+                // The change is within this hour: find its second.
+                let (mut lo, mut hi) = (t.timestamp(), next.timestamp());
+                while hi - lo > 1 {
+                    let mid = lo + (hi - lo) / 2;
+                    match DateTime::from_timestamp(mid, 0) {
+                        Some(m) if off(m) == o => hi = mid,
+                        _ => lo = mid,
+                    }
+                }
+                segs.push((hi, o));
+            }
+            t = next;
+        }
+        Offsets(segs)
+    }
+
+    /// SQL for the local time in seconds since 1970 of the epoch-seconds expression `epoch`.
+    pub fn local_seconds(&self, epoch: &str) -> String {
+        match self.0.as_slice() {
+            [] => epoch.to_string(),
+            [(_, o)] => format!("({epoch} + {o})"),
+            segs => {
+                let mut sql = format!("({epoch} + CASE");
+                for w in segs.windows(2) {
+                    sql.push_str(&format!(" WHEN {epoch} < {} THEN {}", w[1].0, w[0].1));
+                }
+                let last = segs.last().map_or(0, |s| s.1);
+                sql.push_str(&format!(" ELSE {last} END)"));
+                sql
+            }
+        }
+    }
+
+    /// SQL for the local day (days since 1970-01-01) of `epoch`.
+    pub fn local_day(&self, epoch: &str) -> String {
+        format!("({} / 86400)", self.local_seconds(epoch))
+    }
+}
+
+/// The date of a local day number (days since 1970-01-01).
+pub fn day_of(n: i64) -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default() + Duration::days(n)
+}
+
 /// Exact nearest-rank percentile of sorted values: the smallest value with at least `p`% of
 /// the values at or below it.
 pub fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
@@ -126,8 +185,8 @@ struct Spend {
 }
 
 impl Spend {
-    fn add(&mut self, r: &ReplyFact) {
-        self.replies += 1;
+    fn add_day(&mut self, r: &ReplyDay) {
+        self.replies += r.replies;
         self.input_tokens += r.prompt_tokens;
         self.output_tokens += r.completion_tokens;
         self.cached_tokens += r.cached_tokens;
@@ -168,13 +227,13 @@ struct Outcomes {
 
 impl Outcomes {
     /// Counts a reply as a turn's outcome; a regenerated (superseded) reply is not a turn.
-    fn add(&mut self, s: MessageStatus) {
+    fn add_n(&mut self, s: MessageStatus, n: i64) {
         match s {
-            MessageStatus::Complete => self.complete += 1,
-            MessageStatus::Failed => self.failed += 1,
-            MessageStatus::Stopped => self.stopped += 1,
-            MessageStatus::Interrupted => self.interrupted += 1,
-            MessageStatus::Streaming => self.streaming += 1,
+            MessageStatus::Complete => self.complete += n,
+            MessageStatus::Failed => self.failed += n,
+            MessageStatus::Stopped => self.stopped += n,
+            MessageStatus::Interrupted => self.interrupted += n,
+            MessageStatus::Streaming => self.streaming += n,
             MessageStatus::Superseded => {}
         }
     }
@@ -206,21 +265,21 @@ impl Outcomes {
 
 /// Tokens and cost per day stacked by model, turns per day and their outcomes. Superseded
 /// (regenerated) replies cost tokens, so they count in the spend but not as turns.
-pub fn usage(range: &DayRange, local: Local, replies: &[ReplyFact]) -> Value {
+pub fn usage(range: &DayRange, replies: &[ReplyDay]) -> Value {
     let n = range.len() as usize;
     let mut per_day: Vec<BTreeMap<String, Spend>> = vec![BTreeMap::new(); n];
     let mut outcomes: Vec<Outcomes> = vec![Outcomes::default(); n];
     let mut models: BTreeMap<String, Spend> = BTreeMap::new();
     let mut total_outcomes = Outcomes::default();
     for r in replies {
-        let Some(i) = range.index(local(r.created_at).date_naive()) else {
+        let Some(i) = range.index(r.day) else {
             continue;
         };
-        let m = model_name(r);
-        per_day[i].entry(m.clone()).or_default().add(r);
-        models.entry(m).or_default().add(r);
-        outcomes[i].add(r.status);
-        total_outcomes.add(r.status);
+        let m = r.model.clone().unwrap_or_else(|| "unknown".into());
+        per_day[i].entry(m.clone()).or_default().add_day(r);
+        models.entry(m).or_default().add_day(r);
+        outcomes[i].add_n(r.status, r.replies);
+        total_outcomes.add_n(r.status, r.replies);
     }
     let days: Vec<Value> = range
         .days()
@@ -364,62 +423,6 @@ pub struct SessionCost {
     pub tokens: i64,
     pub cost_usd: f64,
     pub models: BTreeMap<String, i64>,
-}
-
-/// Sessions with replies in the range: turns, tokens, cost and model mix, sorted.
-pub fn session_costs(
-    sessions: &[SessionFact],
-    replies: &[ReplyFact],
-    sort: SessionSort,
-    ascending: bool,
-    with_titles: bool,
-) -> Vec<SessionCost> {
-    let facts: HashMap<Uuid, &SessionFact> = sessions.iter().map(|s| (s.id, s)).collect();
-    let mut rows: HashMap<Uuid, SessionCost> = HashMap::new();
-    for r in replies {
-        let row = rows.entry(r.session_id).or_insert_with(|| {
-            let s = facts.get(&r.session_id);
-            SessionCost {
-                session_id: r.session_id,
-                title: s.filter(|_| with_titles).map(|s| s.title.clone()),
-                user_id: r.user_id.clone(),
-                started_at: s.map(|s| s.started_at).unwrap_or(r.created_at),
-                turns: 0,
-                input_tokens: 0,
-                output_tokens: 0,
-                tokens: 0,
-                cost_usd: 0.0,
-                models: BTreeMap::new(),
-            }
-        });
-        if r.status != MessageStatus::Superseded {
-            row.turns += 1;
-        }
-        row.input_tokens += r.prompt_tokens;
-        row.output_tokens += r.completion_tokens;
-        row.tokens += r.prompt_tokens + r.completion_tokens;
-        row.cost_usd += r.cost_usd;
-        *row.models.entry(model_name(r)).or_default() += 1;
-    }
-    let mut rows: Vec<SessionCost> = rows
-        .into_values()
-        .map(|mut r| {
-            r.cost_usd = usd(r.cost_usd);
-            r
-        })
-        .collect();
-    rows.sort_by(|a, b| {
-        let o = match sort {
-            SessionSort::Cost => a.cost_usd.total_cmp(&b.cost_usd),
-            SessionSort::Tokens => a.tokens.cmp(&b.tokens),
-            SessionSort::Turns => a.turns.cmp(&b.turns),
-            SessionSort::Started => a.started_at.cmp(&b.started_at),
-        };
-        let o = if ascending { o } else { o.reverse() };
-        o.then(b.started_at.cmp(&a.started_at))
-            .then(a.session_id.cmp(&b.session_id))
-    });
-    rows
 }
 
 /// The buckets of the turns-per-session histogram.

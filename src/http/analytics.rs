@@ -61,6 +61,14 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// The viewer's UTC offsets over the range, for the database to count local days.
+    fn offsets(&self, s: &AppState) -> analytics::Offsets {
+        let local = self.local(s);
+        analytics::Offsets::over(&local, self.from, self.to)
+    }
+}
+
 fn only(p: &Params, allowed: &[&str]) -> Result<(), ApiError> {
     for (name, given) in [
         ("sort", p.sort.is_some()),
@@ -151,7 +159,15 @@ pub async fn usage(
     CurrentUser(me): CurrentUser,
     ApiQuery(p): ApiQuery<Params>,
 ) -> Result<Json<Value>, ApiError> {
-    from_replies(&s, &me.user, &p, analytics::usage).await
+    only(&p, &[])?;
+    let sc = scope(&s, &me.user, &p).await?;
+    let offsets = sc.offsets(&s);
+    let days = s
+        .chat
+        .store()
+        .reply_days(sc.owner.as_deref(), sc.from, sc.to, &offsets)
+        .await?;
+    Ok(Json(scoped(analytics::usage(&sc.range, &days), &sc)))
 }
 
 /// p50/p95 of total time and time to first token, per day and model.
@@ -188,14 +204,23 @@ pub async fn sessions(
         Some(_) => return Err(bad("offset", "must not be negative")),
     };
     let sc = scope(&s, &me.user, &p).await?;
-    let store = s.chat.store();
-    let (facts, replies) = tokio::try_join!(
-        store.session_facts(sc.owner.as_deref(), sc.from, sc.to),
-        store.reply_facts(sc.owner.as_deref(), sc.from, sc.to, false)
-    )?;
-    let rows = analytics::session_costs(&facts, &replies, sort, ascending, sc.own);
-    let total = rows.len();
-    let rows: Vec<_> = rows.into_iter().skip(offset).take(limit).collect();
+    let (mut rows, total) = s
+        .chat
+        .store()
+        .session_costs(
+            sc.owner.as_deref(),
+            sc.from,
+            sc.to,
+            sort,
+            ascending,
+            limit as i64,
+            offset as i64,
+        )
+        .await?;
+    if !sc.own {
+        rows.iter_mut().for_each(|r| r.title = None);
+    }
+    let total = total as usize;
     let next = (offset + rows.len() < total).then_some(offset + rows.len());
     Ok(Json(scoped(
         json!({"range": sc.range, "sessions": rows, "total": total, "next_offset": next}),
@@ -277,56 +302,27 @@ pub async fn users(
     }
     let sc = scope(&s, &me.user, &p).await?;
     let store = s.chat.store();
-    let (users, replies, questions) = tokio::try_join!(
-        store.users(),
-        store.reply_facts(None, sc.from, sc.to, false),
-        store.question_facts(None, sc.from, sc.to)
-    )?;
-    #[derive(Default)]
-    struct Row {
-        replies: i64,
-        turns: i64,
-        input: i64,
-        output: i64,
-        cost: f64,
-        sessions: std::collections::HashSet<Uuid>,
-        questions: i64,
-    }
-    let mut rows: std::collections::HashMap<&str, Row> = std::collections::HashMap::new();
-    for r in &replies {
-        let row = rows.entry(r.user_id.as_str()).or_default();
-        row.replies += 1;
-        if r.status != crate::domain::MessageStatus::Superseded {
-            row.turns += 1;
-        }
-        row.input += r.prompt_tokens;
-        row.output += r.completion_tokens;
-        row.cost += r.cost_usd;
-        row.sessions.insert(r.session_id);
-    }
-    for q in &questions {
-        let row = rows.entry(q.user_id.as_str()).or_default();
-        row.questions += 1;
-        row.sessions.insert(q.session_id);
-    }
+    let (users, totals) = tokio::try_join!(store.users(), store.user_totals(sc.from, sc.to))?;
+    let totals: std::collections::HashMap<&str, &crate::store::analytics::UserTotals> =
+        totals.iter().map(|t| (t.user_id.as_str(), t)).collect();
+    let empty = crate::store::analytics::UserTotals::default();
     let out: Vec<Value> = users
         .iter()
         .map(|u| {
             let key = u.owner_key();
-            let empty = Row::default();
-            let r = rows.get(key.as_str()).unwrap_or(&empty);
+            let r = totals.get(key.as_str()).copied().unwrap_or(&empty);
             json!({
                 "user_id": u.id,
                 "username": u.username,
                 "display_name": u.display_name,
-                "sessions": r.sessions.len(),
+                "sessions": r.sessions,
                 "questions": r.questions,
                 "turns": r.turns,
                 "replies": r.replies,
-                "input_tokens": r.input,
-                "output_tokens": r.output,
-                "tokens": r.input + r.output,
-                "cost_usd": (r.cost * 1e6).round() / 1e6,
+                "input_tokens": r.prompt_tokens,
+                "output_tokens": r.completion_tokens,
+                "tokens": r.prompt_tokens + r.completion_tokens,
+                "cost_usd": (r.cost_usd * 1e6).round() / 1e6,
             })
         })
         .collect();

@@ -32,6 +32,32 @@ pub struct ReplyFact {
     pub items_used: Option<String>,
 }
 
+/// Replies summed per local day, model and outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplyDay {
+    pub day: chrono::NaiveDate,
+    pub model: Option<String>,
+    pub status: MessageStatus,
+    pub replies: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cached_tokens: i64,
+    pub cost_usd: f64,
+}
+
+/// One user's totals in a range.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserTotals {
+    pub user_id: String,
+    pub replies: i64,
+    pub turns: i64,
+    pub questions: i64,
+    pub sessions: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost_usd: f64,
+}
+
 /// One question of a user (its first `QUESTION_CHARS` characters).
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuestionFact {
@@ -64,6 +90,35 @@ pub trait Analytics: Send + Sync {
         to: DateTime<Utc>,
         with_items: bool,
     ) -> StoreResult<Vec<ReplyFact>>;
+    /// Replies created in `[from, to)`, of `owner` or of everyone, summed per local day (in
+    /// `offsets`), model and outcome.
+    async fn reply_days(
+        &self,
+        owner: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        offsets: &crate::analytics::Offsets,
+    ) -> StoreResult<Vec<ReplyDay>>;
+    /// Each user's replies, turns, questions, sessions, tokens and cost in `[from, to)`.
+    async fn user_totals(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<UserTotals>>;
+    /// Cost per conversation: the sessions with replies in `[from, to)`, summed, sorted by
+    /// `sort` (then newest first, then by id), the page `[offset, offset + limit)` with each
+    /// session's replies per model; and how many sessions there are in all.
+    #[allow(clippy::too_many_arguments)]
+    async fn session_costs(
+        &self,
+        owner: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        sort: crate::analytics::SessionSort,
+        ascending: bool,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(Vec<crate::analytics::SessionCost>, i64)>;
     /// Questions asked in `[from, to)`, of `owner` or of everyone.
     async fn question_facts(
         &self,
@@ -89,8 +144,15 @@ pub(crate) fn owner_clause(owner: Option<&str>) -> &'static str {
     }
 }
 
+/// The replies' token columns: rows from before the split kept only a total, counted as output.
+pub(crate) const TOKEN_SUMS: &str = "SUM(COALESCE(m.prompt_tokens, 0)) AS prompt_tokens, \
+     SUM(CASE WHEN m.prompt_tokens IS NULL AND m.completion_tokens IS NULL \
+       THEN COALESCE(m.tokens_used, 0) ELSE COALESCE(m.completion_tokens, 0) END) AS completion_tokens, \
+     SUM(COALESCE(m.cached_tokens, 0)) AS cached_tokens, SUM(COALESCE(m.cost_usd, 0.0)) AS cost_usd";
+
+/// `$epoch` turns a timestamp column into SQL for its whole seconds since 1970.
 macro_rules! sql_analytics {
-    ($store:ident, $row:ty, $id:ty, $items:expr) => {
+    ($store:ident, $row:ty, $id:ty, $items:expr, $epoch:expr) => {
         impl $store {
             /// Runs an analytics query: `$1`/`$2` the range, `$3` the owner when there is one.
             async fn analytics_rows(
@@ -162,6 +224,180 @@ macro_rules! sql_analytics {
                         })
                     })
                     .collect()
+            }
+
+            async fn reply_days(
+                &self,
+                owner: Option<&str>,
+                from: chrono::DateTime<chrono::Utc>,
+                to: chrono::DateTime<chrono::Utc>,
+                offsets: &crate::analytics::Offsets,
+            ) -> crate::store::StoreResult<Vec<crate::store::analytics::ReplyDay>> {
+                use crate::store::sql::stored;
+                use sqlx::Row;
+                let epoch: fn(&str) -> String = $epoch;
+                let sql = format!(
+                    "SELECT {} AS day, m.model_used, m.status, COUNT(*) AS replies, {} \
+                     FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
+                     WHERE m.role = 'assistant' AND m.created_at >= $1 AND m.created_at < $2{} \
+                     GROUP BY 1, 2, 3",
+                    offsets.local_day(&epoch("m.created_at")),
+                    crate::store::analytics::TOKEN_SUMS,
+                    crate::store::analytics::owner_clause(owner)
+                );
+                let rows = self.analytics_rows(sql, owner, from, to).await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(crate::store::analytics::ReplyDay {
+                            day: crate::analytics::day_of(r.try_get("day")?),
+                            model: r.try_get("model_used")?,
+                            status: stored(r.try_get("status")?)?,
+                            replies: r.try_get("replies")?,
+                            prompt_tokens: r.try_get("prompt_tokens")?,
+                            completion_tokens: r.try_get("completion_tokens")?,
+                            cached_tokens: r.try_get("cached_tokens")?,
+                            cost_usd: r.try_get("cost_usd")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn user_totals(
+                &self,
+                from: chrono::DateTime<chrono::Utc>,
+                to: chrono::DateTime<chrono::Utc>,
+            ) -> crate::store::StoreResult<Vec<crate::store::analytics::UserTotals>> {
+                use sqlx::Row;
+                let replies = format!(
+                    "SELECT s.user_id, COUNT(*) AS replies, \
+                       SUM(CASE WHEN m.status <> 'superseded' THEN 1 ELSE 0 END) AS turns, {} \
+                     FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
+                     WHERE m.role = 'assistant' AND m.created_at >= $1 AND m.created_at < $2 \
+                     GROUP BY s.user_id",
+                    crate::store::analytics::TOKEN_SUMS
+                );
+                let asked = "SELECT s.user_id, \
+                       SUM(CASE WHEN m.role = 'user' THEN 1 ELSE 0 END) AS questions, \
+                       COUNT(DISTINCT m.session_id) AS sessions \
+                     FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
+                     WHERE m.role IN ('user', 'assistant') AND m.created_at >= $1 AND m.created_at < $2 \
+                     GROUP BY s.user_id"
+                    .to_string();
+                let (replies, asked) = tokio::try_join!(
+                    self.analytics_rows(replies, None, from, to),
+                    self.analytics_rows(asked, None, from, to)
+                )?;
+                let mut out: std::collections::BTreeMap<String, crate::store::analytics::UserTotals> =
+                    std::collections::BTreeMap::new();
+                for r in &replies {
+                    let user_id: String = r.try_get("user_id")?;
+                    let t = out.entry(user_id.clone()).or_default();
+                    t.user_id = user_id;
+                    t.replies = r.try_get("replies")?;
+                    t.turns = r.try_get("turns")?;
+                    t.prompt_tokens = r.try_get("prompt_tokens")?;
+                    t.completion_tokens = r.try_get("completion_tokens")?;
+                    t.cost_usd = r.try_get("cost_usd")?;
+                }
+                for r in &asked {
+                    let user_id: String = r.try_get("user_id")?;
+                    let t = out.entry(user_id.clone()).or_default();
+                    t.user_id = user_id;
+                    t.questions = r.try_get("questions")?;
+                    t.sessions = r.try_get("sessions")?;
+                }
+                Ok(out.into_values().collect())
+            }
+
+            async fn session_costs(
+                &self,
+                owner: Option<&str>,
+                from: chrono::DateTime<chrono::Utc>,
+                to: chrono::DateTime<chrono::Utc>,
+                sort: crate::analytics::SessionSort,
+                ascending: bool,
+                limit: i64,
+                offset: i64,
+            ) -> crate::store::StoreResult<(Vec<crate::analytics::SessionCost>, i64)> {
+                use crate::analytics::SessionSort;
+                use crate::store::sql::IdRepr;
+                use sqlx::Row;
+                let owned = crate::store::analytics::owner_clause(owner);
+                let key = match sort {
+                    // Costs compare as the millionths of a dollar they are shown in.
+                    SessionSort::Cost => "ROUND(SUM(COALESCE(m.cost_usd, 0.0)) * 1000000.0)",
+                    SessionSort::Tokens => "SUM(COALESCE(m.prompt_tokens, 0)) + SUM(CASE WHEN m.prompt_tokens IS NULL AND m.completion_tokens IS NULL THEN COALESCE(m.tokens_used, 0) ELSE COALESCE(m.completion_tokens, 0) END)",
+                    SessionSort::Turns => "SUM(CASE WHEN m.status <> 'superseded' THEN 1 ELSE 0 END)",
+                    SessionSort::Started => "s.started_at",
+                };
+                let dir = if ascending { "ASC" } else { "DESC" };
+                let page = format!(
+                    "SELECT m.session_id, s.user_id, s.title, s.started_at, \
+                       SUM(CASE WHEN m.status <> 'superseded' THEN 1 ELSE 0 END) AS turns, {} \
+                     FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
+                     WHERE m.role = 'assistant' AND m.created_at >= $1 AND m.created_at < $2{owned} \
+                     GROUP BY m.session_id, s.user_id, s.title, s.started_at \
+                     ORDER BY {key} {dir}, s.started_at DESC, m.session_id \
+                     LIMIT {limit} OFFSET {offset}",
+                    crate::store::analytics::TOKEN_SUMS,
+                );
+                let count = format!(
+                    "SELECT COUNT(DISTINCT m.session_id) AS n \
+                     FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
+                     WHERE m.role = 'assistant' AND m.created_at >= $1 AND m.created_at < $2{owned}"
+                );
+                let (page, count) = tokio::try_join!(
+                    self.analytics_rows(page, owner, from, to),
+                    self.analytics_rows(count, owner, from, to)
+                )?;
+                let total: i64 = match count.first() {
+                    Some(r) => r.try_get("n")?,
+                    None => 0,
+                };
+                let mut rows = Vec::with_capacity(page.len());
+                for r in &page {
+                    let prompt: i64 = r.try_get("prompt_tokens")?;
+                    let completion: i64 = r.try_get("completion_tokens")?;
+                    rows.push(crate::analytics::SessionCost {
+                        session_id: IdRepr::into_uuid(r.try_get::<$id, _>("session_id")?),
+                        title: Some(r.try_get("title")?),
+                        user_id: r.try_get("user_id")?,
+                        started_at: r.try_get("started_at")?,
+                        turns: r.try_get("turns")?,
+                        input_tokens: prompt,
+                        output_tokens: completion,
+                        tokens: prompt + completion,
+                        cost_usd: (r.try_get::<f64, _>("cost_usd")? * 1e6).round() / 1e6,
+                        models: std::collections::BTreeMap::new(),
+                    });
+                }
+                if !rows.is_empty() {
+                    // The model mix of this page's sessions only.
+                    let ids: Vec<String> = rows
+                        .iter()
+                        .map(|r| format!("'{}'", r.session_id.hyphenated()))
+                        .collect();
+                    let mix = format!(
+                        "SELECT m.session_id, m.model_used, COUNT(*) AS replies \
+                         FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
+                         WHERE m.role = 'assistant' AND m.created_at >= $1 AND m.created_at < $2{owned} \
+                           AND m.session_id IN ({}) \
+                         GROUP BY m.session_id, m.model_used",
+                        ids.join(", ")
+                    );
+                    let by_id: std::collections::HashMap<uuid::Uuid, usize> =
+                        rows.iter().enumerate().map(|(i, r)| (r.session_id, i)).collect();
+                    for r in self.analytics_rows(mix, owner, from, to).await? {
+                        let id = IdRepr::into_uuid(r.try_get::<$id, _>("session_id")?);
+                        let model: Option<String> = r.try_get("model_used")?;
+                        if let Some(&i) = by_id.get(&id) {
+                            rows[i]
+                                .models
+                                .insert(model.unwrap_or_else(|| "unknown".into()), r.try_get("replies")?);
+                        }
+                    }
+                }
+                Ok((rows, total))
             }
 
             async fn question_facts(

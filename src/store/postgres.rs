@@ -200,5 +200,6 @@ crate::store::analytics::sql_analytics!(
     PgStore,
     sqlx::postgres::PgRow,
     uuid::Uuid,
-    "(m.context_used -> 'items_used')::text"
+    "(m.context_used -> 'items_used')::text",
+    |c| format!("CAST(FLOOR(EXTRACT(EPOCH FROM {c})) AS BIGINT)")
 );

@@ -227,5 +227,6 @@ crate::store::analytics::sql_analytics!(
     SqliteStore,
     sqlx::sqlite::SqliteRow,
     uuid::fmt::Hyphenated,
-    "json_extract(m.context_used, '$.items_used')"
+    "json_extract(m.context_used, '$.items_used')",
+    |c| format!("unixepoch({c})")
 );

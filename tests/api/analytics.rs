@@ -507,3 +507,65 @@ both!(
         assert_eq!(s, 404, "{v}");
     }
 );
+
+both!(
+    days_are_the_viewers_local_days_across_dst_and_quarter_hour_zones,
+    |db: TestDb| async move {
+        let app = TestApp::start(config(&db.url), false).await;
+        let store = app.store.as_ref();
+        let one = |when: &'static str| {
+            (
+                "what's urgent?",
+                when,
+                reply(
+                    "gpt-4o",
+                    MessageStatus::Complete,
+                    Some((100, 10)),
+                    Some(0.001),
+                    (Some(100), Some(10)),
+                ),
+                when,
+            )
+        };
+        // Berlin: CET (+1) until 2026-03-29 01:00 UTC, then CEST (+2).
+        // 22:30 UTC on the 28th is 23:30 local (the 28th); 22:30 UTC on the 29th is 00:30 on
+        // the 30th. Kathmandu (+5:45): 18:14 UTC is 23:59 local, 18:16 UTC is 00:01 next day.
+        for when in [
+            "2026-03-28T22:30:00Z",
+            "2026-03-29T22:30:00Z",
+            "2026-11-20T18:14:00Z",
+            "2026-11-20T18:16:00Z",
+        ] {
+            seed(store, &app.owner, "tz", json!({}), vec![one(when)]).await;
+        }
+        let turns = |v: &Value, d: &str| day(v, d)["outcomes"]["turns"].as_i64().unwrap();
+        let (s, _) = app
+            .patch("/api/auth/me", &json!({"time_zone": "Europe/Berlin"}))
+            .await;
+        assert_eq!(s, 200);
+        let (s, v) = app
+            .get("/api/analytics/usage?from=2026-03-27&to=2026-03-31")
+            .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(turns(&v, "2026-03-28"), 1, "{v}");
+        assert_eq!(turns(&v, "2026-03-29"), 0, "{v}");
+        assert_eq!(turns(&v, "2026-03-30"), 1, "{v}");
+        let (_, v) = app
+            .get("/api/analytics/patterns?from=2026-03-27&to=2026-03-31")
+            .await;
+        // Saturday 23:xx and Monday 00:xx, local.
+        assert_eq!(v["heat_map"][5][23], 1, "{v}");
+        assert_eq!(v["heat_map"][0][0], 1, "{v}");
+        let (s, _) = app
+            .patch("/api/auth/me", &json!({"time_zone": "Asia/Kathmandu"}))
+            .await;
+        assert_eq!(s, 200);
+        let (_, v) = app
+            .get("/api/analytics/usage?from=2026-11-19&to=2026-11-22")
+            .await;
+        assert_eq!(turns(&v, "2026-11-20"), 1, "{v}");
+        assert_eq!(turns(&v, "2026-11-21"), 1, "{v}");
+        assert_eq!(v["totals"]["outcomes"]["turns"], 2);
+        assert_eq!(v["totals"]["tokens"], 220);
+    }
+);
