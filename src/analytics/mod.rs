@@ -6,14 +6,14 @@
 
 pub mod questions;
 
-use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, Timelike, Utc};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use crate::domain::MessageStatus;
-use crate::store::analytics::{QuestionFact, ReplyDay, ReplyFact, SessionFact};
+use crate::store::analytics::{PatternCounts, ReplyDay, ReplyFact, SessionFact};
 
 /// The longest range one request may cover.
 pub const MAX_DAYS: i64 = 366;
@@ -438,53 +438,59 @@ const TURN_BUCKETS: [(i64, i64, &str); 7] = [
 
 /// Busiest hours (a weekday × hour heat map of questions, Monday first, in local time), turns
 /// per session and sessions started per day.
-pub fn patterns(
-    range: &DayRange,
-    local: Local,
-    questions: &[QuestionFact],
-    sessions: &[SessionFact],
-) -> Value {
+pub fn patterns(range: &DayRange, counts: &PatternCounts) -> Value {
     let mut heat = [[0i64; 24]; 7];
-    let mut per_session: HashMap<Uuid, i64> = HashMap::new();
-    for q in questions {
-        let t = local(q.created_at);
-        if range.index(t.date_naive()).is_none() {
-            continue;
-        }
-        heat[t.weekday().num_days_from_monday() as usize][t.hour() as usize] += 1;
-        *per_session.entry(q.session_id).or_default() += 1;
+    for &(h, n) in &counts.hours_of_week {
+        // Hour 0 of local day 0 (1970-01-01) was a Thursday: weekday 3, Monday first.
+        let (day, hour) = (h.rem_euclid(168) / 24, h.rem_euclid(24));
+        heat[((day + 3) % 7) as usize][hour as usize] += n;
     }
     let mut started = vec![0i64; range.len() as usize];
-    for s in sessions {
-        if let Some(i) = range.index(local(s.started_at).date_naive()) {
-            started[i] += 1;
+    for &(d, n) in &counts.started {
+        if let Some(i) = range.index(d) {
+            started[i] += n;
         }
     }
     let histogram: Vec<Value> = TURN_BUCKETS
         .iter()
         .map(|(lo, hi, label)| {
-            let n = per_session
-                .values()
-                .filter(|t| (*lo..=*hi).contains(*t))
-                .count();
+            let n: i64 = counts
+                .questions_per_session
+                .iter()
+                .filter(|(q, _)| (*lo..=*hi).contains(q))
+                .map(|(_, n)| n)
+                .sum();
             json!({"turns": label, "sessions": n})
         })
         .collect();
-    let mut counts: Vec<i64> = per_session.values().copied().collect();
-    counts.sort_unstable();
-    let mean = if counts.is_empty() {
+    let mut dist = counts.questions_per_session.clone();
+    dist.sort_unstable();
+    let sessions: i64 = dist.iter().map(|(_, n)| n).sum();
+    let questions: i64 = dist.iter().map(|(q, n)| q * n).sum();
+    let mean = if sessions == 0 {
         0.0
     } else {
-        (counts.iter().sum::<i64>() as f64 / counts.len() as f64 * 100.0).round() / 100.0
+        (questions as f64 / sessions as f64 * 100.0).round() / 100.0
     };
+    // Nearest rank over the sessions' counts, from their distribution.
+    let median = (sessions > 0).then(|| {
+        let rank = ((sessions as f64) * 0.5).ceil().max(1.0) as i64;
+        let mut seen = 0;
+        dist.iter()
+            .find(|(_, n)| {
+                seen += n;
+                seen >= rank
+            })
+            .map_or(0, |(q, _)| *q)
+    });
     json!({
         "range": range,
         "weekdays": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"],
         "heat_map": heat.iter().map(|row| row.to_vec()).collect::<Vec<_>>(),
         "turns_per_session": {
-            "sessions": counts.len(),
+            "sessions": sessions,
             "mean": mean,
-            "median": percentile(&counts, 50.0),
+            "median": median,
             "histogram": histogram,
         },
         "sessions_per_day": range.days().zip(started).map(|(d, n)| json!({"date": d, "sessions": n})).collect::<Vec<_>>(),

@@ -236,16 +236,13 @@ pub async fn patterns(
 ) -> Result<Json<Value>, ApiError> {
     only(&p, &[])?;
     let sc = scope(&s, &me.user, &p).await?;
-    let store = s.chat.store();
-    let (questions, sessions) = tokio::try_join!(
-        store.question_facts(sc.owner.as_deref(), sc.from, sc.to),
-        store.session_facts(sc.owner.as_deref(), sc.from, sc.to)
-    )?;
-    let local = sc.local(&s);
-    Ok(Json(scoped(
-        analytics::patterns(&sc.range, &local, &questions, &sessions),
-        &sc,
-    )))
+    let offsets = sc.offsets(&s);
+    let counts = s
+        .chat
+        .store()
+        .pattern_counts(sc.owner.as_deref(), sc.from, sc.to, &offsets)
+        .await?;
+    Ok(Json(scoped(analytics::patterns(&sc.range, &counts), &sc)))
 }
 
 /// The most common questions, grouped.

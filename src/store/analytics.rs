@@ -58,6 +58,17 @@ pub struct UserTotals {
     pub cost_usd: f64,
 }
 
+/// What the session-pattern figures are made of, counted by the database.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PatternCounts {
+    /// Questions per local hour of the week (0 is Monday 00:00-01:00).
+    pub hours_of_week: Vec<(i64, i64)>,
+    /// How many sessions had this many questions in the range: (questions, sessions).
+    pub questions_per_session: Vec<(i64, i64)>,
+    /// Sessions started per local day.
+    pub started: Vec<(chrono::NaiveDate, i64)>,
+}
+
 /// One question of a user (its first `QUESTION_CHARS` characters).
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuestionFact {
@@ -119,6 +130,15 @@ pub trait Analytics: Send + Sync {
         limit: i64,
         offset: i64,
     ) -> StoreResult<(Vec<crate::analytics::SessionCost>, i64)>;
+    /// Questions per local hour of the week and per session, and sessions started per local
+    /// day, in `[from, to)`.
+    async fn pattern_counts(
+        &self,
+        owner: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        offsets: &crate::analytics::Offsets,
+    ) -> StoreResult<PatternCounts>;
     /// Questions asked in `[from, to)`, of `owner` or of everyone.
     async fn question_facts(
         &self,
@@ -398,6 +418,51 @@ macro_rules! sql_analytics {
                     }
                 }
                 Ok((rows, total))
+            }
+
+            async fn pattern_counts(
+                &self,
+                owner: Option<&str>,
+                from: chrono::DateTime<chrono::Utc>,
+                to: chrono::DateTime<chrono::Utc>,
+                offsets: &crate::analytics::Offsets,
+            ) -> crate::store::StoreResult<crate::store::analytics::PatternCounts> {
+                use sqlx::Row;
+                let epoch: fn(&str) -> String = $epoch;
+                let owned = crate::store::analytics::owner_clause(owner);
+                let asked = "FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
+                     WHERE m.role = 'user' AND m.created_at >= $1 AND m.created_at < $2";
+                let hours = format!(
+                    "SELECT ({} / 3600) % 168 AS h, COUNT(*) AS n {asked}{owned} GROUP BY 1",
+                    offsets.local_seconds(&epoch("m.created_at"))
+                );
+                let per_session = format!(
+                    "SELECT q, COUNT(*) AS n FROM \
+                       (SELECT COUNT(*) AS q {asked}{owned} GROUP BY m.session_id) t GROUP BY q"
+                );
+                let started = format!(
+                    "SELECT {} AS day, COUNT(*) AS n FROM chat_sessions s \
+                     WHERE s.started_at >= $1 AND s.started_at < $2{owned} GROUP BY 1",
+                    offsets.local_day(&epoch("s.started_at"))
+                );
+                let (hours, per_session, started) = tokio::try_join!(
+                    self.analytics_rows(hours, owner, from, to),
+                    self.analytics_rows(per_session, owner, from, to),
+                    self.analytics_rows(started, owner, from, to)
+                )?;
+                let pairs = |rows: &[$row], a: &str| -> crate::store::StoreResult<Vec<(i64, i64)>> {
+                    rows.iter()
+                        .map(|r| Ok((r.try_get(a)?, r.try_get("n")?)))
+                        .collect()
+                };
+                Ok(crate::store::analytics::PatternCounts {
+                    hours_of_week: pairs(&hours, "h")?,
+                    questions_per_session: pairs(&per_session, "q")?,
+                    started: pairs(&started, "day")?
+                        .into_iter()
+                        .map(|(d, n)| (crate::analytics::day_of(d), n))
+                        .collect(),
+                })
             }
 
             async fn question_facts(
