@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 use crate::domain::MessageStatus;
-use crate::store::analytics::{PatternCounts, ReplyDay, ReplyFact, SessionFact};
+use crate::store::analytics::{PatternCounts, ReplyDay, ReplyFact, SessionFact, Timing};
 
 /// The longest range one request may cover.
 pub const MAX_DAYS: i64 = 366;
@@ -166,10 +166,6 @@ pub fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
     sorted.get(rank.min(sorted.len()) - 1).copied()
 }
 
-fn model_name(r: &ReplyFact) -> String {
-    r.model.clone().unwrap_or_else(|| "unknown".into())
-}
-
 /// Rounds a cost to a millionth of a dollar, so sums read the same on every backend.
 fn usd(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
@@ -316,7 +312,7 @@ struct Timings {
 }
 
 impl Timings {
-    fn add(&mut self, r: &ReplyFact) {
+    fn add(&mut self, r: &Timing) {
         if let Some(t) = r.latency_ms {
             self.total.push(t);
         }
@@ -337,19 +333,16 @@ impl Timings {
 
 /// p50 and p95 of the total time and of the time to the first token, per day and model, of
 /// the replies that completed.
-pub fn latency(range: &DayRange, local: Local, replies: &[ReplyFact]) -> Value {
+pub fn latency(range: &DayRange, timings: &[Timing]) -> Value {
     let n = range.len() as usize;
     let mut per_day: Vec<BTreeMap<String, Timings>> = (0..n).map(|_| BTreeMap::new()).collect();
     let mut models: BTreeMap<String, Timings> = BTreeMap::new();
     let mut all = Timings::default();
-    for r in replies
-        .iter()
-        .filter(|r| r.status == MessageStatus::Complete)
-    {
-        let Some(i) = range.index(local(r.created_at).date_naive()) else {
+    for r in timings {
+        let Some(i) = range.index(r.day) else {
             continue;
         };
-        let m = model_name(r);
+        let m = r.model.clone().unwrap_or_else(|| "unknown".into());
         per_day[i].entry(m.clone()).or_default().add(r);
         models.entry(m).or_default().add(r);
         all.add(r);

@@ -135,24 +135,6 @@ fn scoped(mut v: Value, sc: &Scope) -> Value {
     v
 }
 
-/// Figures computed from the replies in range alone.
-async fn from_replies(
-    s: &AppState,
-    me: &User,
-    p: &Params,
-    figures: fn(&DayRange, analytics::Local, &[crate::store::analytics::ReplyFact]) -> Value,
-) -> Result<Json<Value>, ApiError> {
-    only(p, &[])?;
-    let sc = scope(s, me, p).await?;
-    let replies = s
-        .chat
-        .store()
-        .reply_facts(sc.owner.as_deref(), sc.from, sc.to, false)
-        .await?;
-    let local = sc.local(s);
-    Ok(Json(scoped(figures(&sc.range, &local, &replies), &sc)))
-}
-
 /// Tokens and cost per day stacked by model; turns and their outcomes.
 pub async fn usage(
     State(s): State<AppState>,
@@ -176,7 +158,15 @@ pub async fn latency(
     CurrentUser(me): CurrentUser,
     ApiQuery(p): ApiQuery<Params>,
 ) -> Result<Json<Value>, ApiError> {
-    from_replies(&s, &me.user, &p, analytics::latency).await
+    only(&p, &[])?;
+    let sc = scope(&s, &me.user, &p).await?;
+    let offsets = sc.offsets(&s);
+    let timings = s
+        .chat
+        .store()
+        .timings(sc.owner.as_deref(), sc.from, sc.to, &offsets)
+        .await?;
+    Ok(Json(scoped(analytics::latency(&sc.range, &timings), &sc)))
 }
 
 /// Cost per conversation: sessions with turns, tokens, cost and model mix, sortable.

@@ -69,6 +69,15 @@ pub struct PatternCounts {
     pub started: Vec<(chrono::NaiveDate, i64)>,
 }
 
+/// The timings of one completed reply, on its local day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timing {
+    pub day: chrono::NaiveDate,
+    pub model: Option<String>,
+    pub latency_ms: Option<i64>,
+    pub first_token_ms: Option<i64>,
+}
+
 /// One question of a user (its first `QUESTION_CHARS` characters).
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuestionFact {
@@ -139,6 +148,14 @@ pub trait Analytics: Send + Sync {
         to: DateTime<Utc>,
         offsets: &crate::analytics::Offsets,
     ) -> StoreResult<PatternCounts>;
+    /// The timings of the replies that completed in `[from, to)`, by local day.
+    async fn timings(
+        &self,
+        owner: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        offsets: &crate::analytics::Offsets,
+    ) -> StoreResult<Vec<Timing>>;
     /// Questions asked in `[from, to)`, of `owner` or of everyone.
     async fn question_facts(
         &self,
@@ -463,6 +480,39 @@ macro_rules! sql_analytics {
                         .map(|(d, n)| (crate::analytics::day_of(d), n))
                         .collect(),
                 })
+            }
+
+            async fn timings(
+                &self,
+                owner: Option<&str>,
+                from: chrono::DateTime<chrono::Utc>,
+                to: chrono::DateTime<chrono::Utc>,
+                offsets: &crate::analytics::Offsets,
+            ) -> crate::store::StoreResult<Vec<crate::store::analytics::Timing>> {
+                use sqlx::Row;
+                let epoch: fn(&str) -> String = $epoch;
+                let sql = format!(
+                    "SELECT {} AS day, m.model_used, m.latency_ms, m.first_token_ms \
+                     FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
+                     WHERE m.role = 'assistant' AND m.status = 'complete' \
+                       AND (m.latency_ms IS NOT NULL OR m.first_token_ms IS NOT NULL) \
+                       AND m.created_at >= $1 AND m.created_at < $2{}",
+                    offsets.local_day(&epoch("m.created_at")),
+                    crate::store::analytics::owner_clause(owner)
+                );
+                let rows = self.analytics_rows(sql, owner, from, to).await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(crate::store::analytics::Timing {
+                            day: crate::analytics::day_of(r.try_get("day")?),
+                            model: r.try_get("model_used")?,
+                            latency_ms: r.try_get::<Option<i32>, _>("latency_ms")?.map(i64::from),
+                            first_token_ms: r
+                                .try_get::<Option<i32>, _>("first_token_ms")?
+                                .map(i64::from),
+                        })
+                    })
+                    .collect()
             }
 
             async fn question_facts(
