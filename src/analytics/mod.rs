@@ -9,11 +9,11 @@ pub mod questions;
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use crate::domain::MessageStatus;
-use crate::store::analytics::{PatternCounts, ReplyDay, ReplyFact, SessionFact, Timing};
+use crate::store::analytics::{Backlog, Cited, PatternCounts, ReplyDay, Timing};
 
 /// The longest range one request may cover.
 pub const MAX_DAYS: i64 = 366;
@@ -492,59 +492,25 @@ pub fn patterns(range: &DayRange, counts: &PatternCounts) -> Value {
 
 /// The items answers drew on most, and the backlog sessions started with (open tasks and
 /// overdue items in each session's `context_snapshot`), per day.
-pub fn context(
-    range: &DayRange,
-    local: Local,
-    replies: &[ReplyFact],
-    sessions: &[SessionFact],
-    with_titles: bool,
-    limit: usize,
-) -> Value {
-    #[derive(serde::Deserialize)]
-    struct Item {
-        kind: String,
-        id: Uuid,
-        #[serde(default)]
-        title: String,
-    }
-    let mut cited: HashMap<(String, Uuid), (String, i64)> = HashMap::new();
-    for r in replies
+pub fn context(range: &DayRange, cited: &[Cited], backlog: &[Backlog], with_titles: bool) -> Value {
+    let top: Vec<Value> = cited
         .iter()
-        .filter(|r| r.status != MessageStatus::Superseded)
-    {
-        let Some(raw) = r.items_used.as_deref() else {
-            continue;
-        };
-        let items: Vec<Item> = serde_json::from_str(raw).unwrap_or_default();
-        for it in items {
-            let e = cited.entry((it.kind, it.id)).or_insert((it.title, 0));
-            e.1 += 1;
-        }
-    }
-    let mut top: Vec<_> = cited.into_iter().collect();
-    top.sort_by(|a, b| b.1.1.cmp(&a.1.1).then(a.0.1.cmp(&b.0.1)));
-    let top: Vec<Value> = top
-        .into_iter()
-        .take(limit)
-        .map(|((kind, id), (title, n))| {
-            json!({"kind": kind, "id": id, "title": with_titles.then_some(title), "answers": n})
+        .map(|c| {
+            json!({"kind": c.kind, "id": c.id, "title": with_titles.then_some(&c.title), "answers": c.answers})
         })
         .collect();
     let n = range.len() as usize;
     let mut open = vec![Vec::<i64>::new(); n];
     let mut overdue = vec![Vec::<i64>::new(); n];
-    for s in sessions {
-        let (Some(i), Some(snap)) = (
-            range.index(local(s.started_at).date_naive()),
-            s.context_snapshot.as_ref(),
-        ) else {
+    for b in backlog {
+        let Some(i) = range.index(b.day) else {
             continue;
         };
-        if let Some(o) = snap.get("open_tasks").and_then(Value::as_i64) {
+        if let Some(o) = b.open_tasks {
             open[i].push(o);
         }
-        if let Some(o) = snap.get("overdue").and_then(Value::as_array) {
-            overdue[i].push(o.len() as i64);
+        if let Some(o) = b.overdue {
+            overdue[i].push(o);
         }
     }
     let avg = |v: &[i64]| {

@@ -265,14 +265,14 @@ pub async fn context(
     only(&p, &["limit"])?;
     let limit = super::chat::bounded(p.limit, 10, 100, "limit")? as usize;
     let sc = scope(&s, &me.user, &p).await?;
+    let offsets = sc.offsets(&s);
     let store = s.chat.store();
-    let (replies, sessions) = tokio::try_join!(
-        store.reply_facts(sc.owner.as_deref(), sc.from, sc.to, true),
-        store.session_facts(sc.owner.as_deref(), sc.from, sc.to)
+    let (cited, backlog) = tokio::try_join!(
+        store.cited(sc.owner.as_deref(), sc.from, sc.to, limit as i64),
+        store.backlog(sc.owner.as_deref(), sc.from, sc.to, &offsets)
     )?;
-    let local = sc.local(&s);
     Ok(Json(scoped(
-        analytics::context(&sc.range, &local, &replies, &sessions, sc.own, limit),
+        analytics::context(&sc.range, &cited, &backlog, sc.own),
         &sc,
     )))
 }

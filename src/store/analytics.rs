@@ -5,7 +5,6 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde_json::Value;
 use uuid::Uuid;
 
 use super::StoreResult;
@@ -13,24 +12,6 @@ use crate::domain::MessageStatus;
 
 /// The longest question text read for grouping: enough for any question worth counting.
 pub const QUESTION_CHARS: i64 = 300;
-
-/// One reply of the assistant.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReplyFact {
-    pub created_at: DateTime<Utc>,
-    pub session_id: Uuid,
-    pub user_id: String,
-    pub model: Option<String>,
-    pub status: MessageStatus,
-    pub prompt_tokens: i64,
-    pub completion_tokens: i64,
-    pub cached_tokens: i64,
-    pub cost_usd: f64,
-    pub latency_ms: Option<i64>,
-    pub first_token_ms: Option<i64>,
-    /// The items the answer drew on (`context_used.items_used`), as stored JSON.
-    pub items_used: Option<String>,
-}
 
 /// Replies summed per local day, model and outcome.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,29 +68,39 @@ pub struct QuestionFact {
     pub text: String,
 }
 
-/// A session active in the range.
+/// An item answers drew on, and how many answers did.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SessionFact {
+pub struct Cited {
+    pub kind: String,
     pub id: Uuid,
-    pub user_id: String,
     pub title: String,
-    pub started_at: DateTime<Utc>,
-    pub last_message_at: DateTime<Utc>,
-    pub message_count: i64,
-    pub context_snapshot: Option<Value>,
+    pub answers: i64,
+}
+
+/// The backlog one session started with (from its `context_snapshot`), on its local day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backlog {
+    pub day: chrono::NaiveDate,
+    pub open_tasks: Option<i64>,
+    pub overdue: Option<i64>,
+}
+
+/// What differs between the databases in the analytics queries.
+pub(crate) struct Dialect {
+    /// SQL for the whole seconds since 1970 of a timestamp column.
+    pub epoch: fn(&str) -> String,
+    /// Joins each reply to the elements `e` of its `context_used.items_used`.
+    pub cited_join: &'static str,
+    /// SQL for a text field of an element `e`, NULL unless `e` is an object.
+    pub cited_field: fn(&str) -> String,
+    /// `s.context_snapshot`'s `open_tasks` as text when it is an integer, and the length of
+    /// its `overdue` list when it is one.
+    pub open_tasks: &'static str,
+    pub overdue: &'static str,
 }
 
 #[async_trait]
 pub trait Analytics: Send + Sync {
-    /// Replies created in `[from, to)`, of `owner` or of everyone; `items_used` is read only
-    /// `with_items` (it is the one costly column).
-    async fn reply_facts(
-        &self,
-        owner: Option<&str>,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        with_items: bool,
-    ) -> StoreResult<Vec<ReplyFact>>;
     /// Replies created in `[from, to)`, of `owner` or of everyone, summed per local day (in
     /// `offsets`), model and outcome.
     async fn reply_days(
@@ -163,13 +154,22 @@ pub trait Analytics: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<QuestionFact>>;
-    /// Sessions with a message in `[from, to)`, of `owner` or of everyone.
-    async fn session_facts(
+    /// The items answers (not regenerated ones) in `[from, to)` drew on most, most first.
+    async fn cited(
         &self,
         owner: Option<&str>,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> StoreResult<Vec<SessionFact>>;
+        limit: i64,
+    ) -> StoreResult<Vec<Cited>>;
+    /// The backlog of each session started in `[from, to)`.
+    async fn backlog(
+        &self,
+        owner: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        offsets: &crate::analytics::Offsets,
+    ) -> StoreResult<Vec<Backlog>>;
 }
 
 /// `AND s.user_id = $3` when one user is asked about.
@@ -187,9 +187,9 @@ pub(crate) const TOKEN_SUMS: &str = "SUM(COALESCE(m.prompt_tokens, 0)) AS prompt
        THEN COALESCE(m.tokens_used, 0) ELSE COALESCE(m.completion_tokens, 0) END) AS completion_tokens, \
      SUM(COALESCE(m.cached_tokens, 0)) AS cached_tokens, SUM(COALESCE(m.cost_usd, 0.0)) AS cost_usd";
 
-/// `$epoch` turns a timestamp column into SQL for its whole seconds since 1970.
+/// `$dialect` is the backend's `Dialect`.
 macro_rules! sql_analytics {
-    ($store:ident, $row:ty, $id:ty, $items:expr, $epoch:expr) => {
+    ($store:ident, $row:ty, $id:ty, $dialect:expr) => {
         impl $store {
             /// Runs an analytics query: `$1`/`$2` the range, `$3` the owner when there is one.
             async fn analytics_rows(
@@ -209,60 +209,6 @@ macro_rules! sql_analytics {
 
         #[async_trait::async_trait]
         impl crate::store::analytics::Analytics for $store {
-            async fn reply_facts(
-                &self,
-                owner: Option<&str>,
-                from: chrono::DateTime<chrono::Utc>,
-                to: chrono::DateTime<chrono::Utc>,
-                with_items: bool,
-            ) -> crate::store::StoreResult<Vec<crate::store::analytics::ReplyFact>> {
-                use crate::store::sql::{IdRepr, stored};
-                use sqlx::Row;
-                let sql = format!(
-                    "SELECT m.created_at, m.session_id, s.user_id, m.model_used, m.status, \
-                       m.prompt_tokens, m.completion_tokens, m.tokens_used, m.cached_tokens, \
-                       m.cost_usd, m.latency_ms, m.first_token_ms, {} AS items_used \
-                     FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
-                     WHERE m.role = 'assistant' AND m.created_at >= $1 AND m.created_at < $2{} \
-                     ORDER BY m.created_at",
-                    if with_items { $items } else { "CAST(NULL AS TEXT)" },
-                    crate::store::analytics::owner_clause(owner)
-                );
-                let rows = self.analytics_rows(sql, owner, from, to).await?;
-                rows.iter()
-                    .map(|r| {
-                        let prompt: Option<i32> = r.try_get("prompt_tokens")?;
-                        let completion: Option<i32> = r.try_get("completion_tokens")?;
-                        let total: Option<i32> = r.try_get("tokens_used")?;
-                        // Rows from before the split kept only a total: count it as output.
-                        let (prompt, completion) = match (prompt, completion, total) {
-                            (None, None, Some(t)) => (0, t),
-                            (p, c, _) => (p.unwrap_or(0), c.unwrap_or(0)),
-                        };
-                        Ok(crate::store::analytics::ReplyFact {
-                            created_at: r.try_get("created_at")?,
-                            session_id: IdRepr::into_uuid(r.try_get::<$id, _>("session_id")?),
-                            user_id: r.try_get("user_id")?,
-                            model: r.try_get("model_used")?,
-                            status: stored(r.try_get("status")?)?,
-                            prompt_tokens: i64::from(prompt),
-                            completion_tokens: i64::from(completion),
-                            cached_tokens: i64::from(
-                                r.try_get::<Option<i32>, _>("cached_tokens")?.unwrap_or(0),
-                            ),
-                            cost_usd: r.try_get::<Option<f64>, _>("cost_usd")?.unwrap_or(0.0),
-                            latency_ms: r
-                                .try_get::<Option<i32>, _>("latency_ms")?
-                                .map(i64::from),
-                            first_token_ms: r
-                                .try_get::<Option<i32>, _>("first_token_ms")?
-                                .map(i64::from),
-                            items_used: r.try_get("items_used")?,
-                        })
-                    })
-                    .collect()
-            }
-
             async fn reply_days(
                 &self,
                 owner: Option<&str>,
@@ -272,7 +218,7 @@ macro_rules! sql_analytics {
             ) -> crate::store::StoreResult<Vec<crate::store::analytics::ReplyDay>> {
                 use crate::store::sql::stored;
                 use sqlx::Row;
-                let epoch: fn(&str) -> String = $epoch;
+                let epoch = $dialect.epoch;
                 let sql = format!(
                     "SELECT {} AS day, m.model_used, m.status, COUNT(*) AS replies, {} \
                      FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
@@ -445,7 +391,7 @@ macro_rules! sql_analytics {
                 offsets: &crate::analytics::Offsets,
             ) -> crate::store::StoreResult<crate::store::analytics::PatternCounts> {
                 use sqlx::Row;
-                let epoch: fn(&str) -> String = $epoch;
+                let epoch = $dialect.epoch;
                 let owned = crate::store::analytics::owner_clause(owner);
                 let asked = "FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
                      WHERE m.role = 'user' AND m.created_at >= $1 AND m.created_at < $2";
@@ -490,7 +436,7 @@ macro_rules! sql_analytics {
                 offsets: &crate::analytics::Offsets,
             ) -> crate::store::StoreResult<Vec<crate::store::analytics::Timing>> {
                 use sqlx::Row;
-                let epoch: fn(&str) -> String = $epoch;
+                let epoch = $dialect.epoch;
                 let sql = format!(
                     "SELECT {} AS day, m.model_used, m.latency_ms, m.first_token_ms \
                      FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
@@ -544,37 +490,71 @@ macro_rules! sql_analytics {
                     .collect()
             }
 
-            async fn session_facts(
+            async fn cited(
                 &self,
                 owner: Option<&str>,
                 from: chrono::DateTime<chrono::Utc>,
                 to: chrono::DateTime<chrono::Utc>,
-            ) -> crate::store::StoreResult<Vec<crate::store::analytics::SessionFact>> {
-                use crate::store::sql::IdRepr;
+                limit: i64,
+            ) -> crate::store::StoreResult<Vec<crate::store::analytics::Cited>> {
                 use sqlx::Row;
+                let d = &$dialect;
+                let (kind, id, title) =
+                    ((d.cited_field)("kind"), (d.cited_field)("id"), (d.cited_field)("title"));
                 let sql = format!(
-                    "SELECT s.id, s.user_id, s.title, s.started_at, s.last_message_at, \
-                       s.message_count, s.context_snapshot \
-                     FROM chat_sessions s \
-                     WHERE s.last_message_at >= $1 AND s.started_at < $2{} \
-                     ORDER BY s.started_at",
+                    "SELECT {kind} AS kind, {id} AS id, MAX(COALESCE({title}, '')) AS title, \
+                       COUNT(*) AS n \
+                     FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id {} \
+                     WHERE m.role = 'assistant' AND m.status <> 'superseded' \
+                       AND m.created_at >= $1 AND m.created_at < $2{} \
+                       AND {kind} IS NOT NULL AND length({id}) = 36 \
+                     GROUP BY 1, 2 ORDER BY n DESC, 2 LIMIT {limit}",
+                    d.cited_join,
+                    crate::store::analytics::owner_clause(owner)
+                );
+                let rows = self.analytics_rows(sql, owner, from, to).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for r in &rows {
+                    // An id that is not one is not an item: skipped.
+                    if let Ok(id) = uuid::Uuid::parse_str(&r.try_get::<String, _>("id")?) {
+                        out.push(crate::store::analytics::Cited {
+                            kind: r.try_get("kind")?,
+                            id,
+                            title: r.try_get("title")?,
+                            answers: r.try_get("n")?,
+                        });
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn backlog(
+                &self,
+                owner: Option<&str>,
+                from: chrono::DateTime<chrono::Utc>,
+                to: chrono::DateTime<chrono::Utc>,
+                offsets: &crate::analytics::Offsets,
+            ) -> crate::store::StoreResult<Vec<crate::store::analytics::Backlog>> {
+                use sqlx::Row;
+                let d = &$dialect;
+                let sql = format!(
+                    "SELECT {} AS day, {} AS open_tasks, {} AS overdue FROM chat_sessions s \
+                     WHERE s.context_snapshot IS NOT NULL \
+                       AND s.started_at >= $1 AND s.started_at < $2{}",
+                    offsets.local_day(&(d.epoch)("s.started_at")),
+                    d.open_tasks,
+                    d.overdue,
                     crate::store::analytics::owner_clause(owner)
                 );
                 let rows = self.analytics_rows(sql, owner, from, to).await?;
                 rows.iter()
                     .map(|r| {
-                        Ok(crate::store::analytics::SessionFact {
-                            id: IdRepr::into_uuid(r.try_get::<$id, _>("id")?),
-                            user_id: r.try_get("user_id")?,
-                            title: r.try_get("title")?,
-                            started_at: r.try_get("started_at")?,
-                            last_message_at: r.try_get("last_message_at")?,
-                            message_count: i64::from(r.try_get::<i32, _>("message_count")?),
-                            context_snapshot: r
-                                .try_get::<Option<sqlx::types::Json<serde_json::Value>>, _>(
-                                    "context_snapshot",
-                                )?
-                                .map(|j| j.0),
+                        Ok(crate::store::analytics::Backlog {
+                            day: crate::analytics::day_of(r.try_get("day")?),
+                            open_tasks: r
+                                .try_get::<Option<String>, _>("open_tasks")?
+                                .and_then(|v| v.parse().ok()),
+                            overdue: r.try_get("overdue")?,
                         })
                     })
                     .collect()

@@ -200,6 +200,17 @@ crate::store::analytics::sql_analytics!(
     PgStore,
     sqlx::postgres::PgRow,
     uuid::Uuid,
-    "(m.context_used -> 'items_used')::text",
-    |c| format!("CAST(FLOOR(EXTRACT(EPOCH FROM {c})) AS BIGINT)")
+    crate::store::analytics::Dialect {
+        epoch: |c| format!("CAST(FLOOR(EXTRACT(EPOCH FROM {c})) AS BIGINT)"),
+        cited_join: "CROSS JOIN LATERAL jsonb_array_elements(CASE \
+            WHEN jsonb_typeof(m.context_used -> 'items_used') = 'array' \
+            THEN m.context_used -> 'items_used' ELSE '[]'::jsonb END) AS e(value)",
+        cited_field: |f| format!(
+            "(CASE WHEN jsonb_typeof(e.value) = 'object' THEN e.value ->> '{f}' END)"
+        ),
+        open_tasks: "(CASE WHEN jsonb_typeof(s.context_snapshot -> 'open_tasks') = 'number' \
+            THEN s.context_snapshot ->> 'open_tasks' END)",
+        overdue: "(CASE WHEN jsonb_typeof(s.context_snapshot -> 'overdue') = 'array' \
+            THEN CAST(jsonb_array_length(s.context_snapshot -> 'overdue') AS BIGINT) END)",
+    }
 );

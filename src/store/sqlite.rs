@@ -227,6 +227,16 @@ crate::store::analytics::sql_analytics!(
     SqliteStore,
     sqlx::sqlite::SqliteRow,
     uuid::fmt::Hyphenated,
-    "json_extract(m.context_used, '$.items_used')",
-    |c| format!("unixepoch({c})")
+    crate::store::analytics::Dialect {
+        epoch: |c| format!("unixepoch({c})"),
+        cited_join: ", json_each(CASE WHEN json_type(m.context_used, '$.items_used') = 'array' \
+            THEN json_extract(m.context_used, '$.items_used') ELSE '[]' END) AS e",
+        cited_field: |f| format!(
+            "(CASE WHEN e.type = 'object' THEN json_extract(e.value, '$.{f}') END)"
+        ),
+        open_tasks: "(CASE WHEN json_type(s.context_snapshot, '$.open_tasks') = 'integer' \
+            THEN CAST(json_extract(s.context_snapshot, '$.open_tasks') AS TEXT) END)",
+        overdue: "(CASE WHEN json_type(s.context_snapshot, '$.overdue') = 'array' \
+            THEN json_array_length(s.context_snapshot, '$.overdue') END)",
+    }
 );
