@@ -547,6 +547,37 @@ mod tests {
     }
 
     #[test]
+    fn offsets_find_each_change_to_the_second() {
+        let berlin: chrono_tz::Tz = "Europe/Berlin".parse().unwrap();
+        let local = move |t: DateTime<Utc>| t.with_timezone(&berlin).fixed_offset();
+        let from: DateTime<Utc> = "2026-03-28T23:00:00Z".parse().unwrap();
+        let to: DateTime<Utc> = "2026-11-01T00:00:00Z".parse().unwrap();
+        let o = Offsets::over(&local, from, to);
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap().timestamp();
+        assert_eq!(
+            o.0,
+            vec![
+                (from.timestamp(), 3600),
+                (at("2026-03-29T01:00:00Z"), 7200),
+                (at("2026-10-25T01:00:00Z"), 3600),
+            ]
+        );
+        assert_eq!(
+            o.local_day("e"),
+            format!(
+                "((e + CASE WHEN e < {} THEN 3600 WHEN e < {} THEN 7200 ELSE 3600 END) / 86400)",
+                o.0[1].0, o.0[2].0
+            )
+        );
+        let kathmandu: chrono_tz::Tz = "Asia/Kathmandu".parse().unwrap();
+        let local = move |t: DateTime<Utc>| t.with_timezone(&kathmandu).fixed_offset();
+        let o = Offsets::over(&local, from, to);
+        assert_eq!(o.0, vec![(from.timestamp(), 20700)]);
+        assert_eq!(o.local_day("e"), "((e + 20700) / 86400)");
+        assert_eq!(day_of(20_416), NaiveDate::from_ymd_opt(2025, 11, 24).unwrap());
+    }
+
+    #[test]
     fn ranges_parse_and_refuse() {
         let today = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
         let r = DayRange::parse(today, Some("7"), None, None).unwrap();

@@ -11,8 +11,8 @@ use chrono::NaiveDate;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{DayRange, Local};
-use crate::store::analytics::QuestionFact;
+use super::DayRange;
+use crate::store::analytics::QuestionCount;
 
 /// Two word sets this similar (Jaccard) are the same question.
 pub const SIMILAR: f64 = 0.5;
@@ -119,8 +119,7 @@ struct Group {
 /// `with_text` (an admin looking across users) a group is shown by its words only.
 pub fn common(
     range: &DayRange,
-    local: Local,
-    questions: &[QuestionFact],
+    questions: &[QuestionCount],
     with_text: bool,
     limit: usize,
 ) -> Value {
@@ -128,13 +127,12 @@ pub fn common(
     // Each distinct wording once (managers repeat themselves: this is most of the work saved).
     let mut by_text: HashMap<&str, BTreeMap<NaiveDate, i64>> = HashMap::new();
     for q in questions {
-        let day = local(q.created_at).date_naive();
-        if range.index(day).is_some() {
+        if range.index(q.day).is_some() {
             *by_text
                 .entry(q.text.as_str())
                 .or_default()
-                .entry(day)
-                .or_default() += 1;
+                .entry(q.day)
+                .or_default() += q.count;
         }
     }
     let mut exact: HashMap<BTreeSet<String>, Group> = HashMap::new();

@@ -59,13 +59,12 @@ pub struct Timing {
     pub first_token_ms: Option<i64>,
 }
 
-/// One question of a user (its first `QUESTION_CHARS` characters).
+/// How often one wording (its first `QUESTION_CHARS` characters) was asked on one local day.
 #[derive(Debug, Clone, PartialEq)]
-pub struct QuestionFact {
-    pub created_at: DateTime<Utc>,
-    pub session_id: Uuid,
-    pub user_id: String,
+pub struct QuestionCount {
+    pub day: chrono::NaiveDate,
     pub text: String,
+    pub count: i64,
 }
 
 /// An item answers drew on, and how many answers did.
@@ -147,13 +146,15 @@ pub trait Analytics: Send + Sync {
         to: DateTime<Utc>,
         offsets: &crate::analytics::Offsets,
     ) -> StoreResult<Vec<Timing>>;
-    /// Questions asked in `[from, to)`, of `owner` or of everyone.
-    async fn question_facts(
+    /// The questions asked in `[from, to)`, of `owner` or of everyone, counted per wording
+    /// and local day.
+    async fn question_counts(
         &self,
         owner: Option<&str>,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> StoreResult<Vec<QuestionFact>>;
+        offsets: &crate::analytics::Offsets,
+    ) -> StoreResult<Vec<QuestionCount>>;
     /// The items answers (not regenerated ones) in `[from, to)` drew on most, most first.
     async fn cited(
         &self,
@@ -461,30 +462,30 @@ macro_rules! sql_analytics {
                     .collect()
             }
 
-            async fn question_facts(
+            async fn question_counts(
                 &self,
                 owner: Option<&str>,
                 from: chrono::DateTime<chrono::Utc>,
                 to: chrono::DateTime<chrono::Utc>,
-            ) -> crate::store::StoreResult<Vec<crate::store::analytics::QuestionFact>> {
-                use crate::store::sql::IdRepr;
+                offsets: &crate::analytics::Offsets,
+            ) -> crate::store::StoreResult<Vec<crate::store::analytics::QuestionCount>> {
                 use sqlx::Row;
                 let sql = format!(
-                    "SELECT m.created_at, m.session_id, s.user_id, substr(m.content, 1, {}) AS text \
+                    "SELECT {} AS day, substr(m.content, 1, {}) AS text, COUNT(*) AS n \
                      FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
                      WHERE m.role = 'user' AND m.created_at >= $1 AND m.created_at < $2{} \
-                     ORDER BY m.created_at",
+                     GROUP BY 1, 2",
+                    offsets.local_day(&($dialect.epoch)("m.created_at")),
                     crate::store::analytics::QUESTION_CHARS,
                     crate::store::analytics::owner_clause(owner)
                 );
                 let rows = self.analytics_rows(sql, owner, from, to).await?;
                 rows.iter()
                     .map(|r| {
-                        Ok(crate::store::analytics::QuestionFact {
-                            created_at: r.try_get("created_at")?,
-                            session_id: IdRepr::into_uuid(r.try_get::<$id, _>("session_id")?),
-                            user_id: r.try_get("user_id")?,
+                        Ok(crate::store::analytics::QuestionCount {
+                            day: crate::analytics::day_of(r.try_get("day")?),
                             text: r.try_get("text")?,
+                            count: r.try_get("n")?,
                         })
                     })
                     .collect()
