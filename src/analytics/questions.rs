@@ -11,8 +11,8 @@ use chrono::NaiveDate;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::DayRange;
-use crate::store::analytics::QuestionCount;
+use super::{DayRange, Local};
+use crate::store::analytics::QuestionFact;
 
 /// Two word sets this similar (Jaccard) are the same question.
 pub const SIMILAR: f64 = 0.5;
@@ -119,7 +119,8 @@ struct Group {
 /// `with_text` (an admin looking across users) a group is shown by its words only.
 pub fn common(
     range: &DayRange,
-    questions: &[QuestionCount],
+    local: Local,
+    questions: &[QuestionFact],
     with_text: bool,
     limit: usize,
 ) -> Value {
@@ -127,12 +128,13 @@ pub fn common(
     // Each distinct wording once (managers repeat themselves: this is most of the work saved).
     let mut by_text: HashMap<&str, BTreeMap<NaiveDate, i64>> = HashMap::new();
     for q in questions {
-        if range.index(q.day).is_some() {
+        let day = local(q.created_at).date_naive();
+        if range.index(day).is_some() {
             *by_text
                 .entry(q.text.as_str())
                 .or_default()
-                .entry(q.day)
-                .or_default() += q.count;
+                .entry(day)
+                .or_default() += 1;
         }
     }
     let mut exact: HashMap<BTreeSet<String>, Group> = HashMap::new();

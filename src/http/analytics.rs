@@ -244,14 +244,14 @@ pub async fn questions(
     only(&p, &["limit"])?;
     let limit = super::chat::bounded(p.limit, 20, 200, "limit")? as usize;
     let sc = scope(&s, &me.user, &p).await?;
-    let offsets = sc.offsets(&s);
     let questions = s
         .chat
         .store()
-        .question_counts(sc.owner.as_deref(), sc.from, sc.to, &offsets)
+        .question_facts(sc.owner.as_deref(), sc.from, sc.to)
         .await?;
+    let local = sc.local(&s);
     Ok(Json(scoped(
-        analytics::questions::common(&sc.range, &questions, sc.own, limit),
+        analytics::questions::common(&sc.range, &local, &questions, sc.own, limit),
         &sc,
     )))
 }

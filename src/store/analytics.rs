@@ -59,12 +59,13 @@ pub struct Timing {
     pub first_token_ms: Option<i64>,
 }
 
-/// How often one wording (its first `QUESTION_CHARS` characters) was asked on one local day.
+/// One question of a user (its first `QUESTION_CHARS` characters).
 #[derive(Debug, Clone, PartialEq)]
-pub struct QuestionCount {
-    pub day: chrono::NaiveDate,
+pub struct QuestionFact {
+    pub created_at: DateTime<Utc>,
+    pub session_id: Uuid,
+    pub user_id: String,
     pub text: String,
-    pub count: i64,
 }
 
 /// An item answers drew on, and how many answers did.
@@ -146,15 +147,13 @@ pub trait Analytics: Send + Sync {
         to: DateTime<Utc>,
         offsets: &crate::analytics::Offsets,
     ) -> StoreResult<Vec<Timing>>;
-    /// The questions asked in `[from, to)`, of `owner` or of everyone, counted per wording
-    /// and local day.
-    async fn question_counts(
+    /// Questions asked in `[from, to)`, of `owner` or of everyone.
+    async fn question_facts(
         &self,
         owner: Option<&str>,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-        offsets: &crate::analytics::Offsets,
-    ) -> StoreResult<Vec<QuestionCount>>;
+    ) -> StoreResult<Vec<QuestionFact>>;
     /// The items answers (not regenerated ones) in `[from, to)` drew on most, most first.
     async fn cited(
         &self,
@@ -462,30 +461,30 @@ macro_rules! sql_analytics {
                     .collect()
             }
 
-            async fn question_counts(
+            async fn question_facts(
                 &self,
                 owner: Option<&str>,
                 from: chrono::DateTime<chrono::Utc>,
                 to: chrono::DateTime<chrono::Utc>,
-                offsets: &crate::analytics::Offsets,
-            ) -> crate::store::StoreResult<Vec<crate::store::analytics::QuestionCount>> {
+            ) -> crate::store::StoreResult<Vec<crate::store::analytics::QuestionFact>> {
+                use crate::store::sql::IdRepr;
                 use sqlx::Row;
                 let sql = format!(
-                    "SELECT {} AS day, substr(m.content, 1, {}) AS text, COUNT(*) AS n \
+                    "SELECT m.created_at, m.session_id, s.user_id, substr(m.content, 1, {}) AS text \
                      FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
                      WHERE m.role = 'user' AND m.created_at >= $1 AND m.created_at < $2{} \
-                     GROUP BY 1, 2",
-                    offsets.local_day(&($dialect.epoch)("m.created_at")),
+                     ORDER BY m.created_at",
                     crate::store::analytics::QUESTION_CHARS,
                     crate::store::analytics::owner_clause(owner)
                 );
                 let rows = self.analytics_rows(sql, owner, from, to).await?;
                 rows.iter()
                     .map(|r| {
-                        Ok(crate::store::analytics::QuestionCount {
-                            day: crate::analytics::day_of(r.try_get("day")?),
+                        Ok(crate::store::analytics::QuestionFact {
+                            created_at: r.try_get("created_at")?,
+                            session_id: IdRepr::into_uuid(r.try_get::<$id, _>("session_id")?),
+                            user_id: r.try_get("user_id")?,
                             text: r.try_get("text")?,
-                            count: r.try_get("n")?,
                         })
                     })
                     .collect()
