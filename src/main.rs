@@ -158,14 +158,32 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
 fn main() -> std::process::ExitCode {
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("OPSCHAT_LOG")
-                .unwrap_or_else(|_| "opschat=info,tower_http=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("OPSCHAT_LOG")
+            .unwrap_or_else(|_| "opschat=info,tower_http=warn".into())
+    };
+    // `OPSCHAT_LOG_FORMAT=json`: one JSON object per line, for log collectors.
+    match std::env::var("OPSCHAT_LOG_FORMAT")
+        .as_deref()
+        .map(str::trim)
+    {
+        Ok("json") => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .init(),
+        Ok("text") | Ok("") | Err(_) => tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init(),
+        Ok(other) => {
+            eprintln!("error: OPSCHAT_LOG_FORMAT={other:?} is not text or json");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

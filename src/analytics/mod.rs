@@ -574,7 +574,10 @@ mod tests {
         let o = Offsets::over(&local, from, to);
         assert_eq!(o.0, vec![(from.timestamp(), 20700)]);
         assert_eq!(o.local_day("e"), "((e + 20700) / 86400)");
-        assert_eq!(day_of(20_416), NaiveDate::from_ymd_opt(2025, 11, 24).unwrap());
+        assert_eq!(
+            day_of(20_416),
+            NaiveDate::from_ymd_opt(2025, 11, 24).unwrap()
+        );
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! The API's one error type: every failure becomes a status and `{"error": {"code", "message"}}`.
+//! The API's one error type: every failure becomes a status and
+//! `{"error": {"code", "message"}, "detail": message}` (`detail` is what the original
+//! FastAPI-backed client reads).
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
@@ -47,12 +49,18 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut error = Map::new();
         error.insert("code".into(), self.code.into());
+        // The original FastAPI client reads `detail`: the same message, at the top level.
+        let detail = self.message.clone();
         error.insert("message".into(), self.message.into());
         let retry_after = (self.status == StatusCode::TOO_MANY_REQUESTS)
             .then(|| self.details.get("retry_after").and_then(Value::as_u64))
             .flatten();
         error.extend(self.details);
-        let mut response = (self.status, axum::Json(json!({ "error": error }))).into_response();
+        let mut response = (
+            self.status,
+            axum::Json(json!({ "error": error, "detail": detail })),
+        )
+            .into_response();
         if let Some(secs) = retry_after {
             response
                 .headers_mut()

@@ -1,0 +1,192 @@
+//! What lets opschat fit into the tools around it: every error also carries the original
+//! client's `detail`, every response an `x-request-id`, and the logs can be JSON lines that
+//! carry that id. On both databases.
+
+use crate::both;
+use crate::support::{NOW, TestApp, TestDb, config};
+use serde_json::{Value, json};
+
+async fn raw(r: reqwest::RequestBuilder) -> (u16, reqwest::header::HeaderMap, Value) {
+    let r = r.send().await.expect("request");
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, headers, r.json().await.unwrap_or(Value::Null))
+}
+
+both!(
+    every_error_carries_the_originals_detail,
+    |db: TestDb| async move {
+        let app = TestApp::start(config(&db.url), true).await;
+        let anonymous = reqwest::Client::new();
+        let cases = vec![
+            (
+                "unknown endpoint",
+                app.http.get(app.url("/api/nothing-here")),
+                404,
+            ),
+            (
+                "wrong method",
+                app.http.delete(app.url("/api/operations-chat/sessions")),
+                405,
+            ),
+            (
+                "anonymous",
+                anonymous.get(app.url("/api/operations-chat/sessions")),
+                401,
+            ),
+            (
+                "bad query",
+                app.http.get(app.url("/api/analytics/usage?days=0")),
+                400,
+            ),
+            (
+                "bad JSON",
+                app.http
+                    .post(app.url("/api/operations-chat"))
+                    .header("content-type", "application/json")
+                    .body("{not json"),
+                400,
+            ),
+            (
+                "empty question",
+                app.http
+                    .post(app.url("/api/operations-chat"))
+                    .json(&json!({"message": "   "})),
+                400,
+            ),
+            (
+                "no such session",
+                app.http.get(
+                    app.url("/api/operations-chat/history/00000000-0000-4000-8000-000000000000"),
+                ),
+                404,
+            ),
+        ];
+        for (what, request, status) in cases {
+            let (got, _, body) = raw(request).await;
+            assert_eq!(got, status, "{what}: {body}");
+            let message = body["error"]["message"].as_str().unwrap_or_default();
+            assert!(!message.is_empty(), "{what}: {body}");
+            assert!(body["error"]["code"].is_string(), "{what}: {body}");
+            assert_eq!(body["detail"], message, "{what}: {body}");
+        }
+    }
+);
+
+both!(
+    every_response_has_a_request_id_kept_from_a_proxy,
+    |db: TestDb| async move {
+        let app = TestApp::start(config(&db.url), true).await;
+        let id = |h: &reqwest::header::HeaderMap| {
+            h.get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .unwrap_or_default()
+        };
+        // None given: a new one each time.
+        let (_, a, _) = raw(app.http.get(app.url("/healthz"))).await;
+        let (_, b, _) = raw(app.http.get(app.url("/api/nothing-here"))).await;
+        assert!(uuid::Uuid::parse_str(&id(&a)).is_ok(), "{a:?}");
+        assert!(uuid::Uuid::parse_str(&id(&b)).is_ok());
+        assert_ne!(id(&a), id(&b));
+        // A proxy's is kept, on success and on errors, pages and the API alike.
+        for path in [
+            "/api/operations-chat/sessions",
+            "/api/nothing-here",
+            "/login",
+        ] {
+            let (_, h, _) = raw(app
+                .http
+                .get(app.url(path))
+                .header("x-request-id", "edge-7f3a:42"))
+            .await;
+            assert_eq!(id(&h), "edge-7f3a:42", "{path}");
+        }
+        // One that could forge log lines or is absurdly long is replaced.
+        for bad in ["a b\"c", &"x".repeat(200)] {
+            let (s, h, _) = raw(app
+                .http
+                .get(app.url("/healthz"))
+                .header("x-request-id", bad))
+            .await;
+            assert_eq!(s, 200);
+            assert!(uuid::Uuid::parse_str(&id(&h)).is_ok(), "{bad}: {h:?}");
+        }
+    }
+);
+
+both!(
+    json_logs_are_one_object_per_line_with_the_request_id,
+    |db: TestDb| async move {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_opschat"))
+            .arg("serve")
+            .env("DATABASE_URL", &db.url)
+            .env("OPSCHAT_BIND", format!("127.0.0.1:{port}"))
+            .env("OPSCHAT_NOW", NOW)
+            .env("OPSCHAT_NO_DEMO", "true")
+            .env("OPSCHAT_LOG_FORMAT", "json")
+            .env("OPSCHAT_LOG", "opschat=info,tower_http=debug")
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("OPSCHAT_USER")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("run opschat");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let mut up = false;
+        for _ in 0..100 {
+            if http.get(format!("{base}/healthz")).send().await.is_ok() {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(up, "the server came up");
+        let r = http
+            .get(format!("{base}/api/auth/state"))
+            .header("x-request-id", "trace-me-123")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 200);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        child.start_kill().expect("stop the server");
+        let out = child.wait_with_output().await.expect("server output");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<Value> = err
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        assert!(lines.len() >= 3, "{err}");
+        assert!(
+            lines
+                .iter()
+                .all(|l| l["level"].is_string() && l["timestamp"].is_string())
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l["span"]["request_id"] == "trace-me-123"
+                    && l["span"]["path"] == "/api/auth/state"),
+            "{err}"
+        );
+
+        // An unknown format is refused at start, loudly.
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_opschat"))
+            .arg("serve")
+            .env("DATABASE_URL", &db.url)
+            .env("OPSCHAT_LOG_FORMAT", "xml")
+            .output()
+            .await
+            .expect("run opschat");
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("OPSCHAT_LOG_FORMAT"));
+    }
+);
