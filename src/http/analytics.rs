@@ -135,21 +135,46 @@ fn scoped(mut v: Value, sc: &Scope) -> Value {
     v
 }
 
+/// The figures made from one query by local day.
+enum Daily {
+    Usage,
+    Latency,
+    Patterns,
+}
+
+/// One of the `Daily` figures: the parameters checked, the scope resolved, the query run with
+/// the viewer's offsets over the range.
+async fn daily(s: &AppState, me: &User, p: &Params, which: Daily) -> Result<Json<Value>, ApiError> {
+    only(p, &[])?;
+    let sc = scope(s, me, p).await?;
+    let offsets = sc.offsets(s);
+    let (store, owner) = (s.chat.store(), sc.owner.as_deref());
+    let figures = match which {
+        Daily::Usage => analytics::usage(
+            &sc.range,
+            &store.reply_days(owner, sc.from, sc.to, &offsets).await?,
+        ),
+        Daily::Latency => analytics::latency(
+            &sc.range,
+            &store.timings(owner, sc.from, sc.to, &offsets).await?,
+        ),
+        Daily::Patterns => analytics::patterns(
+            &sc.range,
+            &store
+                .pattern_counts(owner, sc.from, sc.to, &offsets)
+                .await?,
+        ),
+    };
+    Ok(Json(scoped(figures, &sc)))
+}
+
 /// Tokens and cost per day stacked by model; turns and their outcomes.
 pub async fn usage(
     State(s): State<AppState>,
     CurrentUser(me): CurrentUser,
     ApiQuery(p): ApiQuery<Params>,
 ) -> Result<Json<Value>, ApiError> {
-    only(&p, &[])?;
-    let sc = scope(&s, &me.user, &p).await?;
-    let offsets = sc.offsets(&s);
-    let days = s
-        .chat
-        .store()
-        .reply_days(sc.owner.as_deref(), sc.from, sc.to, &offsets)
-        .await?;
-    Ok(Json(scoped(analytics::usage(&sc.range, &days), &sc)))
+    daily(&s, &me.user, &p, Daily::Usage).await
 }
 
 /// p50/p95 of total time and time to first token, per day and model.
@@ -158,15 +183,7 @@ pub async fn latency(
     CurrentUser(me): CurrentUser,
     ApiQuery(p): ApiQuery<Params>,
 ) -> Result<Json<Value>, ApiError> {
-    only(&p, &[])?;
-    let sc = scope(&s, &me.user, &p).await?;
-    let offsets = sc.offsets(&s);
-    let timings = s
-        .chat
-        .store()
-        .timings(sc.owner.as_deref(), sc.from, sc.to, &offsets)
-        .await?;
-    Ok(Json(scoped(analytics::latency(&sc.range, &timings), &sc)))
+    daily(&s, &me.user, &p, Daily::Latency).await
 }
 
 /// Cost per conversation: sessions with turns, tokens, cost and model mix, sortable.
@@ -224,15 +241,7 @@ pub async fn patterns(
     CurrentUser(me): CurrentUser,
     ApiQuery(p): ApiQuery<Params>,
 ) -> Result<Json<Value>, ApiError> {
-    only(&p, &[])?;
-    let sc = scope(&s, &me.user, &p).await?;
-    let offsets = sc.offsets(&s);
-    let counts = s
-        .chat
-        .store()
-        .pattern_counts(sc.owner.as_deref(), sc.from, sc.to, &offsets)
-        .await?;
-    Ok(Json(scoped(analytics::patterns(&sc.range, &counts), &sc)))
+    daily(&s, &me.user, &p, Daily::Patterns).await
 }
 
 /// The most common questions, grouped.
