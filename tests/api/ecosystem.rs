@@ -190,3 +190,87 @@ both!(
         assert!(String::from_utf8_lossy(&out.stderr).contains("OPSCHAT_LOG_FORMAT"));
     }
 );
+
+both!(
+    the_original_clients_sequence_reads_every_field_it_needs,
+    |db: TestDb| async move {
+        // The original Next.js `OperationsChat` on open: the most recent session, its history;
+        // then a turn through its API route (message, session_id and its client context); then
+        // a failure, which it shows from FastAPI's `detail`.
+        let app = TestApp::start(config(&db.url), true).await;
+        let first = app.ask("What's most urgent today?", None).await;
+        let sid = first["session_id"]
+            .as_str()
+            .expect("session_id")
+            .to_string();
+
+        let (s, sessions) = app.get("/api/operations-chat/sessions?limit=1").await;
+        assert_eq!(s, 200, "{sessions}");
+        let recent = &sessions["sessions"][0];
+        assert_eq!(recent["id"], sid.as_str());
+        assert!(recent["title"].is_string());
+        assert!(recent["last_message_at"].is_string());
+        assert_eq!(recent["message_count"], 2);
+        assert_eq!(recent["is_active"], true);
+
+        let (s, history) = app
+            .get(&format!("/api/operations-chat/history/{sid}"))
+            .await;
+        assert_eq!(s, 200, "{history}");
+        assert_eq!(history["session_id"], sid.as_str());
+        let messages = history["messages"].as_array().expect("messages");
+        assert_eq!(messages.len(), 2);
+        for (m, role) in messages.iter().zip(["user", "assistant"]) {
+            assert_eq!(m["role"], role);
+            assert!(!m["content"].as_str().unwrap_or_default().is_empty(), "{m}");
+            assert!(
+                m["timestamp"]
+                    .as_str()
+                    .and_then(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok())
+                    .is_some(),
+                "{m}"
+            );
+        }
+        assert_eq!(messages[0]["content"], "What's most urgent today?");
+
+        let (s, turn) = app
+            .post(
+                "/api/operations-chat",
+                &json!({
+                    "message": "Who do I need to follow up with?",
+                    "session_id": sid,
+                    "context": {
+                        "dailyDigest": "Cooler tech arrives at 2pm.",
+                        "operations": [{"action": "Call the linen supplier", "priority": "high"}]
+                    }
+                }),
+            )
+            .await;
+        assert_eq!(s, 200, "{turn}");
+        assert!(!turn["response"].as_str().unwrap_or_default().is_empty());
+        assert_eq!(turn["session_id"], sid.as_str());
+        assert!(turn["timestamp"].is_string());
+
+        // Failures it can meet: an unknown session, an empty message, no session at all.
+        for (body, status) in [
+            (
+                json!({"message": "and now?", "session_id": "00000000-0000-4000-8000-000000000000"}),
+                404,
+            ),
+            (json!({"message": "", "session_id": sid}), 400),
+            (json!({"session_id": sid}), 400),
+        ] {
+            let (s, e) = app.post("/api/operations-chat", &body).await;
+            assert_eq!(s, status, "{body}: {e}");
+            let detail = e["detail"].as_str().unwrap_or_default();
+            assert!(!detail.is_empty(), "{body}: {e}");
+            assert_ne!(detail, "Failed to process chat request");
+            assert_eq!(e["detail"], e["error"]["message"]);
+        }
+        // Nothing of the failures was stored.
+        let (_, history) = app
+            .get(&format!("/api/operations-chat/history/{sid}"))
+            .await;
+        assert_eq!(history["messages"].as_array().map(Vec::len), Some(4));
+    }
+);
