@@ -127,6 +127,21 @@ pub struct Config {
         global = true
     )]
     pub history_tokens: u32,
+
+    /// Bearer token `/metrics` asks for on the main address. Without it `/metrics` is not
+    /// served there (use `OPSCHAT_METRICS_BIND`).
+    #[arg(
+        long,
+        env = "OPSCHAT_METRICS_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub metrics_token: Option<String>,
+
+    /// A second address that serves only `/metrics`, without a token (e.g. 127.0.0.1:9464 on
+    /// an interface only the monitoring can reach).
+    #[arg(long, env = "OPSCHAT_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<String>,
 }
 
 impl Config {
@@ -152,6 +167,8 @@ impl Config {
             session_days: 30,
             auth_cache_secs: 5,
             history_tokens: 4000,
+            metrics_token: None,
+            metrics_bind: None,
             stream_stale_secs: 30,
         }
     }

@@ -13,6 +13,7 @@ pub mod domain;
 pub mod http;
 pub mod import;
 pub mod markdown;
+pub mod metrics;
 pub mod pricing;
 pub mod store;
 pub mod web;
@@ -37,6 +38,8 @@ pub struct App {
     pub accounts: Arc<accounts::Accounts>,
     pub workspace: Arc<workspace::WorkspaceService>,
     stream_stale: std::time::Duration,
+    metrics_token: Option<Arc<str>>,
+    metrics_bind: Option<String>,
 }
 
 /// What `App::build` does besides connecting.
@@ -52,6 +55,8 @@ impl App {
     /// Connects to the configured database and wires the services.
     pub async fn build(cfg: &Config, opts: BuildOptions) -> anyhow::Result<Self> {
         let clock = cfg.clock()?;
+        // Installed before anything is counted.
+        metrics::handle();
         let store = store::connect(&cfg.database_url, cfg.db_pool).await?;
         if opts.migrate {
             store.migrate().await.context("migrating the database")?;
@@ -94,16 +99,28 @@ impl App {
             accounts,
             workspace,
             stream_stale,
+            metrics_token: cfg
+                .metrics_token
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(Arc::from),
+            metrics_bind: cfg.metrics_bind.clone(),
         })
     }
 
     /// The HTTP router over this app.
     pub fn router(&self) -> axum::Router {
-        http::router(http::AppState {
+        http::router(self.state())
+    }
+
+    fn state(&self) -> http::AppState {
+        http::AppState {
             chat: self.chat.clone(),
             accounts: self.accounts.clone(),
             workspace: self.workspace.clone(),
-        })
+            metrics_token: self.metrics_token.clone(),
+        }
     }
 
     /// Serves HTTP on `listener` until `shutdown` resolves.
@@ -113,6 +130,35 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         assistant::tokens::warm_up();
+        if let Some(h) = metrics::handle() {
+            // Histograms are kept in buffers that upkeep folds in; without it they grow.
+            let h = h.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+                loop {
+                    every.tick().await;
+                    h.run_upkeep();
+                }
+            });
+        }
+        let metrics_server = match &self.metrics_bind {
+            Some(bind) => {
+                let listener = tokio::net::TcpListener::bind(bind)
+                    .await
+                    .with_context(|| format!("binding OPSCHAT_METRICS_BIND {bind}"))?;
+                let addr = listener
+                    .local_addr()
+                    .context("reading the metrics address")?;
+                tracing::info!(%addr, "metrics on http://{addr}/metrics");
+                let app = http::metrics_router(self.state());
+                Some(tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, app).await {
+                        tracing::error!(error = %e, "the metrics listener stopped");
+                    }
+                }))
+            }
+            None => None,
+        };
         let store = self.chat.store().clone();
         let stale = self.stream_stale;
         let sweeper = tokio::spawn(async move {
@@ -144,6 +190,9 @@ impl App {
             .await
             .context("serving HTTP");
         sweeper.abort();
+        if let Some(m) = metrics_server {
+            m.abort();
+        }
         served
     }
 }

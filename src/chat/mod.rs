@@ -491,6 +491,7 @@ impl ChatService {
                         ..Default::default()
                     },
                 };
+                crate::metrics::reply(&model, MessageStatus::Failed, &failed.stats, 0, 0);
                 if let Err(e) = self.store.append_message(&failed).await {
                     tracing::error!(session = %session.id, error = %e, "could not record the failed reply");
                 }
@@ -524,6 +525,13 @@ impl ChatService {
             (prompt_tokens, completion_tokens),
             took,
             Some(took),
+        );
+        crate::metrics::reply(
+            &reply.model,
+            MessageStatus::Complete,
+            &stats,
+            prompt_tokens,
+            completion_tokens,
         );
         let items_used = reply
             .items_used

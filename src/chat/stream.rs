@@ -121,6 +121,7 @@ impl ChatService {
         tx: mpsc::Sender<StreamEvent>,
     ) {
         let reply_id = reply_row.id;
+        let _active = crate::metrics::ActiveStream::start();
         let (inserted, history) = tokio::join!(
             self.store.append_message(&reply_row),
             self.history(p.session.id, p.question.seq)
@@ -292,6 +293,13 @@ impl ChatService {
                 return;
             }
         };
+        crate::metrics::reply(
+            finished.model_used.as_deref().unwrap_or("unknown"),
+            saved.message.status,
+            &finished.stats,
+            prompt_tokens,
+            completion_tokens,
+        );
         let mut message_count = saved.message_count;
         if saved.message.status == MessageStatus::Complete
             && let Some(old) = p.replaces

@@ -51,6 +51,7 @@ impl IntoResponse for ApiError {
         error.insert("code".into(), self.code.into());
         // The original FastAPI client reads `detail`: the same message, at the top level.
         let detail = self.message.clone();
+        crate::metrics::error(self.code);
         error.insert("message".into(), self.message.into());
         let retry_after = (self.status == StatusCode::TOO_MANY_REQUESTS)
             .then(|| self.details.get("retry_after").and_then(Value::as_u64))

@@ -14,7 +14,7 @@ mod ops;
 pub mod workspace;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::Method;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{MethodRouter, delete, get, patch, post, put};
@@ -31,6 +31,8 @@ pub struct AppState {
     pub chat: Arc<ChatService>,
     pub accounts: Arc<Accounts>,
     pub workspace: Arc<crate::workspace::WorkspaceService>,
+    /// What `/metrics` asks for on the main address; `None`: not served there.
+    pub metrics_token: Option<Arc<str>>,
 }
 
 /// Who may call a route.
@@ -414,6 +416,8 @@ fn table() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
             get(analytics::users),
         ),
         (Method::GET, "/healthz", Public, get(ops::health)),
+        // Its own bearer token (OPSCHAT_METRICS_TOKEN), not an account's.
+        (Method::GET, "/metrics", Public, get(metrics_with_token)),
     ];
     t.extend(crate::web::routes());
     t
@@ -449,6 +453,7 @@ pub fn router(state: AppState) -> Router {
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn(track))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(from_fn(request_id))
         .with_state(state)
@@ -492,6 +497,78 @@ fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
 }
 
 const REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
+
+/// The metrics alone, for `OPSCHAT_METRICS_BIND`: that address is the protection.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn metrics_with_token(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    let Some(expected) = s.metrics_token.as_deref() else {
+        return Err(ApiError::not_found(
+            "metrics are not served here: set OPSCHAT_METRICS_TOKEN or OPSCHAT_METRICS_BIND",
+        ));
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Compared as digests: the time taken says nothing about the token.
+    use sha2::Digest as _;
+    if sha2::Sha256::digest(given.as_bytes()) != sha2::Sha256::digest(expected.as_bytes()) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "/metrics needs Authorization: Bearer with OPSCHAT_METRICS_TOKEN",
+        ));
+    }
+    Ok(metrics(State(s)).await)
+}
+
+/// The Prometheus text format.
+async fn metrics(State(s): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let (in_use, idle, max) = s.chat.store().pool_stats();
+    crate::metrics::pool(in_use, idle, max);
+    let body = crate::metrics::handle()
+        .map(|h| h.render())
+        .unwrap_or_default();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// Counts and times each response by its route template.
+async fn track(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(req).await;
+    crate::metrics::http(
+        method.as_str(),
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
 
 async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint")

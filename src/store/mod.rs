@@ -218,6 +218,8 @@ pub trait Store:
     Workspace + search::Search + archive::Archive + analytics::Analytics + Send + Sync + 'static
 {
     fn backend(&self) -> Backend;
+    /// The connection pool now: (in use, idle, max).
+    fn pool_stats(&self) -> (u32, u32, u32);
     /// Applies the embedded migrations; safe to run any number of times.
     async fn migrate(&self) -> StoreResult<()>;
     async fn ping(&self) -> StoreResult<()>;

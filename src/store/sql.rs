@@ -327,6 +327,15 @@ macro_rules! sql_store {
                 self.backend_kind()
             }
 
+            fn pool_stats(&self) -> (u32, u32, u32) {
+                let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+                (
+                    self.pool.size().saturating_sub(idle),
+                    idle,
+                    self.pool.options().get_max_connections(),
+                )
+            }
+
             async fn migrate(&self) -> StoreResult<()> {
                 self.run_migrations().await
             }

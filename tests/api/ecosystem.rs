@@ -118,6 +118,7 @@ both!(
 both!(
     json_logs_are_one_object_per_line_with_the_request_id,
     |db: TestDb| async move {
+        opschat::install_crypto_provider();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -272,5 +273,257 @@ both!(
             .get(&format!("/api/operations-chat/history/{sid}"))
             .await;
         assert_eq!(history["messages"].as_array().map(Vec::len), Some(4));
+    }
+);
+
+/// A sample's value (the `+Inf` bucket, the count, for a histogram).
+fn sample(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    use prometheus_parse::Value;
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
+        .map(|s| match &s.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
+            Value::Histogram(b) => b.last().map_or(0.0, |b| b.count),
+            Value::Summary(_) => f64::NAN,
+        })
+}
+
+both!(
+    metrics_count_known_traffic_and_need_their_token,
+    |db: TestDb| async move {
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port()
+        };
+        opschat::install_crypto_provider();
+        let (port, metrics_port) = (free(), free());
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_opschat"))
+            .arg("serve")
+            .env("DATABASE_URL", &db.url)
+            .env("OPSCHAT_BIND", format!("127.0.0.1:{port}"))
+            .env("OPSCHAT_METRICS_TOKEN", "scrape-secret")
+            .env("OPSCHAT_METRICS_BIND", format!("127.0.0.1:{metrics_port}"))
+            .env("OPSCHAT_DB_POOL", "6")
+            .env("OPSCHAT_NOW", NOW)
+            .env("OPSCHAT_UTC_OFFSET", "+00:00")
+            .env("OPSCHAT_LOG", "warn")
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("OPSCHAT_USER")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("run opschat");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for _ in 0..100 {
+            if http.get(format!("{base}/healthz")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        // The first account, and an API token for it.
+        let r = http
+            .post(format!("{base}/api/auth/setup"))
+            .json(&json!({"username": "maria", "password": "correct horse battery"}))
+            .send()
+            .await
+            .expect("setup");
+        assert_eq!(r.status(), 201);
+        let cookie = r
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .expect("a session cookie")
+            .to_string();
+        let token: Value = http
+            .post(format!("{base}/api/tokens"))
+            .header("cookie", cookie)
+            .header("origin", &base)
+            .header("sec-fetch-site", "same-origin")
+            .json(&json!({"name": "metrics test"}))
+            .send()
+            .await
+            .expect("token")
+            .json()
+            .await
+            .expect("token JSON");
+        let bearer = format!("Bearer {}", token["token"].as_str().expect("token"));
+
+        // Known traffic: two answers, one streamed answer, one unknown path, one bad query.
+        let mut input = 0.0;
+        let mut output = 0.0;
+        for q in [
+            "What's most urgent today?",
+            "Who do I need to follow up with?",
+        ] {
+            let r: Value = http
+                .post(format!("{base}/api/operations-chat"))
+                .header("authorization", &bearer)
+                .json(&json!({"message": q}))
+                .send()
+                .await
+                .expect("turn")
+                .json()
+                .await
+                .expect("turn JSON");
+            input += r["prompt_tokens"].as_f64().expect("prompt tokens");
+            output += r["completion_tokens"].as_f64().expect("completion tokens");
+        }
+        let streamed = http
+            .post(format!("{base}/api/operations-chat"))
+            .header("authorization", &bearer)
+            .header("accept", "text/event-stream")
+            .json(&json!({"message": "What can I delegate?"}))
+            .send()
+            .await
+            .expect("streamed turn")
+            .text()
+            .await
+            .expect("stream body");
+        assert!(streamed.contains("event: done"), "{streamed}");
+        let missing = http
+            .get(format!("{base}/api/nothing-here"))
+            .send()
+            .await
+            .expect("404");
+        assert_eq!(missing.status(), 404);
+        let bad = http
+            .get(format!("{base}/api/analytics/usage?days=0"))
+            .header("authorization", &bearer)
+            .send()
+            .await
+            .expect("400");
+        assert_eq!(bad.status(), 400);
+
+        // The token is needed on the main address; an account's token is not it.
+        for auth in [None, Some("Bearer wrong"), Some(bearer.as_str())] {
+            let mut r = http.get(format!("{base}/metrics"));
+            if let Some(a) = auth {
+                r = r.header("authorization", a);
+            }
+            let r = r.send().await.expect("scrape");
+            assert_eq!(r.status(), 401, "{auth:?}");
+        }
+        let r = http
+            .get(format!("{base}/metrics"))
+            .header("authorization", "Bearer scrape-secret")
+            .send()
+            .await
+            .expect("scrape");
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap_or_default()
+                .starts_with("text/plain; version=0.0.4")
+        );
+        let text = r.text().await.expect("metrics text");
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+            .expect("Prometheus text format");
+        let local = ("model", "opschat-local");
+        assert_eq!(
+            sample(
+                &scrape,
+                "opschat_chat_turns_total",
+                &[local, ("outcome", "complete")]
+            ),
+            Some(3.0),
+            "{text}"
+        );
+        let streamed_tokens = |kind: &str| {
+            sample(&scrape, "opschat_tokens_total", &[local, ("kind", kind)]).unwrap_or(0.0)
+        };
+        assert!(streamed_tokens("input") > input, "{text}");
+        assert!(streamed_tokens("output") > output, "{text}");
+        assert_eq!(
+            sample(&scrape, "opschat_model_latency_seconds", &[local]),
+            Some(3.0),
+            "{text}"
+        );
+        assert_eq!(
+            sample(&scrape, "opschat_model_first_token_seconds", &[local]),
+            Some(3.0)
+        );
+        assert_eq!(sample(&scrape, "opschat_active_streams", &[]), Some(0.0));
+        assert_eq!(
+            sample(
+                &scrape,
+                "opschat_http_requests_total",
+                &[
+                    ("method", "POST"),
+                    ("route", "/api/operations-chat"),
+                    ("status", "200")
+                ]
+            ),
+            Some(3.0),
+            "{text}"
+        );
+        assert_eq!(
+            sample(
+                &scrape,
+                "opschat_http_request_duration_seconds",
+                &[
+                    ("method", "POST"),
+                    ("route", "/api/operations-chat"),
+                    ("status", "200")
+                ]
+            ),
+            Some(3.0)
+        );
+        assert_eq!(
+            sample(
+                &scrape,
+                "opschat_http_requests_total",
+                &[("route", "unmatched"), ("status", "404")]
+            ),
+            Some(1.0),
+            "{text}"
+        );
+        assert_eq!(
+            sample(
+                &scrape,
+                "opschat_errors_total",
+                &[("code", "invalid_query")]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &scrape,
+                "opschat_errors_total",
+                &[("code", "unauthenticated")]
+            ),
+            Some(3.0),
+            "the three refused scrapes: {text}"
+        );
+        assert_eq!(
+            sample(&scrape, "opschat_db_pool_connections", &[("state", "max")]),
+            Some(6.0)
+        );
+        assert!(sample(&scrape, "opschat_db_pool_connections", &[("state", "idle")]).is_some());
+        // Paths are never labels: the route template is.
+        assert!(!text.contains("/api/operations-chat/history/"), "{text}");
+
+        // The separate address serves the same, without a token.
+        let r = http
+            .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+            .send()
+            .await
+            .expect("scrape the metrics address");
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.text()
+                .await
+                .unwrap_or_default()
+                .contains("opschat_chat_turns_total")
+        );
+        child.start_kill().expect("stop");
+        let _ = child.wait().await;
     }
 );
