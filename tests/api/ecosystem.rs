@@ -115,40 +115,63 @@ both!(
     }
 );
 
+/// A free port on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `opschat serve` as a real process on `port` with `env`, stderr captured, once it answers.
+async fn spawn_server(db: &TestDb, port: u16, env: &[(&str, String)]) -> tokio::process::Child {
+    opschat::install_crypto_provider();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_opschat"));
+    cmd.arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("OPSCHAT_BIND", format!("127.0.0.1:{port}"))
+        .env("OPSCHAT_NOW", NOW)
+        .env("OPSCHAT_UTC_OFFSET", "+00:00")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPSCHAT_USER")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("run opschat");
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        if http
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return child;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("opschat did not come up on port {port}");
+}
+
 both!(
     json_logs_are_one_object_per_line_with_the_request_id,
     |db: TestDb| async move {
-        opschat::install_crypto_provider();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_opschat"))
-            .arg("serve")
-            .env("DATABASE_URL", &db.url)
-            .env("OPSCHAT_BIND", format!("127.0.0.1:{port}"))
-            .env("OPSCHAT_NOW", NOW)
-            .env("OPSCHAT_NO_DEMO", "true")
-            .env("OPSCHAT_LOG_FORMAT", "json")
-            .env("OPSCHAT_LOG", "opschat=info,tower_http=debug")
-            .env_remove("OPENAI_API_KEY")
-            .env_remove("OPSCHAT_USER")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("run opschat");
+        let port = free_port();
+        let child = spawn_server(
+            &db,
+            port,
+            &[
+                ("OPSCHAT_NO_DEMO", "true".into()),
+                ("OPSCHAT_LOG_FORMAT", "json".into()),
+                ("OPSCHAT_LOG", "opschat=info,tower_http=debug".into()),
+            ],
+        )
+        .await;
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
-        let mut up = false;
-        for _ in 0..100 {
-            if http.get(format!("{base}/healthz")).send().await.is_ok() {
-                up = true;
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        assert!(up, "the server came up");
         let r = http
             .get(format!("{base}/api/auth/state"))
             .header("x-request-id", "trace-me-123")
@@ -157,6 +180,7 @@ both!(
             .expect("request");
         assert_eq!(r.status(), 200);
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let mut child = child;
         child.start_kill().expect("stop the server");
         let out = child.wait_with_output().await.expect("server output");
         let err = String::from_utf8_lossy(&out.stderr);
@@ -293,39 +317,20 @@ fn sample(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str
 both!(
     metrics_count_known_traffic_and_need_their_token,
     |db: TestDb| async move {
-        let free = || {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port()
-        };
-        opschat::install_crypto_provider();
-        let (port, metrics_port) = (free(), free());
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_opschat"))
-            .arg("serve")
-            .env("DATABASE_URL", &db.url)
-            .env("OPSCHAT_BIND", format!("127.0.0.1:{port}"))
-            .env("OPSCHAT_METRICS_TOKEN", "scrape-secret")
-            .env("OPSCHAT_METRICS_BIND", format!("127.0.0.1:{metrics_port}"))
-            .env("OPSCHAT_DB_POOL", "6")
-            .env("OPSCHAT_NOW", NOW)
-            .env("OPSCHAT_UTC_OFFSET", "+00:00")
-            .env("OPSCHAT_LOG", "warn")
-            .env_remove("OPENAI_API_KEY")
-            .env_remove("OPSCHAT_USER")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("run opschat");
+        let (port, metrics_port) = (free_port(), free_port());
+        let mut child = spawn_server(
+            &db,
+            port,
+            &[
+                ("OPSCHAT_METRICS_TOKEN", "scrape-secret".into()),
+                ("OPSCHAT_METRICS_BIND", format!("127.0.0.1:{metrics_port}")),
+                ("OPSCHAT_DB_POOL", "6".into()),
+                ("OPSCHAT_LOG", "warn".into()),
+            ],
+        )
+        .await;
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
-        for _ in 0..100 {
-            if http.get(format!("{base}/healthz")).send().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
         // The first account, and an API token for it.
         let r = http
             .post(format!("{base}/api/auth/setup"))
