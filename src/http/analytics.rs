@@ -47,6 +47,19 @@ struct Scope {
     own: bool,
     /// The time zone days are counted in: the caller's.
     viewer: User,
+    /// One of the few analytics requests allowed to run at once.
+    _turn: tokio::sync::SemaphorePermit<'static>,
+}
+
+/// Analytics requests running at once on this instance: half the cores, at least one. A long
+/// range is a scan of every reply in it; more of them at once would take the cores that chat
+/// turns need, so further requests wait their turn instead.
+fn limit() -> &'static tokio::sync::Semaphore {
+    static LIMIT: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    LIMIT.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        tokio::sync::Semaphore::new((cores / 2).max(1))
+    })
 }
 
 impl Scope {
@@ -117,6 +130,13 @@ async fn scope(s: &AppState, me: &User, p: &Params) -> Result<Scope, ApiError> {
     };
     let from = s.chat.day_start(me, range.from);
     let to = s.chat.day_start(me, range.to + chrono::Duration::days(1));
+    let turn = limit().acquire().await.map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the server is shutting down",
+        )
+    })?;
     Ok(Scope {
         range,
         from,
@@ -124,6 +144,7 @@ async fn scope(s: &AppState, me: &User, p: &Params) -> Result<Scope, ApiError> {
         owner,
         own,
         viewer: me.clone(),
+        _turn: turn,
     })
 }
 
