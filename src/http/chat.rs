@@ -494,16 +494,14 @@ pub async fn search(
     CurrentUser(me): CurrentUser,
     ApiQuery(p): ApiQuery<SearchQueryParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let bad = |field: &str, message: String| {
-        ApiError::bad_request("invalid_query", format!("{field}: {message}")).with("field", field)
-    };
     let raw = p.q.unwrap_or_default();
-    let query = crate::domain::search::parse(&raw).map_err(|m| bad("q", m))?;
+    let query = crate::domain::search::parse(&raw).map_err(|m| ApiError::invalid_query("q", m))?;
     let day = |field: &str, v: &Option<String>| -> Result<Option<chrono::NaiveDate>, ApiError> {
         v.as_deref()
             .map(|d| {
-                chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d")
-                    .map_err(|_| bad(field, format!("{d:?} is not a date (YYYY-MM-DD)")))
+                chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(|_| {
+                    ApiError::invalid_query(field, format!("{d:?} is not a date (YYYY-MM-DD)"))
+                })
             })
             .transpose()
     };
@@ -516,13 +514,13 @@ pub async fn search(
         .as_deref()
         .map(|r| {
             r.parse::<crate::domain::Role>()
-                .map_err(|e| bad("role", e.to_string()))
+                .map_err(|e| ApiError::invalid_query("role", e.to_string()))
         })
         .transpose()?;
     let limit = bounded(p.limit, 20, 100, "limit")?;
     let offset = p.offset.unwrap_or(0);
     if offset < 0 {
-        return Err(bad("offset", "must not be negative".into()));
+        return Err(ApiError::invalid_query("offset", "must not be negative"));
     }
     let filter = crate::store::search::SearchFilter {
         query,

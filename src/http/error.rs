@@ -39,6 +39,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// A query parameter that cannot be used: 400 `invalid_query` naming it in `field`.
+    pub fn invalid_query(field: &str, message: impl std::fmt::Display) -> Self {
+        Self::bad_request("invalid_query", format!("{field}: {message}")).with("field", field)
+    }
+
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.details.insert(key.into(), value.into());
         self
