@@ -166,8 +166,13 @@ pub fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
     sorted.get(rank.min(sorted.len()) - 1).copied()
 }
 
+/// A reply's model as figures name it: `unknown` when none was recorded.
+pub fn model_name(model: Option<String>) -> String {
+    model.unwrap_or_else(|| "unknown".into())
+}
+
 /// Rounds a cost to a millionth of a dollar, so sums read the same on every backend.
-fn usd(x: f64) -> f64 {
+pub fn usd(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
 
@@ -182,11 +187,13 @@ struct Spend {
 
 impl Spend {
     fn add_day(&mut self, r: &ReplyDay) {
-        self.replies += r.replies;
-        self.input_tokens += r.prompt_tokens;
-        self.output_tokens += r.completion_tokens;
-        self.cached_tokens += r.cached_tokens;
-        self.cost_usd += r.cost_usd;
+        self.merge(&Spend {
+            replies: r.replies,
+            input_tokens: r.prompt_tokens,
+            output_tokens: r.completion_tokens,
+            cached_tokens: r.cached_tokens,
+            cost_usd: r.cost_usd,
+        });
     }
     fn merge(&mut self, o: &Spend) {
         self.replies += o.replies;
@@ -271,7 +278,7 @@ pub fn usage(range: &DayRange, replies: &[ReplyDay]) -> Value {
         let Some(i) = range.index(r.day) else {
             continue;
         };
-        let m = r.model.clone().unwrap_or_else(|| "unknown".into());
+        let m = model_name(r.model.clone());
         per_day[i].entry(m.clone()).or_default().add_day(r);
         models.entry(m).or_default().add_day(r);
         outcomes[i].add_n(r.status, r.replies);
@@ -342,7 +349,7 @@ pub fn latency(range: &DayRange, timings: &[Timing]) -> Value {
         let Some(i) = range.index(r.day) else {
             continue;
         };
-        let m = r.model.clone().unwrap_or_else(|| "unknown".into());
+        let m = model_name(r.model.clone());
         per_day[i].entry(m.clone()).or_default().add(r);
         models.entry(m).or_default().add(r);
         all.add(r);

@@ -31,11 +31,6 @@ pub struct Params {
     offset: Option<i64>,
 }
 
-fn bad(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("invalid_query", format!("{field}: {}", message.into()))
-        .with("field", field)
-}
-
 /// What a request is about, resolved and checked.
 struct Scope {
     range: DayRange,
@@ -63,6 +58,7 @@ fn limit() -> &'static tokio::sync::Semaphore {
 }
 
 impl Scope {
+    /// The viewer's local time of an instant.
     fn local(
         &self,
         s: &AppState,
@@ -72,9 +68,7 @@ impl Scope {
         let tz = self.viewer.tz();
         move |t| clock.local_in(t, tz)
     }
-}
 
-impl Scope {
     /// The viewer's UTC offsets over the range, for the database to count local days.
     fn offsets(&self, s: &AppState) -> analytics::Offsets {
         let local = self.local(s);
@@ -90,7 +84,10 @@ fn only(p: &Params, allowed: &[&str]) -> Result<(), ApiError> {
         ("offset", p.offset.is_some()),
     ] {
         if given && !allowed.contains(&name) {
-            return Err(bad(name, "is not a parameter of this endpoint"));
+            return Err(ApiError::invalid_query(
+                name,
+                "is not a parameter of this endpoint",
+            ));
         }
     }
     Ok(())
@@ -100,7 +97,7 @@ async fn scope(s: &AppState, me: &User, p: &Params) -> Result<Scope, ApiError> {
     let clock = s.chat.clock();
     let today = clock.local_in(clock.now(), me.tz()).date_naive();
     let range = DayRange::parse(today, p.days.as_deref(), p.from.as_deref(), p.to.as_deref())
-        .map_err(|(f, m)| bad(f, m))?;
+        .map_err(|(f, m)| ApiError::invalid_query(f, m))?;
     let forbidden = |what: &str| {
         ApiError::new(
             StatusCode::FORBIDDEN,
@@ -109,12 +106,18 @@ async fn scope(s: &AppState, me: &User, p: &Params) -> Result<Scope, ApiError> {
         )
     };
     let (owner, own) = match (p.scope.as_deref().map(str::trim), p.user.as_deref()) {
-        (Some("all"), Some(_)) => return Err(bad("user", "give either scope=all or user")),
+        (Some("all"), Some(_)) => {
+            return Err(ApiError::invalid_query(
+                "user",
+                "give either scope=all or user",
+            ));
+        }
         (Some("all"), None) if me.is_admin() => (None, false),
         (Some("all"), None) => return Err(forbidden("scope=all")),
         (Some("me") | None, None) => (Some(me.owner_key()), true),
         (Some("me") | None, Some(raw)) => {
-            let id = Uuid::parse_str(raw.trim()).map_err(|_| bad("user", "is not a user id"))?;
+            let id = Uuid::parse_str(raw.trim())
+                .map_err(|_| ApiError::invalid_query("user", "is not a user id"))?;
             if id == me.id {
                 (Some(me.owner_key()), true)
             } else if !me.is_admin() {
@@ -126,7 +129,12 @@ async fn scope(s: &AppState, me: &User, p: &Params) -> Result<Scope, ApiError> {
                 }
             }
         }
-        (Some(other), _) => return Err(bad("scope", format!("{other:?} is not me or all"))),
+        (Some(other), _) => {
+            return Err(ApiError::invalid_query(
+                "scope",
+                format!("{other:?} is not me or all"),
+            ));
+        }
     };
     let from = s.chat.day_start(me, range.from);
     let to = s.chat.day_start(me, range.to + chrono::Duration::days(1));
@@ -217,19 +225,28 @@ pub async fn sessions(
     let sort = p
         .sort
         .as_deref()
-        .map(|v| v.trim().parse::<SessionSort>().map_err(|e| bad("sort", e)))
+        .map(|v| {
+            v.trim()
+                .parse::<SessionSort>()
+                .map_err(|e| ApiError::invalid_query("sort", e))
+        })
         .transpose()?
         .unwrap_or(SessionSort::Cost);
     let ascending = match p.order.as_deref().map(str::trim) {
         None | Some("desc") => false,
         Some("asc") => true,
-        Some(o) => return Err(bad("order", format!("{o:?} is not asc or desc"))),
+        Some(o) => {
+            return Err(ApiError::invalid_query(
+                "order",
+                format!("{o:?} is not asc or desc"),
+            ));
+        }
     };
     let limit = super::chat::bounded(p.limit, 50, 500, "limit")? as usize;
     let offset = match p.offset {
         None => 0,
         Some(n) if n >= 0 => n as usize,
-        Some(_) => return Err(bad("offset", "must not be negative")),
+        Some(_) => return Err(ApiError::invalid_query("offset", "must not be negative")),
     };
     let sc = scope(&s, &me.user, &p).await?;
     let (mut rows, total) = s
@@ -315,7 +332,10 @@ pub async fn users(
 ) -> Result<Json<Value>, ApiError> {
     only(&p, &[])?;
     if p.scope.is_some() || p.user.is_some() {
-        return Err(bad("scope", "this endpoint is always the whole instance"));
+        return Err(ApiError::invalid_query(
+            "scope",
+            "this endpoint is always the whole instance",
+        ));
     }
     let sc = scope(&s, &me.user, &p).await?;
     let store = s.chat.store();
@@ -339,7 +359,7 @@ pub async fn users(
                 "input_tokens": r.prompt_tokens,
                 "output_tokens": r.completion_tokens,
                 "tokens": r.prompt_tokens + r.completion_tokens,
-                "cost_usd": (r.cost_usd * 1e6).round() / 1e6,
+                "cost_usd": analytics::usd(r.cost_usd),
             })
         })
         .collect();

@@ -1,7 +1,8 @@
-//! What the analytics page is computed from: one compact row per reply, per question and per
-//! session in a time range, for one user or the whole instance. The figures themselves (days in
-//! the user's time zone, percentiles, question groups) are computed in `crate::analytics`, the
-//! same way for both databases.
+//! What the analytics page is computed from, for one user or the whole instance over a time
+//! range: replies, questions and sessions summed and counted by the database, per local day
+//! (from `crate::analytics::Offsets`), model, outcome, session or user; only the timings and
+//! the question texts come one row each. The figures are shaped in `crate::analytics`, the same
+//! way for both databases.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -63,8 +64,6 @@ pub struct Timing {
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuestionFact {
     pub created_at: DateTime<Utc>,
-    pub session_id: Uuid,
-    pub user_id: String,
     pub text: String,
 }
 
@@ -187,6 +186,9 @@ pub(crate) const TOKEN_SUMS: &str = "SUM(COALESCE(m.prompt_tokens, 0)) AS prompt
        THEN COALESCE(m.tokens_used, 0) ELSE COALESCE(m.completion_tokens, 0) END) AS completion_tokens, \
      SUM(COALESCE(m.cached_tokens, 0)) AS cached_tokens, SUM(COALESCE(m.cost_usd, 0.0)) AS cost_usd";
 
+/// Replies that are a turn's answer: all but the regenerated (superseded) ones.
+pub(crate) const TURNS: &str = "SUM(CASE WHEN m.status <> 'superseded' THEN 1 ELSE 0 END)";
+
 /// `$dialect` is the backend's `Dialect`.
 macro_rules! sql_analytics {
     ($store:ident, $row:ty, $id:ty, $dialect:expr) => {
@@ -252,11 +254,11 @@ macro_rules! sql_analytics {
             ) -> crate::store::StoreResult<Vec<crate::store::analytics::UserTotals>> {
                 use sqlx::Row;
                 let replies = format!(
-                    "SELECT s.user_id, COUNT(*) AS replies, \
-                       SUM(CASE WHEN m.status <> 'superseded' THEN 1 ELSE 0 END) AS turns, {} \
+                    "SELECT s.user_id, COUNT(*) AS replies, {} AS turns, {} \
                      FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
                      WHERE m.role = 'assistant' AND m.created_at >= $1 AND m.created_at < $2 \
                      GROUP BY s.user_id",
+                    crate::store::analytics::TURNS,
                     crate::store::analytics::TOKEN_SUMS
                 );
                 let asked = "SELECT s.user_id, \
@@ -306,22 +308,24 @@ macro_rules! sql_analytics {
                 use crate::store::sql::IdRepr;
                 use sqlx::Row;
                 let owned = crate::store::analytics::owner_clause(owner);
+                // Sorted on the sums the page shows, named in the inner query.
                 let key = match sort {
                     // Costs compare as the millionths of a dollar they are shown in.
-                    SessionSort::Cost => "ROUND(SUM(COALESCE(m.cost_usd, 0.0)) * 1000000.0)",
-                    SessionSort::Tokens => "SUM(COALESCE(m.prompt_tokens, 0)) + SUM(CASE WHEN m.prompt_tokens IS NULL AND m.completion_tokens IS NULL THEN COALESCE(m.tokens_used, 0) ELSE COALESCE(m.completion_tokens, 0) END)",
-                    SessionSort::Turns => "SUM(CASE WHEN m.status <> 'superseded' THEN 1 ELSE 0 END)",
-                    SessionSort::Started => "s.started_at",
+                    SessionSort::Cost => "ROUND(t.cost_usd * 1000000.0)",
+                    SessionSort::Tokens => "t.prompt_tokens + t.completion_tokens",
+                    SessionSort::Turns => "t.turns",
+                    SessionSort::Started => "t.started_at",
                 };
                 let dir = if ascending { "ASC" } else { "DESC" };
                 let page = format!(
-                    "SELECT m.session_id, s.user_id, s.title, s.started_at, \
-                       SUM(CASE WHEN m.status <> 'superseded' THEN 1 ELSE 0 END) AS turns, {} \
-                     FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
-                     WHERE m.role = 'assistant' AND m.created_at >= $1 AND m.created_at < $2{owned} \
-                     GROUP BY m.session_id, s.user_id, s.title, s.started_at \
-                     ORDER BY {key} {dir}, s.started_at DESC, m.session_id \
+                    "SELECT * FROM ( \
+                       SELECT m.session_id, s.user_id, s.title, s.started_at, {} AS turns, {} \
+                       FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
+                       WHERE m.role = 'assistant' AND m.created_at >= $1 AND m.created_at < $2{owned} \
+                       GROUP BY m.session_id, s.user_id, s.title, s.started_at) t \
+                     ORDER BY {key} {dir}, t.started_at DESC, t.session_id \
                      LIMIT {limit} OFFSET {offset}",
+                    crate::store::analytics::TURNS,
                     crate::store::analytics::TOKEN_SUMS,
                 );
                 let count = format!(
@@ -350,7 +354,7 @@ macro_rules! sql_analytics {
                         input_tokens: prompt,
                         output_tokens: completion,
                         tokens: prompt + completion,
-                        cost_usd: (r.try_get::<f64, _>("cost_usd")? * 1e6).round() / 1e6,
+                        cost_usd: crate::analytics::usd(r.try_get("cost_usd")?),
                         models: std::collections::BTreeMap::new(),
                     });
                 }
@@ -376,7 +380,7 @@ macro_rules! sql_analytics {
                         if let Some(&i) = by_id.get(&id) {
                             rows[i]
                                 .models
-                                .insert(model.unwrap_or_else(|| "unknown".into()), r.try_get("replies")?);
+                                .insert(crate::analytics::model_name(model), r.try_get("replies")?);
                         }
                     }
                 }
@@ -467,13 +471,12 @@ macro_rules! sql_analytics {
                 from: chrono::DateTime<chrono::Utc>,
                 to: chrono::DateTime<chrono::Utc>,
             ) -> crate::store::StoreResult<Vec<crate::store::analytics::QuestionFact>> {
-                use crate::store::sql::IdRepr;
                 use sqlx::Row;
+                // Unordered: the grouping does not depend on the order it reads them in.
                 let sql = format!(
-                    "SELECT m.created_at, m.session_id, s.user_id, substr(m.content, 1, {}) AS text \
+                    "SELECT m.created_at, substr(m.content, 1, {}) AS text \
                      FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
-                     WHERE m.role = 'user' AND m.created_at >= $1 AND m.created_at < $2{} \
-                     ORDER BY m.created_at",
+                     WHERE m.role = 'user' AND m.created_at >= $1 AND m.created_at < $2{}",
                     crate::store::analytics::QUESTION_CHARS,
                     crate::store::analytics::owner_clause(owner)
                 );
@@ -482,8 +485,6 @@ macro_rules! sql_analytics {
                     .map(|r| {
                         Ok(crate::store::analytics::QuestionFact {
                             created_at: r.try_get("created_at")?,
-                            session_id: IdRepr::into_uuid(r.try_get::<$id, _>("session_id")?),
-                            user_id: r.try_get("user_id")?,
                             text: r.try_get("text")?,
                         })
                     })
