@@ -12,11 +12,13 @@ const state = { days: 30, from: null, to: null, scope: "", sessionSort: "cost", 
 
 // ---------------------------------------------------------------- query and formatting
 
-function query(extra = {}) {
+// The chosen range and (unless `scoped` is false) scope, plus `extra`, as a query string.
+function query(extra = {}, { scoped = true } = {}) {
   const p = new URLSearchParams();
   if (state.from && state.to) { p.set("from", state.from); p.set("to", state.to); } else p.set("days", String(state.days));
-  if (state.scope === "all") p.set("scope", "all");
-  else if (state.scope.startsWith("user:")) p.set("user", state.scope.slice(5));
+  // Unscoped: the per-user table, always the whole instance.
+  if (scoped && state.scope === "all") p.set("scope", "all");
+  else if (scoped && state.scope.startsWith("user:")) p.set("user", state.scope.slice(5));
   for (const [k, v] of Object.entries(extra)) p.set(k, String(v));
   return p.toString();
 }
@@ -70,15 +72,20 @@ function table(figure, { caption, columns, rows, cell, open = false, headers }) 
   return el("div", { class: "figure-data" }, button, details);
 }
 
-// A uPlot chart in a labelled box; `fill` sizes it to the box.
+// A chart's width: its figure's, at least 280 px.
+const chartWidth = (figure) => Math.max(280, figure.clientWidth - 36);
+
+// A uPlot chart in a labelled box, as wide as its figure.
 function chart(figure, label, opts, data) {
   const box = el("div", { class: "chart", role: "img", "aria-label": label });
   figure.append(box);
-  const width = Math.max(280, figure.clientWidth - 36);
-  const u = new uPlot({ width, height: 240, ...opts }, data, box);
+  const u = new uPlot({ width: chartWidth(figure), height: 240, ...opts }, data, box);
   state.charts.push({ u, figure });
-  return box;
 }
+
+// A bar series in palette colour `i`, filled with `fill`; `size` is uPlot's [width share, max px].
+const bars = (label, i, fill, size = [0.7, 40]) =>
+  ({ label, stroke: color(i), fill, paths: uPlot.paths.bars({ size }), points: { show: false } });
 
 // Replaces what a figure showed (keeping its heading and controls).
 function reset(id) {
@@ -101,11 +108,10 @@ function stackedByModel(figure, label, days, models, value, digits = 0) {
   let acc = days.map(() => 0);
   own.forEach((vals) => { acc = acc.map((a, j) => a + vals[j]); running.push(acc); });
   const order = models.map((_, i) => i).reverse();
-  const bars = uPlot.paths.bars({ size: [0.7, 40] });
   chart(figure, label, {
     ...timeAxis,
     series: [{ label: "Day" }, ...order.map((i) => ({
-      label: models[i], stroke: color(i), fill: color(i), paths: bars, points: { show: false },
+      ...bars(models[i], i, color(i)),
       value: (u, v, si, di) => (di == null ? "–" : own[i][di].toFixed(digits)),
     }))],
   }, [xs, ...order.map((i) => running[i])]);
@@ -143,7 +149,7 @@ function usageFigures(u) {
     scales: { ...timeAxis.scales, pct: { range: [0, 100] } },
     axes: [{}, { label: "turns" }, { scale: "pct", side: 1, label: "% not completed", grid: { show: false } }],
     series: [{ label: "Day" },
-      { label: "Turns", stroke: color(0), fill: "#1849a955", paths: uPlot.paths.bars({ size: [0.7, 40] }), points: { show: false } },
+      bars("Turns", 0, "#1849a955"),
       { label: "% not completed", scale: "pct", stroke: color(1), width: 2, value: (u2, v) => (v == null ? "–" : `${v.toFixed(1)}%`) }],
   }, [xs, u.days.map((d) => d.outcomes.turns), u.days.map((d) => (d.outcomes.turns ? notDone(d.outcomes) * 100 : null))]);
   f.append(table(f, {
@@ -228,7 +234,7 @@ function questionsFigure(q) {
     (g.wordings || []).map((w) => `${w.text} (${w.count})`).join("; ")]);
   if (q.common.length) {
     const top = q.common.slice(0, 5);
-    const xs = q.range ? top[0].trend.per_day.map((_, i) => dayX(q.range.from) + i * 86400) : [];
+    const xs = top[0].trend.per_day.map((_, i) => dayX(q.range.from) + i * 86400);
     chart(f, "Line chart: how often the five most common questions were asked per day", {
       ...timeAxis,
       series: [{ label: "Day" }, ...top.map((g, i) => ({ label: g.question.slice(0, 40), stroke: color(i), width: 2 }))],
@@ -257,7 +263,7 @@ function patternsFigures(p) {
     scales: { x: { time: false } },
     axes: [{ values: (u, ticks) => ticks.map((t2) => hist[t2]?.turns ?? "") }, {}],
     series: [{ label: "Turns", value: (u, v) => hist[v]?.turns ?? "–" },
-      { label: "Sessions", stroke: color(2), fill: "#027a4855", paths: uPlot.paths.bars({ size: [0.6, 60] }), points: { show: false } }],
+      bars("Sessions", 2, "#027a4855", [0.6, 60])],
   }, [hist.map((_, i) => i), hist.map((b) => b.sessions)]);
   f.append(table(f, { caption: `Turns per session (mean ${p.turns_per_session.mean}, median ${p.turns_per_session.median ?? "–"})`,
     columns: ["Turns", "Sessions"], rows: hist.map((b) => [b.turns, b.sessions]) }));
@@ -265,7 +271,7 @@ function patternsFigures(p) {
   f = reset("fig-sessions-day");
   chart(f, "Bar chart: sessions started per day", {
     ...timeAxis,
-    series: [{ label: "Day" }, { label: "Sessions", stroke: color(3), fill: "#6941c655", paths: uPlot.paths.bars({ size: [0.7, 40] }), points: { show: false } }],
+    series: [{ label: "Day" }, bars("Sessions", 3, "#6941c655")],
   }, [p.sessions_per_day.map((d) => dayX(d.date)), p.sessions_per_day.map((d) => d.sessions)]);
   f.append(table(f, { caption: "Sessions started per day", columns: ["Date", "Sessions"],
     rows: p.sessions_per_day.map((d) => [d.date, d.sessions]) }));
@@ -287,7 +293,7 @@ function contextFigures(c) {
       scales: { x: { time: false } },
       axes: [{ values: (u, ticks) => ticks.map((t2) => (Number.isInteger(t2) ? String(t2 + 1) : "")) }, {}],
       series: [{ label: "Rank", value: (u, v) => (v == null ? "–" : rows[v]?.[0] ?? "") },
-        { label: "Answers", stroke: color(5), fill: "#0e709055", paths: uPlot.paths.bars({ size: [0.6, 60] }), points: { show: false } }],
+        bars("Answers", 5, "#0e709055", [0.6, 60])],
     }, [rows.map((_, i) => i), rows.map((r) => r[2])]);
   }
   f.append(table(f, { caption: "Items cited most", open: true, columns: ["Item", "Kind", "Answers citing it"], rows }));
@@ -329,7 +335,7 @@ async function load() {
   await sessionsFigure();
   $("fig-users").hidden = !(admin && state.scope === "all");
   if (admin && state.scope === "all") {
-    const users = await api(`/api/analytics/users?${state.from ? `from=${state.from}&to=${state.to}` : `days=${state.days}`}`);
+    const users = await api(`/api/analytics/users?${query({}, { scoped: false })}`);
     if (users.ok) usersFigure(users.data);
   }
   document.body.dataset.loaded = q;
@@ -370,7 +376,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   window.addEventListener("resize", () => {
     clearTimeout(resizing);
     resizing = setTimeout(() => {
-      for (const c of state.charts) c.u.setSize({ width: Math.max(280, c.figure.clientWidth - 36), height: 240 });
+      for (const c of state.charts) c.u.setSize({ width: chartWidth(c.figure), height: 240 });
     }, 150);
   });
   load();
