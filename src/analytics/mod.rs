@@ -128,6 +128,15 @@ impl Offsets {
         Offsets(segs)
     }
 
+    /// Whether every offset and every change between them falls on a quarter-hour, so that
+    /// times known only to their quarter-hour (the roll-up's) still fall on the right local
+    /// day and hour. True of every zone in use today; not of old local mean times.
+    pub fn on_quarter_hours(&self) -> bool {
+        self.0
+            .iter()
+            .all(|(at, o)| at.rem_euclid(900) == 0 && o.rem_euclid(900) == 0)
+    }
+
     /// SQL for the local time in seconds since 1970 of the epoch-seconds expression `epoch`.
     pub fn local_seconds(&self, epoch: &str) -> String {
         match self.0.as_slice() {

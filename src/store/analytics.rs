@@ -180,14 +180,66 @@ pub(crate) fn owner_clause(owner: Option<&str>) -> &'static str {
     }
 }
 
-/// The replies' token columns: rows from before the split kept only a total, counted as output.
-pub(crate) const TOKEN_SUMS: &str = "SUM(COALESCE(m.prompt_tokens, 0)) AS prompt_tokens, \
-     SUM(CASE WHEN m.prompt_tokens IS NULL AND m.completion_tokens IS NULL \
-       THEN COALESCE(m.tokens_used, 0) ELSE COALESCE(m.completion_tokens, 0) END) AS completion_tokens, \
-     SUM(COALESCE(m.cached_tokens, 0)) AS cached_tokens, SUM(COALESCE(m.cost_usd, 0.0)) AS cost_usd";
+/// The questions and replies in `[$1, $2)` (of `$3` when `owner` is given) as `r`: `user_id`,
+/// `at` (epoch seconds), `session_id`, `role`, `model` ('' when none), `status`, and the sums
+/// `messages`, `prompt_tokens`, `completion_tokens`, `cached_tokens` and `cost_nusd`
+/// (nano-dollars). From the roll-up when `rollup` (one row per quarter-hour, session, role,
+/// model and outcome: `at` is the quarter-hour's start, so the range's ends and the day and
+/// hour boundaries asked about must fall on quarter-hours), from the messages otherwise.
+pub(crate) fn counted(d: &Dialect, owner: Option<&str>, rollup: bool) -> String {
+    if rollup {
+        let owned = if owner.is_some() {
+            " AND user_id = $3"
+        } else {
+            ""
+        };
+        format!(
+            "(SELECT user_id, bucket AS at, session_id, role, model, status, messages, \
+               prompt_tokens, completion_tokens, cached_tokens, cost_nusd \
+             FROM chat_rollup WHERE bucket >= {} AND bucket < {}{owned}) r",
+            (d.epoch)("$1"),
+            (d.epoch)("$2")
+        )
+    } else {
+        // The same figures per message as the roll-up's triggers count: rows from before the
+        // token split kept only a total, counted as output.
+        format!(
+            "(SELECT s.user_id, {} AS at, m.session_id, m.role, \
+               COALESCE(m.model_used, '') AS model, m.status, 1 AS messages, \
+               COALESCE(m.prompt_tokens, 0) AS prompt_tokens, \
+               CASE WHEN m.prompt_tokens IS NULL AND m.completion_tokens IS NULL \
+                 THEN COALESCE(m.tokens_used, 0) ELSE COALESCE(m.completion_tokens, 0) END \
+                 AS completion_tokens, \
+               COALESCE(m.cached_tokens, 0) AS cached_tokens, \
+               CAST(ROUND(COALESCE(m.cost_usd, 0) * 1e9) AS BIGINT) AS cost_nusd \
+             FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
+             WHERE m.created_at >= $1 AND m.created_at < $2{}) r",
+            (d.epoch)("m.created_at"),
+            owner_clause(owner)
+        )
+    }
+}
+
+/// Whether the roll-up can answer for `[from, to)`: both ends on a quarter-hour.
+pub(crate) fn on_quarter_hours(from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
+    from.timestamp().rem_euclid(900) == 0 && to.timestamp().rem_euclid(900) == 0
+}
+
+/// The sums of `counted` rows, as `replies` (or messages), tokens and `cost_nusd`.
+pub(crate) const SUMS: &str = "CAST(SUM(r.messages) AS BIGINT) AS replies, \
+     CAST(SUM(r.prompt_tokens) AS BIGINT) AS prompt_tokens, \
+     CAST(SUM(r.completion_tokens) AS BIGINT) AS completion_tokens, \
+     CAST(SUM(r.cached_tokens) AS BIGINT) AS cached_tokens, \
+     CAST(SUM(r.cost_nusd) AS BIGINT) AS cost_nusd";
 
 /// Replies that are a turn's answer: all but the regenerated (superseded) ones.
-pub(crate) const TURNS: &str = "SUM(CASE WHEN m.status <> 'superseded' THEN 1 ELSE 0 END)";
+pub(crate) const TURNS: &str =
+    "CAST(SUM(CASE WHEN r.status <> 'superseded' THEN r.messages ELSE 0 END) AS BIGINT)";
+
+/// Dollars from summed nano-dollars.
+pub(crate) fn dollars(nusd: i64) -> f64 {
+    nusd as f64 / 1e9
+}
 
 /// `$dialect` is the backend's `Dialect`.
 macro_rules! sql_analytics {
@@ -218,17 +270,15 @@ macro_rules! sql_analytics {
                 to: chrono::DateTime<chrono::Utc>,
                 offsets: &crate::analytics::Offsets,
             ) -> crate::store::StoreResult<Vec<crate::store::analytics::ReplyDay>> {
+                use crate::store::analytics::{counted, dollars, on_quarter_hours, SUMS};
                 use crate::store::sql::stored;
                 use sqlx::Row;
-                let epoch = $dialect.epoch;
+                let rollup = on_quarter_hours(from, to) && offsets.on_quarter_hours();
                 let sql = format!(
-                    "SELECT {} AS day, m.model_used, m.status, COUNT(*) AS replies, {} \
-                     FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
-                     WHERE m.role = 'assistant' AND m.created_at >= $1 AND m.created_at < $2{} \
-                     GROUP BY 1, 2, 3",
-                    offsets.local_day(&epoch("m.created_at")),
-                    crate::store::analytics::TOKEN_SUMS,
-                    crate::store::analytics::owner_clause(owner)
+                    "SELECT {} AS day, NULLIF(r.model, '') AS model_used, r.status, {SUMS} \
+                     FROM {} WHERE r.role = 'assistant' GROUP BY 1, 2, 3",
+                    offsets.local_day("r.at"),
+                    counted(&$dialect, owner, rollup)
                 );
                 let rows = self.analytics_rows(sql, owner, from, to).await?;
                 rows.iter()
@@ -241,7 +291,7 @@ macro_rules! sql_analytics {
                             prompt_tokens: r.try_get("prompt_tokens")?,
                             completion_tokens: r.try_get("completion_tokens")?,
                             cached_tokens: r.try_get("cached_tokens")?,
-                            cost_usd: r.try_get("cost_usd")?,
+                            cost_usd: dollars(r.try_get("cost_nusd")?),
                         })
                     })
                     .collect()
@@ -252,22 +302,20 @@ macro_rules! sql_analytics {
                 from: chrono::DateTime<chrono::Utc>,
                 to: chrono::DateTime<chrono::Utc>,
             ) -> crate::store::StoreResult<Vec<crate::store::analytics::UserTotals>> {
+                use crate::store::analytics::{counted, dollars, on_quarter_hours, SUMS, TURNS};
                 use sqlx::Row;
+                let src = counted(&$dialect, None, on_quarter_hours(from, to));
                 let replies = format!(
-                    "SELECT s.user_id, COUNT(*) AS replies, {} AS turns, {} \
-                     FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
-                     WHERE m.role = 'assistant' AND m.created_at >= $1 AND m.created_at < $2 \
-                     GROUP BY s.user_id",
-                    crate::store::analytics::TURNS,
-                    crate::store::analytics::TOKEN_SUMS
+                    "SELECT r.user_id, {SUMS}, {TURNS} AS turns FROM {src} \
+                     WHERE r.role = 'assistant' GROUP BY r.user_id"
                 );
-                let asked = "SELECT s.user_id, \
-                       SUM(CASE WHEN m.role = 'user' THEN 1 ELSE 0 END) AS questions, \
-                       COUNT(DISTINCT m.session_id) AS sessions \
-                     FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
-                     WHERE m.role IN ('user', 'assistant') AND m.created_at >= $1 AND m.created_at < $2 \
-                     GROUP BY s.user_id"
-                    .to_string();
+                let asked = format!(
+                    "SELECT r.user_id, \
+                       CAST(SUM(CASE WHEN r.role = 'user' THEN r.messages ELSE 0 END) AS BIGINT) \
+                         AS questions, \
+                       COUNT(DISTINCT r.session_id) AS sessions \
+                     FROM {src} GROUP BY r.user_id"
+                );
                 let (replies, asked) = tokio::try_join!(
                     self.analytics_rows(replies, None, from, to),
                     self.analytics_rows(asked, None, from, to)
@@ -282,7 +330,7 @@ macro_rules! sql_analytics {
                     t.turns = r.try_get("turns")?;
                     t.prompt_tokens = r.try_get("prompt_tokens")?;
                     t.completion_tokens = r.try_get("completion_tokens")?;
-                    t.cost_usd = r.try_get("cost_usd")?;
+                    t.cost_usd = dollars(r.try_get("cost_nusd")?);
                 }
                 for r in &asked {
                     let user_id: String = r.try_get("user_id")?;
@@ -305,33 +353,29 @@ macro_rules! sql_analytics {
                 offset: i64,
             ) -> crate::store::StoreResult<(Vec<crate::analytics::SessionCost>, i64)> {
                 use crate::analytics::SessionSort;
+                use crate::store::analytics::{counted, dollars, on_quarter_hours, SUMS, TURNS};
                 use crate::store::sql::IdRepr;
                 use sqlx::Row;
-                let owned = crate::store::analytics::owner_clause(owner);
+                let src = counted(&$dialect, owner, on_quarter_hours(from, to));
                 // Sorted on the sums the page shows, named in the inner query.
                 let key = match sort {
                     // Costs compare as the millionths of a dollar they are shown in.
-                    SessionSort::Cost => "ROUND(t.cost_usd * 1000000.0)",
+                    SessionSort::Cost => "ROUND(t.cost_nusd / 1000.0)",
                     SessionSort::Tokens => "t.prompt_tokens + t.completion_tokens",
                     SessionSort::Turns => "t.turns",
-                    SessionSort::Started => "t.started_at",
+                    SessionSort::Started => "s.started_at",
                 };
                 let dir = if ascending { "ASC" } else { "DESC" };
                 let page = format!(
-                    "SELECT * FROM ( \
-                       SELECT m.session_id, s.user_id, s.title, s.started_at, {} AS turns, {} \
-                       FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
-                       WHERE m.role = 'assistant' AND m.created_at >= $1 AND m.created_at < $2{owned} \
-                       GROUP BY m.session_id, s.user_id, s.title, s.started_at) t \
-                     ORDER BY {key} {dir}, t.started_at DESC, t.session_id \
-                     LIMIT {limit} OFFSET {offset}",
-                    crate::store::analytics::TURNS,
-                    crate::store::analytics::TOKEN_SUMS,
+                    "SELECT t.*, s.user_id, s.title, s.started_at FROM ( \
+                       SELECT r.session_id, {TURNS} AS turns, {SUMS} FROM {src} \
+                       WHERE r.role = 'assistant' GROUP BY r.session_id) t \
+                     JOIN chat_sessions s ON s.id = t.session_id \
+                     ORDER BY {key} {dir}, s.started_at DESC, t.session_id \
+                     LIMIT {limit} OFFSET {offset}"
                 );
                 let count = format!(
-                    "SELECT COUNT(DISTINCT m.session_id) AS n \
-                     FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
-                     WHERE m.role = 'assistant' AND m.created_at >= $1 AND m.created_at < $2{owned}"
+                    "SELECT COUNT(DISTINCT r.session_id) AS n FROM {src} WHERE r.role = 'assistant'"
                 );
                 let (page, count) = tokio::try_join!(
                     self.analytics_rows(page, owner, from, to),
@@ -354,7 +398,7 @@ macro_rules! sql_analytics {
                         input_tokens: prompt,
                         output_tokens: completion,
                         tokens: prompt + completion,
-                        cost_usd: crate::analytics::usd(r.try_get("cost_usd")?),
+                        cost_usd: crate::analytics::usd(dollars(r.try_get("cost_nusd")?)),
                         models: std::collections::BTreeMap::new(),
                     });
                 }
@@ -365,11 +409,10 @@ macro_rules! sql_analytics {
                         .map(|r| format!("'{}'", r.session_id.hyphenated()))
                         .collect();
                     let mix = format!(
-                        "SELECT m.session_id, m.model_used, COUNT(*) AS replies \
-                         FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
-                         WHERE m.role = 'assistant' AND m.created_at >= $1 AND m.created_at < $2{owned} \
-                           AND m.session_id IN ({}) \
-                         GROUP BY m.session_id, m.model_used",
+                        "SELECT r.session_id, NULLIF(r.model, '') AS model_used, \
+                           CAST(SUM(r.messages) AS BIGINT) AS replies \
+                         FROM {src} WHERE r.role = 'assistant' AND r.session_id IN ({}) \
+                         GROUP BY r.session_id, r.model",
                         ids.join(", ")
                     );
                     let by_id: std::collections::HashMap<uuid::Uuid, usize> =
@@ -394,18 +437,21 @@ macro_rules! sql_analytics {
                 to: chrono::DateTime<chrono::Utc>,
                 offsets: &crate::analytics::Offsets,
             ) -> crate::store::StoreResult<crate::store::analytics::PatternCounts> {
+                use crate::store::analytics::{counted, on_quarter_hours};
                 use sqlx::Row;
                 let epoch = $dialect.epoch;
                 let owned = crate::store::analytics::owner_clause(owner);
-                let asked = "FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
-                     WHERE m.role = 'user' AND m.created_at >= $1 AND m.created_at < $2";
+                let rollup = on_quarter_hours(from, to) && offsets.on_quarter_hours();
+                let src = counted(&$dialect, owner, rollup);
                 let hours = format!(
-                    "SELECT ({} / 3600) % 168 AS h, COUNT(*) AS n {asked}{owned} GROUP BY 1",
-                    offsets.local_seconds(&epoch("m.created_at"))
+                    "SELECT ({} / 3600) % 168 AS h, CAST(SUM(r.messages) AS BIGINT) AS n \
+                     FROM {src} WHERE r.role = 'user' GROUP BY 1",
+                    offsets.local_seconds("r.at")
                 );
                 let per_session = format!(
                     "SELECT q, COUNT(*) AS n FROM \
-                       (SELECT COUNT(*) AS q {asked}{owned} GROUP BY m.session_id) t GROUP BY q"
+                       (SELECT CAST(SUM(r.messages) AS BIGINT) AS q FROM {src} \
+                        WHERE r.role = 'user' GROUP BY r.session_id) t GROUP BY q"
                 );
                 let started = format!(
                     "SELECT {} AS day, COUNT(*) AS n FROM chat_sessions s \

@@ -6,7 +6,8 @@ use crate::support::{TestDb, config};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use opschat::domain::{MessageStatus, Priority, Role, TaskStatus};
 use opschat::store::{
-    NewMessage, NewSession, OpsBatch, SessionPatch, Store, StoreError, TaskInput, connect,
+    FinishedReply, NewMessage, NewSession, OpsBatch, SessionPatch, Store, StoreError, TaskInput,
+    connect,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -457,5 +458,180 @@ both!(
         // Sliding expiry: a touch moves it on.
         s.touch_web_session("live", at(29), at(59)).await.unwrap();
         assert!(s.web_session_user("live", at(45)).await.unwrap().is_some());
+    }
+);
+
+both!(
+    the_roll_up_counts_what_the_messages_say_through_every_change,
+    |db: TestDb| async move {
+        use opschat::analytics::{Offsets, SessionSort};
+        let s = store(&db).await;
+        // Two users, replies over three quarter-hours: complete, failed, streamed then
+        // finished with another model, regenerated, stopped, interrupted, and one before the
+        // token split (only a total).
+        let mut streams = Vec::new();
+        for (i, user) in ["john", "maria", "john"].iter().enumerate() {
+            let sid = Uuid::now_v7();
+            let t0 = at(10 * i as u32);
+            let new = NewSession {
+                id: sid,
+                user_id: (*user).into(),
+                title: format!("s{i}"),
+                context_snapshot: None,
+                started_at: t0,
+            };
+            s.create_session(
+                &new,
+                &msg(sid, Role::User, "q", MessageStatus::Complete, t0),
+            )
+            .await
+            .unwrap();
+            let done = s
+                .append_message(&msg(sid, Role::Assistant, "a", MessageStatus::Complete, t0))
+                .await
+                .unwrap();
+            let mut failed = msg(
+                sid,
+                Role::Assistant,
+                "",
+                MessageStatus::Failed,
+                at(10 * i as u32 + 1),
+            );
+            failed.model_used = None;
+            s.append_message(&failed).await.unwrap();
+            let mut old = msg(
+                sid,
+                Role::Assistant,
+                "old",
+                MessageStatus::Complete,
+                at(10 * i as u32 + 2),
+            );
+            (old.completion_tokens, old.tokens_used, old.stats) =
+                (None, Some(40), Default::default());
+            s.append_message(&old).await.unwrap();
+            s.append_message(&msg(
+                sid,
+                Role::User,
+                "again",
+                MessageStatus::Complete,
+                at(10 * i as u32 + 3),
+            ))
+            .await
+            .unwrap();
+            let streaming = msg(
+                sid,
+                Role::Assistant,
+                "",
+                MessageStatus::Streaming,
+                at(10 * i as u32 + 4),
+            );
+            s.append_message(&streaming).await.unwrap();
+            streams.push((sid, streaming.id, *user));
+            if i == 0 {
+                s.supersede(done.message.id).await.unwrap();
+            }
+        }
+        let finished = FinishedReply {
+            content: "streamed".into(),
+            status: MessageStatus::Complete,
+            error: None,
+            model_used: Some("gpt-4o-mini".into()),
+            tokens_used: Some(30),
+            prompt_tokens: Some(20),
+            completion_tokens: Some(10),
+            context_used: None,
+            stats: opschat::domain::ReplyStats {
+                cost_usd: Some(0.000_012_5),
+                cached_tokens: Some(4),
+                ..Default::default()
+            },
+        };
+        s.finish_stream(streams[0].1, &finished).await.unwrap();
+        s.stop_streams(streams[1].2, streams[1].0).await.unwrap();
+        s.interrupt_stale_streams(at(59)).await.unwrap();
+
+        // The roll-up answers a range on quarter-hours; one a second wider reads the messages.
+        let (from, to) = (
+            at(0) - chrono::TimeDelta::hours(9),
+            at(0) + chrono::TimeDelta::hours(15),
+        );
+        let from = from - chrono::TimeDelta::microseconds(123_456);
+        let to = to - chrono::TimeDelta::microseconds(123_456);
+        let (rf, rt) = (
+            from - chrono::TimeDelta::seconds(1),
+            to + chrono::TimeDelta::seconds(1),
+        );
+        let rolled = Offsets(vec![(from.timestamp(), 0)]);
+        let raw = Offsets(vec![(rf.timestamp(), 0)]);
+        assert!(rolled.on_quarter_hours() && !raw.on_quarter_hours());
+        let sorted = |mut v: Vec<opschat::store::analytics::ReplyDay>| {
+            v.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+            v
+        };
+        for owner in [Some("john"), Some("maria"), None] {
+            let a = sorted(s.reply_days(owner, from, to, &rolled).await.unwrap());
+            let b = sorted(s.reply_days(owner, rf, rt, &raw).await.unwrap());
+            assert_eq!(a, b, "{owner:?}");
+            assert!(!a.is_empty());
+            let (pa, pb) = (
+                s.pattern_counts(owner, from, to, &rolled).await.unwrap(),
+                s.pattern_counts(owner, rf, rt, &raw).await.unwrap(),
+            );
+            let norm = |mut p: opschat::store::analytics::PatternCounts| {
+                p.hours_of_week.sort();
+                p.questions_per_session.sort();
+                p.started.sort();
+                p
+            };
+            assert_eq!(norm(pa), norm(pb));
+            for sort in [SessionSort::Cost, SessionSort::Tokens, SessionSort::Turns] {
+                let ca = s
+                    .session_costs(owner, from, to, sort, false, 50, 0)
+                    .await
+                    .unwrap();
+                let cb = s
+                    .session_costs(owner, rf, rt, sort, false, 50, 0)
+                    .await
+                    .unwrap();
+                assert_eq!(format!("{ca:?}"), format!("{cb:?}"));
+            }
+        }
+        assert_eq!(
+            s.user_totals(from, to).await.unwrap(),
+            s.user_totals(rf, rt).await.unwrap()
+        );
+        // And the figures are the messages': john's first session regenerated one reply.
+        let john = s.reply_days(Some("john"), from, to, &rolled).await.unwrap();
+        let count = |st: MessageStatus| {
+            john.iter()
+                .filter(|r| r.status == st)
+                .map(|r| r.replies)
+                .sum::<i64>()
+        };
+        assert_eq!(
+            (
+                count(MessageStatus::Complete),
+                count(MessageStatus::Superseded),
+                count(MessageStatus::Failed),
+                count(MessageStatus::Interrupted),
+                count(MessageStatus::Streaming)
+            ),
+            (4, 1, 2, 1, 0)
+        );
+        let mini: Vec<_> = john
+            .iter()
+            .filter(|r| r.model.as_deref() == Some("gpt-4o-mini"))
+            .collect();
+        assert_eq!(mini.len(), 1);
+        assert_eq!(
+            (
+                mini[0].replies,
+                mini[0].prompt_tokens,
+                mini[0].completion_tokens,
+                mini[0].cached_tokens
+            ),
+            (1, 20, 10, 4)
+        );
+        assert!((mini[0].cost_usd - 0.000_012_5).abs() < 1e-12);
     }
 );
