@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use crate::domain::MessageStatus;
-use crate::store::analytics::{Backlog, Cited, PatternCounts, ReplyDay, Timing};
+use crate::store::analytics::{Backlog, Cited, PatternCounts, ReplyDay, Timings as Stored};
 
 /// The longest range one request may cover.
 pub const MAX_DAYS: i64 = 366;
@@ -328,13 +328,9 @@ struct Timings {
 }
 
 impl Timings {
-    fn add(&mut self, r: &Timing) {
-        if let Some(t) = r.latency_ms {
-            self.total.push(t);
-        }
-        if let Some(t) = r.first_token_ms {
-            self.first.push(t);
-        }
+    fn add(&mut self, r: &Stored) {
+        self.total.extend(&r.latency_ms);
+        self.first.extend(&r.first_token_ms);
     }
     fn json(&mut self) -> Value {
         self.total.sort_unstable();
@@ -349,7 +345,7 @@ impl Timings {
 
 /// p50 and p95 of the total time and of the time to the first token, per day and model, of
 /// the replies that completed.
-pub fn latency(range: &DayRange, timings: &[Timing]) -> Value {
+pub fn latency(range: &DayRange, timings: &[Stored]) -> Value {
     let n = range.len() as usize;
     let mut per_day: Vec<BTreeMap<String, Timings>> = (0..n).map(|_| BTreeMap::new()).collect();
     let mut models: BTreeMap<String, Timings> = BTreeMap::new();

@@ -1,7 +1,7 @@
 //! What the analytics page is computed from, for one user or the whole instance over a time
 //! range: replies, questions and sessions summed and counted by the database, per local day
-//! (from `crate::analytics::Offsets`), model, outcome, session or user; only the timings and
-//! the question texts come one row each. The figures are shaped in `crate::analytics`, the same
+//! (from `crate::analytics::Offsets`), model, outcome, session or user; the timings come as
+//! one list per day and model, and the question texts one row each. The figures are shaped in `crate::analytics`, the same
 //! way for both databases.
 
 use async_trait::async_trait;
@@ -51,13 +51,27 @@ pub struct PatternCounts {
     pub started: Vec<(chrono::NaiveDate, i64)>,
 }
 
-/// The timings of one completed reply, on its local day.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Timing {
+/// The timings of the replies that completed on one local day with one model: every stored
+/// total time and time to first token, unordered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timings {
     pub day: chrono::NaiveDate,
     pub model: Option<String>,
-    pub latency_ms: Option<i64>,
-    pub first_token_ms: Option<i64>,
+    pub latency_ms: Vec<i64>,
+    pub first_token_ms: Vec<i64>,
+}
+
+/// The integers of a comma-separated list from `Dialect::int_list` (none for NULL).
+pub(crate) fn int_list(list: Option<&str>) -> StoreResult<Vec<i64>> {
+    list.unwrap_or_default()
+        .split(',')
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.trim().parse::<i64>().map_err(|e| {
+                super::StoreError::Backend(anyhow::anyhow!("a timing list held {v:?}: {e}"))
+            })
+        })
+        .collect()
 }
 
 /// One question of a user (its first `QUESTION_CHARS` characters).
@@ -96,6 +110,9 @@ pub(crate) struct Dialect {
     /// its `overdue` list when it is one.
     pub open_tasks: &'static str,
     pub overdue: &'static str,
+    /// SQL aggregating an integer column into one comma-separated text (NULLs left out), so
+    /// that a group's values cross from the database as one value instead of a row each.
+    pub int_list: fn(&str) -> String,
 }
 
 #[async_trait]
@@ -138,14 +155,14 @@ pub trait Analytics: Send + Sync {
         to: DateTime<Utc>,
         offsets: &crate::analytics::Offsets,
     ) -> StoreResult<PatternCounts>;
-    /// The timings of the replies that completed in `[from, to)`, by local day.
+    /// The timings of the replies that completed in `[from, to)`, per local day and model.
     async fn timings(
         &self,
         owner: Option<&str>,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         offsets: &crate::analytics::Offsets,
-    ) -> StoreResult<Vec<Timing>>;
+    ) -> StoreResult<Vec<Timings>>;
     /// Questions asked in `[from, to)`, of `owner` or of everyone.
     async fn question_facts(
         &self,
@@ -484,28 +501,32 @@ macro_rules! sql_analytics {
                 from: chrono::DateTime<chrono::Utc>,
                 to: chrono::DateTime<chrono::Utc>,
                 offsets: &crate::analytics::Offsets,
-            ) -> crate::store::StoreResult<Vec<crate::store::analytics::Timing>> {
+            ) -> crate::store::StoreResult<Vec<crate::store::analytics::Timings>> {
+                use crate::store::analytics::int_list;
                 use sqlx::Row;
-                let epoch = $dialect.epoch;
+                let d = &$dialect;
+                // Read through the covering index `chat_messages_timings` (migration 0011),
+                // each day and model's values as one list: 100,000 replies are a few hundred
+                // rows to decode, not 100,000.
                 let sql = format!(
-                    "SELECT {} AS day, m.model_used, m.latency_ms, m.first_token_ms \
+                    "SELECT {} AS day, m.model_used, {} AS latency, {} AS first_token \
                      FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
                      WHERE m.role = 'assistant' AND m.status = 'complete' \
-                       AND (m.latency_ms IS NOT NULL OR m.first_token_ms IS NOT NULL) \
-                       AND m.created_at >= $1 AND m.created_at < $2{}",
-                    offsets.local_day(&epoch("m.created_at")),
+                       AND m.created_at >= $1 AND m.created_at < $2{} \
+                     GROUP BY 1, 2",
+                    offsets.local_day(&(d.epoch)("m.created_at")),
+                    (d.int_list)("m.latency_ms"),
+                    (d.int_list)("m.first_token_ms"),
                     crate::store::analytics::owner_clause(owner)
                 );
                 let rows = self.analytics_rows(sql, owner, from, to).await?;
                 rows.iter()
                     .map(|r| {
-                        Ok(crate::store::analytics::Timing {
+                        Ok(crate::store::analytics::Timings {
                             day: crate::analytics::day_of(r.try_get("day")?),
                             model: r.try_get("model_used")?,
-                            latency_ms: r.try_get::<Option<i32>, _>("latency_ms")?.map(i64::from),
-                            first_token_ms: r
-                                .try_get::<Option<i32>, _>("first_token_ms")?
-                                .map(i64::from),
+                            latency_ms: int_list(r.try_get("latency")?)?,
+                            first_token_ms: int_list(r.try_get("first_token")?)?,
                         })
                     })
                     .collect()

@@ -212,5 +212,6 @@ crate::store::analytics::sql_analytics!(
             THEN s.context_snapshot ->> 'open_tasks' END)",
         overdue: "(CASE WHEN jsonb_typeof(s.context_snapshot -> 'overdue') = 'array' \
             THEN CAST(jsonb_array_length(s.context_snapshot -> 'overdue') AS BIGINT) END)",
+        int_list: |c| format!("string_agg(CAST({c} AS TEXT), ',')"),
     }
 );

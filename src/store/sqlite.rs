@@ -238,5 +238,6 @@ crate::store::analytics::sql_analytics!(
             THEN CAST(json_extract(s.context_snapshot, '$.open_tasks') AS TEXT) END)",
         overdue: "(CASE WHEN json_type(s.context_snapshot, '$.overdue') = 'array' \
             THEN json_array_length(s.context_snapshot, '$.overdue') END)",
+        int_list: |c| format!("group_concat({c}, ',')"),
     }
 );
