@@ -253,6 +253,60 @@ pub(crate) const SUMS: &str = "CAST(SUM(r.messages) AS BIGINT) AS replies, \
 pub(crate) const TURNS: &str =
     "CAST(SUM(CASE WHEN r.status <> 'superseded' THEN r.messages ELSE 0 END) AS BIGINT)";
 
+/// The whole UTC days inside `[from, to)`, as the start of the first and the end of the last,
+/// when there is one.
+pub(crate) fn whole_utc_days(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let day_start = |t: DateTime<Utc>| {
+        DateTime::<Utc>::from_timestamp(t.timestamp().div_euclid(86_400) * 86_400, 0)
+    };
+    let mut first = day_start(from)?;
+    if first < from {
+        first += chrono::Duration::days(1);
+    }
+    let end = day_start(to)?;
+    (first < end).then_some((first, end))
+}
+
+/// The cited items of several `kind, id, title, n` result sets, summed per item (the greatest
+/// title), most cited first, then by id; ids that are not UUIDs are not items and are left out.
+pub(crate) fn merge_cited<'r, R: sqlx::Row + 'r>(
+    rows: impl Iterator<Item = &'r R>,
+    limit: i64,
+) -> StoreResult<Vec<Cited>>
+where
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: for<'d> sqlx::Decode<'d, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'d> sqlx::Decode<'d, R::Database> + sqlx::Type<R::Database>,
+{
+    let mut items: std::collections::HashMap<(String, Uuid), (String, i64)> = Default::default();
+    for r in rows {
+        let Ok(id) = Uuid::parse_str(&r.try_get::<String, _>("id")?) else {
+            continue;
+        };
+        let (title, n): (String, i64) = (r.try_get("title")?, r.try_get("n")?);
+        let e = items.entry((r.try_get("kind")?, id)).or_default();
+        e.1 += n;
+        if title > e.0 {
+            e.0 = title;
+        }
+    }
+    let mut out: Vec<Cited> = items
+        .into_iter()
+        .map(|((kind, id), (title, answers))| Cited {
+            kind,
+            id,
+            title,
+            answers,
+        })
+        .collect();
+    out.sort_by(|a, b| b.answers.cmp(&a.answers).then(a.id.cmp(&b.id)));
+    out.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok(out)
+}
+
 /// Dollars from summed nano-dollars.
 pub(crate) fn dollars(nusd: i64) -> f64 {
     nusd as f64 / 1e9
@@ -565,35 +619,45 @@ macro_rules! sql_analytics {
                 to: chrono::DateTime<chrono::Utc>,
                 limit: i64,
             ) -> crate::store::StoreResult<Vec<crate::store::analytics::Cited>> {
-                use sqlx::Row;
+                use crate::store::analytics::{merge_cited, whole_utc_days};
                 let d = &$dialect;
                 let (kind, id, title) =
                     ((d.cited_field)("kind"), (d.cited_field)("id"), (d.cited_field)("title"));
-                let sql = format!(
+                // Partial days from the messages' own `items_used`…
+                let raw = format!(
                     "SELECT {kind} AS kind, {id} AS id, MAX(COALESCE({title}, '')) AS title, \
                        COUNT(*) AS n \
                      FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id {} \
                      WHERE m.role = 'assistant' AND m.status <> 'superseded' \
                        AND m.created_at >= $1 AND m.created_at < $2{} \
                        AND {kind} IS NOT NULL AND length({id}) = 36 \
-                     GROUP BY 1, 2 ORDER BY n DESC, 2 LIMIT {limit}",
+                     GROUP BY 1, 2",
                     d.cited_join,
                     crate::store::analytics::owner_clause(owner)
                 );
-                let rows = self.analytics_rows(sql, owner, from, to).await?;
-                let mut out = Vec::with_capacity(rows.len());
-                for r in &rows {
-                    // An id that is not one is not an item: skipped.
-                    if let Ok(id) = uuid::Uuid::parse_str(&r.try_get::<String, _>("id")?) {
-                        out.push(crate::store::analytics::Cited {
-                            kind: r.try_get("kind")?,
-                            id,
-                            title: r.try_get("title")?,
-                            answers: r.try_get("n")?,
-                        });
+                let rows = match whole_utc_days(from, to) {
+                    None => vec![self.analytics_rows(raw, owner, from, to).await?],
+                    Some((first, end)) => {
+                        // …whole UTC days from the roll-up (migration 0012).
+                        let owned = if owner.is_some() { " AND c.user_id = $3" } else { "" };
+                        let rolled = format!(
+                            "SELECT c.kind, c.item_id AS id, MAX(c.title) AS title, \
+                               CAST(SUM(c.answers) AS BIGINT) AS n \
+                             FROM chat_cited c \
+                             WHERE c.day >= {} / 86400 AND c.day < {} / 86400{owned} \
+                             GROUP BY 1, 2",
+                            (d.epoch)("$1"),
+                            (d.epoch)("$2")
+                        );
+                        let (a, b, c) = tokio::try_join!(
+                            self.analytics_rows(rolled, owner, first, end),
+                            self.analytics_rows(raw.clone(), owner, from, first),
+                            self.analytics_rows(raw, owner, end, to)
+                        )?;
+                        vec![a, b, c]
                     }
-                }
-                Ok(out)
+                };
+                merge_cited(rows.iter().flatten(), limit)
             }
 
             async fn backlog(

@@ -3,7 +3,9 @@
 //! and an upgrade from the single-user schema.
 
 use crate::both;
-use crate::support::{PASSWORD, TestApp, TestDb, bearer_client, config, session_cookie, sign_in};
+use crate::support::{
+    PASSWORD, TestApp, TestDb, bearer_client, config, exec, session_cookie, sign_in,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -670,25 +672,6 @@ both!(
         assert_eq!(r.status(), 401);
     }
 );
-
-/// Runs raw SQL on the test database, whichever backend it is.
-async fn exec(url: &str, sql: &str) {
-    if url.starts_with("postgres") {
-        let pool = sqlx::PgPool::connect(url).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    } else {
-        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-    }
-}
 
 async fn count(url: &str, sql: &str) -> i64 {
     if url.starts_with("postgres") {

@@ -469,7 +469,14 @@ both!(
         // Two users, replies over three quarter-hours: complete, failed, streamed then
         // finished with another model, regenerated, stopped, interrupted, and one before the
         // token split (only a total).
+        // Answers cite items: `a` twice in one answer, and entries that are no items (an id
+        // that is not one, a number, no kind) that never count.
+        let (a, b, dl) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let item =
+            |kind: &str, id: Uuid, title: &str| json!({"kind": kind, "id": id, "title": title});
+        let cites = |items: serde_json::Value| Some(json!({"items_used": items, "history": 2}));
         let mut streams = Vec::new();
+        let (mut sessions, mut failed_ids) = (Vec::new(), Vec::new());
         for (i, user) in ["john", "maria", "john"].iter().enumerate() {
             let sid = Uuid::now_v7();
             let t0 = at(10 * i as u32);
@@ -486,10 +493,13 @@ both!(
             )
             .await
             .unwrap();
-            let done = s
-                .append_message(&msg(sid, Role::Assistant, "a", MessageStatus::Complete, t0))
-                .await
-                .unwrap();
+            sessions.push(sid);
+            let mut answer = msg(sid, Role::Assistant, "a", MessageStatus::Complete, t0);
+            answer.context_used = cites(json!([
+                item("task", a, "Order produce"),
+                item("task", b, "Fix cooler")
+            ]));
+            let done = s.append_message(&answer).await.unwrap();
             let mut failed = msg(
                 sid,
                 Role::Assistant,
@@ -498,6 +508,8 @@ both!(
                 at(10 * i as u32 + 1),
             );
             failed.model_used = None;
+            failed.context_used = cites(json!([item("task", a, "Order produce")]));
+            failed_ids.push(failed.id);
             s.append_message(&failed).await.unwrap();
             let mut old = msg(
                 sid,
@@ -508,6 +520,13 @@ both!(
             );
             (old.completion_tokens, old.tokens_used, old.stats) =
                 (None, Some(40), Default::default());
+            old.context_used = cites(json!([
+                item("task", a, "Order produce"),
+                item("task", a, "Order produce"),
+                {"kind": "task", "id": "x", "title": "not an item"},
+                5,
+                {"id": b, "title": "no kind"}
+            ]));
             s.append_message(&old).await.unwrap();
             s.append_message(&msg(
                 sid,
@@ -539,7 +558,7 @@ both!(
             tokens_used: Some(30),
             prompt_tokens: Some(20),
             completion_tokens: Some(10),
-            context_used: None,
+            context_used: cites(json!([item("delegation", dl, "Chase Marcus")])),
             stats: opschat::domain::ReplyStats {
                 cost_usd: Some(0.000_012_5),
                 cached_tokens: Some(4),
@@ -633,5 +652,94 @@ both!(
             (1, 20, 10, 4)
         );
         assert!((mini[0].cost_usd - 0.000_012_5).abs() < 1e-12);
+
+        // Cited items: a range of whole UTC days (read from the roll-up, with partial days at
+        // its ends from the messages) and one inside a day (the messages only) agree, and count
+        // every answer but the regenerated one; `a` twice where an answer listed it twice.
+        let day = |d: u32, h: u32| Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap();
+        let cited = |owner: Option<&'static str>, from, to| {
+            let s = s.clone();
+            async move {
+                s.cited(owner, from, to, 10)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|c| (c.kind, c.id, c.title, c.answers))
+                    .collect::<Vec<_>>()
+            }
+        };
+        let agreed = |owner: Option<&'static str>| async move {
+            let wide = cited(owner, day(22, 10), day(26, 3)).await;
+            assert_eq!(
+                wide,
+                cited(owner, day(24, 8), day(24, 11)).await,
+                "{owner:?}"
+            );
+            assert_eq!(
+                wide,
+                cited(owner, day(24, 0), day(25, 0)).await,
+                "{owner:?}"
+            );
+            assert!(cited(owner, day(23, 0), day(24, 9)).await.is_empty());
+            wide
+        };
+        let row = |kind: &str, id: Uuid, title: &str, n: i64| {
+            (kind.to_string(), id, title.to_string(), n)
+        };
+        assert_eq!(
+            agreed(Some("john")).await,
+            vec![
+                row("task", a, "Order produce", 7),
+                row("task", b, "Fix cooler", 1),
+                row("delegation", dl, "Chase Marcus", 1)
+            ]
+        );
+        assert_eq!(
+            agreed(Some("maria")).await,
+            vec![
+                row("task", a, "Order produce", 4),
+                row("task", b, "Fix cooler", 1)
+            ]
+        );
+        assert_eq!(
+            agreed(None).await,
+            vec![
+                row("task", a, "Order produce", 11),
+                row("task", b, "Fix cooler", 2),
+                row("delegation", dl, "Chase Marcus", 1)
+            ]
+        );
+        // Deleting a message, and a whole session, takes their counts away everywhere.
+        crate::support::exec(
+            &db.url,
+            &format!("DELETE FROM chat_messages WHERE id = '{}'", failed_ids[1]),
+        )
+        .await;
+        crate::support::exec(
+            &db.url,
+            &format!("DELETE FROM chat_sessions WHERE id = '{}'", sessions[0]),
+        )
+        .await;
+        assert_eq!(
+            agreed(Some("maria")).await,
+            vec![
+                row("task", a, "Order produce", 3),
+                row("task", b, "Fix cooler", 1)
+            ]
+        );
+        assert_eq!(
+            agreed(Some("john")).await,
+            vec![
+                row("task", a, "Order produce", 4),
+                row("task", b, "Fix cooler", 1)
+            ]
+        );
+        for owner in [Some("john"), Some("maria"), None] {
+            assert_eq!(
+                sorted(s.reply_days(owner, from, to, &rolled).await.unwrap()),
+                sorted(s.reply_days(owner, rf, rt, &raw).await.unwrap()),
+                "after deletes: {owner:?}"
+            );
+        }
     }
 );
