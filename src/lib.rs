@@ -160,6 +160,8 @@ impl App {
             None => None,
         };
         let store = self.chat.store().clone();
+        let keyer = tokio::spawn(async move { key_questions(store.as_ref()).await });
+        let store = self.chat.store().clone();
         let stale = self.stream_stale;
         let sweeper = tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -190,10 +192,29 @@ impl App {
             .await
             .context("serving HTTP");
         sweeper.abort();
+        keyer.abort();
         if let Some(m) = metrics_server {
             m.abort();
         }
         served
+    }
+}
+
+/// Stores the grouping key of every question that has none (after an upgrade, a restore, or
+/// questions asked since analytics last looked), so that common questions read keys only.
+async fn key_questions(store: &dyn store::Store) {
+    use chrono::TimeZone;
+    let (from, to) = (
+        chrono::Utc.with_ymd_and_hms(1900, 1, 1, 0, 0, 0),
+        chrono::Utc.with_ymd_and_hms(9999, 1, 1, 0, 0, 0),
+    );
+    let (chrono::LocalResult::Single(from), chrono::LocalResult::Single(to)) = (from, to) else {
+        return;
+    };
+    match store.key_questions(None, from, to).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(questions = n, "stored the grouping key of questions"),
+        Err(e) => tracing::warn!(error = %e, "storing the grouping key of questions"),
     }
 }
 

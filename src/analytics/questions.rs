@@ -11,8 +11,14 @@ use chrono::NaiveDate;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{DayRange, Local};
-use crate::store::analytics::QuestionFact;
+use super::DayRange;
+use crate::store::analytics::{KeyedDays, Wording};
+
+/// How many of the latest questions of the most asked groups their wordings are counted
+/// from.
+pub const RECENT_WORDINGS: i64 = 5000;
+/// At most this many keys (the most asked) are looked up for wordings.
+const WORDING_KEYS: usize = 2000;
 
 /// Two word sets this similar (Jaccard) are the same question.
 pub const SIMILAR: f64 = 0.5;
@@ -107,53 +113,50 @@ fn jaccard(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
     }
 }
 
-struct Group {
+/// Questions that are one question: their words, how often they were asked, on which days,
+/// and the stored keys they were asked under.
+pub struct Group {
     key: BTreeSet<String>,
     count: i64,
-    /// Each wording and how often it was asked.
-    wordings: HashMap<String, i64>,
     per_day: BTreeMap<NaiveDate, i64>,
+    /// The stored keys merged into this group and how often each was asked.
+    members: Vec<(String, i64)>,
 }
 
-/// The most asked questions in the range with counts, wordings and a daily trend. Without
-/// `with_text` (an admin looking across users) a group is shown by its words only.
-pub fn common(
-    range: &DayRange,
-    local: Local,
-    questions: &[QuestionFact],
-    with_text: bool,
-    limit: usize,
-) -> Value {
-    // Exact groups first.
-    // Each distinct wording once (managers repeat themselves: this is most of the work saved).
-    let mut by_text: HashMap<&str, BTreeMap<NaiveDate, i64>> = HashMap::new();
-    for q in questions {
-        let day = local(q.created_at).date_naive();
-        if range.index(day).is_some() {
-            *by_text
-                .entry(q.text.as_str())
-                .or_default()
-                .entry(day)
-                .or_default() += 1;
-        }
-    }
+/// Groups the questions of the range by key, then merges similar keys into the most asked
+/// groups; most asked first.
+pub fn group(range: &DayRange, keyed: &[KeyedDays]) -> Vec<Group> {
+    // Exact groups first: one per set of words.
     let mut exact: HashMap<BTreeSet<String>, Group> = HashMap::new();
-    for (text, days) in by_text {
-        let k = key(text);
-        if k.is_empty() {
+    for k in keyed {
+        let words: BTreeSet<String> = k
+            .key
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(String::from)
+            .collect();
+        if words.is_empty() {
             continue;
         }
-        let g = exact.entry(k.clone()).or_insert_with(|| Group {
-            key: k,
+        let mut per_day: BTreeMap<NaiveDate, i64> = BTreeMap::new();
+        for d in &k.days {
+            if range.index(*d).is_some() {
+                *per_day.entry(*d).or_default() += 1;
+            }
+        }
+        let n: i64 = per_day.values().sum();
+        if n == 0 {
+            continue;
+        }
+        let g = exact.entry(words.clone()).or_insert_with(|| Group {
+            key: words,
             count: 0,
-            wordings: HashMap::new(),
             per_day: BTreeMap::new(),
+            members: Vec::new(),
         });
-        let n: i64 = days.values().sum();
         g.count += n;
-        let wording = crate::context::one_line(text.trim(), 120);
-        *g.wordings.entry(wording).or_default() += n;
-        for (d, c) in days {
+        g.members.push((k.key.clone(), n));
+        for (d, c) in per_day {
             *g.per_day.entry(d).or_default() += c;
         }
     }
@@ -187,9 +190,7 @@ pub fn common(
         match into.map(|i| &mut groups[i]) {
             Some(into) => {
                 into.count += g.count;
-                for (w, n) in g.wordings {
-                    *into.wordings.entry(w).or_default() += n;
-                }
+                into.members.extend(g.members);
                 for (d, n) in g.per_day {
                     *into.per_day.entry(d).or_default() += n;
                 }
@@ -206,19 +207,61 @@ pub fn common(
         }
     }
     groups.sort_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key)));
+    groups
+}
+
+/// The stored keys of the `limit` most asked groups whose wordings are worth looking up: the
+/// most asked `WORDING_KEYS` of them.
+pub fn wording_keys(groups: &[Group], limit: usize) -> Vec<String> {
+    let mut keys: Vec<&(String, i64)> =
+        groups.iter().take(limit).flat_map(|g| &g.members).collect();
+    keys.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    keys.into_iter()
+        .take(WORDING_KEYS)
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// The most asked questions in the range with counts, wordings (from `wordings`, looked up
+/// for `wording_keys`) and a daily trend. Without `with_text` (an admin looking across users)
+/// a group is shown by its words only.
+pub fn common(
+    range: &DayRange,
+    groups: &[Group],
+    wordings: &[Wording],
+    with_text: bool,
+    limit: usize,
+) -> Value {
+    let mut group_of: HashMap<&str, usize> = HashMap::new();
+    for (i, g) in groups.iter().enumerate().take(limit) {
+        for (k, _) in &g.members {
+            group_of.insert(k.as_str(), i);
+        }
+    }
+    let mut worded: Vec<HashMap<String, i64>> = vec![HashMap::new(); groups.len().min(limit)];
+    for w in wordings {
+        if let Some(&i) = group_of.get(w.key.as_str()) {
+            let wording = crate::context::one_line(w.text.trim(), 120);
+            *worded[i].entry(wording).or_default() += w.count;
+        }
+    }
     let total: i64 = groups.iter().map(|g| g.count).sum();
     let half = range.from + chrono::Duration::days(range.len() / 2);
     let rows: Vec<Value> = groups
         .iter()
-        .take(limit)
-        .map(|g| {
-            let mut wordings: Vec<(&String, &i64)> = g.wordings.iter().collect();
+        .zip(worded.iter())
+        .map(|(g, worded)| {
+            let mut wordings: Vec<(&String, &i64)> = worded.iter().collect();
             wordings.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
             let first: i64 = g.per_day.range(..half).map(|(_, n)| n).sum();
             let second = g.count - first;
-            let words: Vec<&String> = g.key.iter().collect();
+            let words: Vec<&str> = g.key.iter().map(String::as_str).collect();
+            let question = match wordings.first() {
+                Some((w, _)) if with_text => json!(w),
+                _ => json!(words.join(" ")),
+            };
             json!({
-                "question": if with_text { json!(wordings[0].0) } else { json!(words.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")) },
+                "question": question,
                 "words": words,
                 "count": g.count,
                 "wordings": if with_text {
@@ -239,6 +282,7 @@ pub fn common(
         "questions": total,
         "groups": groups.len(),
         "method": format!("content words after normalising; groups with Jaccard similarity >= {SIMILAR} merged"),
+        "wordings_from": format!("the latest {RECENT_WORDINGS} questions of the groups shown"),
         "common": rows,
     })
 }
@@ -266,5 +310,45 @@ mod tests {
         let a = key("help me plan my next 2 hours");
         let b = key("plan the next two hours");
         assert!(jaccard(&a, &b) >= 0.5, "{a:?} {b:?}");
+    }
+
+    #[test]
+    fn keys_merge_and_a_group_without_wordings_shows_its_words() {
+        let range = DayRange {
+            from: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+            to: NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
+        };
+        let d = |n| NaiveDate::from_ymd_opt(2026, 11, n).unwrap();
+        let keyed = |k: &str, days: Vec<NaiveDate>| KeyedDays {
+            key: k.into(),
+            days,
+        };
+        let groups = group(
+            &range,
+            &[
+                keyed("2 hour next plan", vec![d(23), d(24), d(24)]),
+                keyed("hour next plan two", vec![d(24)]),
+                keyed("delegate", vec![d(23), d(22)]),
+            ],
+        );
+        assert_eq!(
+            wording_keys(&groups, 1),
+            vec!["2 hour next plan", "hour next plan two"]
+        );
+        let wordings = [Wording {
+            key: "hour next plan two".into(),
+            text: "plan the next two hours".into(),
+            count: 1,
+        }];
+        let v = common(&range, &groups, &wordings, true, 10);
+        assert_eq!(
+            v["questions"], 5,
+            "the day outside the range is not counted"
+        );
+        assert_eq!(v["common"][0]["count"], 4);
+        assert_eq!(v["common"][0]["question"], "plan the next two hours");
+        assert_eq!(v["common"][0]["trend"]["per_day"], json!([1, 3]));
+        assert_eq!(v["common"][1]["question"], "delegate");
+        assert_eq!(v["common"][1]["wordings"], json!([]));
     }
 }

@@ -291,14 +291,22 @@ pub async fn questions(
     only(&p, &["limit"])?;
     let limit = super::chat::bounded(p.limit, 20, 200, "limit")? as usize;
     let sc = scope(&s, &me.user, &p).await?;
-    let questions = s
-        .chat
-        .store()
-        .question_facts(sc.owner.as_deref(), sc.from, sc.to)
+    let (store, owner) = (s.chat.store(), sc.owner.as_deref());
+    // Questions asked since the last look get their key first (start-up keys the rest).
+    store.key_questions(owner, sc.from, sc.to).await?;
+    let keyed = store
+        .question_keys(owner, sc.from, sc.to, &sc.offsets(&s))
         .await?;
-    let local = sc.local(&s);
+    let groups = analytics::questions::group(&sc.range, &keyed);
+    let wordings = if sc.own {
+        let keys = analytics::questions::wording_keys(&groups, limit);
+        let recent = analytics::questions::RECENT_WORDINGS;
+        store.wordings(owner, sc.from, sc.to, &keys, recent).await?
+    } else {
+        Vec::new()
+    };
     Ok(Json(scoped(
-        analytics::questions::common(&sc.range, &local, &questions, sc.own, limit),
+        analytics::questions::common(&sc.range, &groups, &wordings, sc.own, limit),
         &sc,
     )))
 }

@@ -74,12 +74,33 @@ pub(crate) fn int_list(list: Option<&str>) -> StoreResult<Vec<i64>> {
         .collect()
 }
 
-/// One question of a user (its first `QUESTION_CHARS` characters).
-#[derive(Debug, Clone, PartialEq)]
-pub struct QuestionFact {
-    pub created_at: DateTime<Utc>,
-    pub text: String,
+/// The local days of the questions in a range that share one normalised key (the words of
+/// `analytics::questions::key`, joined by spaces), one entry per question.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeyedDays {
+    pub key: String,
+    pub days: Vec<chrono::NaiveDate>,
 }
+
+/// How often one wording (its first `QUESTION_CHARS` characters) of a key was asked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wording {
+    pub key: String,
+    pub text: String,
+    pub count: i64,
+}
+
+/// The stored form of a question's key: its words joined by spaces ('' for none).
+pub fn stored_key(question: &str) -> String {
+    let head: String = question.chars().take(QUESTION_CHARS as usize).collect();
+    crate::analytics::questions::key(&head)
+        .into_iter()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// How many questions `key_questions` keys per transaction.
+pub const KEY_BATCH: i64 = 1000;
 
 /// An item answers drew on, and how many answers did.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,13 +184,32 @@ pub trait Analytics: Send + Sync {
         to: DateTime<Utc>,
         offsets: &crate::analytics::Offsets,
     ) -> StoreResult<Vec<Timings>>;
-    /// Questions asked in `[from, to)`, of `owner` or of everyone.
-    async fn question_facts(
+    /// Stores the key of every question in `[from, to)` (of `owner` or of everyone) that has
+    /// none yet, `KEY_BATCH` per transaction; returns how many it keyed.
+    async fn key_questions(
         &self,
         owner: Option<&str>,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> StoreResult<Vec<QuestionFact>>;
+    ) -> StoreResult<u64>;
+    /// The keyed questions in `[from, to)`, per key, with each one's local day.
+    async fn question_keys(
+        &self,
+        owner: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        offsets: &crate::analytics::Offsets,
+    ) -> StoreResult<Vec<KeyedDays>>;
+    /// The wordings of the questions with one of `keys` among the latest `recent` such
+    /// questions in `[from, to)`, counted.
+    async fn wordings(
+        &self,
+        owner: Option<&str>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        keys: &[String],
+        recent: i64,
+    ) -> StoreResult<Vec<Wording>>;
     /// The items answers (not regenerated ones) in `[from, to)` drew on most, most first.
     async fn cited(
         &self,
@@ -586,27 +626,114 @@ macro_rules! sql_analytics {
                     .collect()
             }
 
-            async fn question_facts(
+            async fn key_questions(
                 &self,
                 owner: Option<&str>,
                 from: chrono::DateTime<chrono::Utc>,
                 to: chrono::DateTime<chrono::Utc>,
-            ) -> crate::store::StoreResult<Vec<crate::store::analytics::QuestionFact>> {
+            ) -> crate::store::StoreResult<u64> {
+                use crate::store::analytics::{stored_key, KEY_BATCH, QUESTION_CHARS};
                 use sqlx::Row;
-                // Unordered: the grouping does not depend on the order it reads them in.
                 let sql = format!(
-                    "SELECT m.created_at, substr(m.content, 1, {}) AS text \
+                    "SELECT m.id, substr(m.content, 1, {QUESTION_CHARS}) AS text \
                      FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
-                     WHERE m.role = 'user' AND m.created_at >= $1 AND m.created_at < $2{}",
+                     WHERE m.role = 'user' AND m.question_key IS NULL \
+                       AND m.created_at >= $1 AND m.created_at < $2{} \
+                     LIMIT {KEY_BATCH}",
+                    crate::store::analytics::owner_clause(owner)
+                );
+                let mut keyed = 0u64;
+                loop {
+                    let rows = self.analytics_rows(sql.clone(), owner, from, to).await?;
+                    let mut tx = self.pool.begin().await?;
+                    for r in &rows {
+                        let id: $id = r.try_get("id")?;
+                        let text: String = r.try_get("text")?;
+                        sqlx::query("UPDATE chat_messages SET question_key = $1 WHERE id = $2")
+                            .bind(stored_key(&text))
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    keyed += rows.len() as u64;
+                    if (rows.len() as i64) < KEY_BATCH {
+                        return Ok(keyed);
+                    }
+                }
+            }
+
+            async fn question_keys(
+                &self,
+                owner: Option<&str>,
+                from: chrono::DateTime<chrono::Utc>,
+                to: chrono::DateTime<chrono::Utc>,
+                offsets: &crate::analytics::Offsets,
+            ) -> crate::store::StoreResult<Vec<crate::store::analytics::KeyedDays>> {
+                use crate::store::analytics::int_list;
+                use sqlx::Row;
+                let d = &$dialect;
+                // Through the covering index `chat_messages_questions` (migration 0013), each
+                // key's days as one list.
+                let sql = format!(
+                    "SELECT m.question_key AS k, {} AS days \
+                     FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
+                     WHERE m.role = 'user' AND m.question_key <> '' \
+                       AND m.created_at >= $1 AND m.created_at < $2{} \
+                     GROUP BY 1",
+                    (d.int_list)(&offsets.local_day(&(d.epoch)("m.created_at"))),
+                    crate::store::analytics::owner_clause(owner)
+                );
+                let rows = self.analytics_rows(sql, owner, from, to).await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(crate::store::analytics::KeyedDays {
+                            key: r.try_get("k")?,
+                            days: int_list(r.try_get("days")?)?
+                                .into_iter()
+                                .map(crate::analytics::day_of)
+                                .collect(),
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn wordings(
+                &self,
+                owner: Option<&str>,
+                from: chrono::DateTime<chrono::Utc>,
+                to: chrono::DateTime<chrono::Utc>,
+                keys: &[String],
+                recent: i64,
+            ) -> crate::store::StoreResult<Vec<crate::store::analytics::Wording>> {
+                use sqlx::Row;
+                if keys.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // Keys are words of letters and digits; quoted all the same.
+                let listed = keys
+                    .iter()
+                    .map(|k| format!("'{}'", k.replace('\'', "''")))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "SELECT t.k, t.text, COUNT(*) AS n FROM \
+                       (SELECT m.question_key AS k, substr(m.content, 1, {}) AS text \
+                        FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
+                        WHERE m.role = 'user' AND m.question_key IN ({listed}) \
+                          AND m.created_at >= $1 AND m.created_at < $2{} \
+                        ORDER BY m.created_at DESC LIMIT {recent}) t \
+                     GROUP BY 1, 2",
                     crate::store::analytics::QUESTION_CHARS,
                     crate::store::analytics::owner_clause(owner)
                 );
                 let rows = self.analytics_rows(sql, owner, from, to).await?;
                 rows.iter()
                     .map(|r| {
-                        Ok(crate::store::analytics::QuestionFact {
-                            created_at: r.try_get("created_at")?,
+                        Ok(crate::store::analytics::Wording {
+                            key: r.try_get("k")?,
                             text: r.try_get("text")?,
+                            count: r.try_get("n")?,
                         })
                     })
                     .collect()

@@ -743,3 +743,96 @@ both!(
         }
     }
 );
+
+both!(
+    questions_are_keyed_once_and_grouped_by_key,
+    |db: TestDb| async move {
+        use opschat::analytics::Offsets;
+        let s = store(&db).await;
+        let sid = Uuid::now_v7();
+        let asked = [
+            "What's most urgent today?",
+            "anything urgent",
+            "Who do I need to follow up with?",
+            "what's urgent?",
+            "?!",
+        ];
+        let new = NewSession {
+            id: sid,
+            user_id: "john".into(),
+            title: "q".into(),
+            context_snapshot: None,
+            started_at: at(0),
+        };
+        s.create_session(
+            &new,
+            &msg(sid, Role::User, asked[0], MessageStatus::Complete, at(0)),
+        )
+        .await
+        .unwrap();
+        for (i, q) in asked.iter().enumerate().skip(1) {
+            // The last two on the next local day (UTC+1 from 22:55 UTC).
+            let when = if i >= 3 {
+                at(0) + chrono::TimeDelta::hours(14)
+            } else {
+                at(i as u32)
+            };
+            s.append_message(&msg(sid, Role::User, q, MessageStatus::Complete, when))
+                .await
+                .unwrap();
+        }
+        let (from, to) = (
+            at(0) - chrono::TimeDelta::days(1),
+            at(0) + chrono::TimeDelta::days(2),
+        );
+        assert_eq!(s.key_questions(Some("maria"), from, to).await.unwrap(), 0);
+        assert_eq!(s.key_questions(Some("john"), from, to).await.unwrap(), 5);
+        assert_eq!(
+            s.key_questions(None, from, to).await.unwrap(),
+            0,
+            "keyed once"
+        );
+        let offsets = Offsets(vec![(from.timestamp(), 3600)]);
+        let mut keyed = s
+            .question_keys(Some("john"), from, to, &offsets)
+            .await
+            .unwrap();
+        keyed.sort_by(|a, b| a.key.cmp(&b.key));
+        let day = |d| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
+        let days = |k: &opschat::store::analytics::KeyedDays| {
+            let mut d = k.days.clone();
+            d.sort();
+            d
+        };
+        // "?!" has no words: stored as '' and never grouped.
+        assert_eq!(keyed.len(), 2, "{keyed:?}");
+        assert_eq!(keyed[0].key, "follow");
+        assert_eq!(days(&keyed[0]), vec![day(24)]);
+        assert_eq!(keyed[1].key, "urgent");
+        assert_eq!(days(&keyed[1]), vec![day(24), day(24), day(25)]);
+        assert!(
+            s.question_keys(Some("maria"), from, to, &offsets)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let mut w = s
+            .wordings(Some("john"), from, to, &["urgent".to_string()], 2)
+            .await
+            .unwrap();
+        w.sort_by(|a, b| a.text.cmp(&b.text));
+        // The latest two of the three "urgent" questions, one wording each.
+        assert_eq!(
+            w.iter()
+                .map(|w| (w.text.as_str(), w.count))
+                .collect::<Vec<_>>(),
+            vec![("anything urgent", 1), ("what's urgent?", 1)]
+        );
+        assert!(
+            s.wordings(Some("john"), from, to, &[], 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+);
