@@ -103,16 +103,6 @@ pub fn key(question: &str) -> BTreeSet<String> {
     }
 }
 
-fn jaccard(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
-    let shared = a.intersection(b).count();
-    let all = a.union(b).count();
-    if all == 0 {
-        0.0
-    } else {
-        shared as f64 / all as f64
-    }
-}
-
 /// Questions that are one question: their words, how often they were asked, on which days,
 /// and the stored keys they were asked under.
 pub struct Group {
@@ -169,21 +159,35 @@ pub fn group(range: &DayRange, keyed: &[KeyedDays]) -> Vec<Group> {
     // tail of one-off questions costs a lookup each, not a comparison with every group.
     let mut holding: HashMap<String, Vec<usize>> = HashMap::new();
     let mut targets = 0usize;
+    // Words shared with each target, counted from `holding` (no set operations per pair), and
+    // which targets were touched, to reset them.
+    let mut shared: Vec<usize> = Vec::new();
+    let mut touched: Vec<usize> = Vec::new();
     for g in exact {
         let short = g.key.len() <= MAX_WORDS;
         let into = if short {
-            let mut candidates: Vec<usize> = g
-                .key
+            for w in &g.key {
+                for &i in holding.get(w).map(Vec::as_slice).unwrap_or_default() {
+                    if shared[i] == 0 {
+                        touched.push(i);
+                    }
+                    shared[i] += 1;
+                }
+            }
+            // The most asked target as similar as SIMILAR: shared words over all words.
+            let found = touched
                 .iter()
-                .filter_map(|w| holding.get(w))
-                .flatten()
                 .copied()
-                .collect();
-            candidates.sort_unstable();
-            candidates.dedup();
-            candidates
-                .into_iter()
-                .find(|&i| jaccard(&groups[i].key, &g.key) >= SIMILAR)
+                .filter(|&i| {
+                    let all = groups[i].key.len() + g.key.len() - shared[i];
+                    all > 0 && shared[i] as f64 / all as f64 >= SIMILAR
+                })
+                .min();
+            for &i in &touched {
+                shared[i] = 0;
+            }
+            touched.clear();
+            found
         } else {
             None
         };
@@ -202,6 +206,7 @@ pub fn group(range: &DayRange, keyed: &[KeyedDays]) -> Vec<Group> {
                         holding.entry(w.clone()).or_default().push(groups.len());
                     }
                 }
+                shared.push(0);
                 groups.push(g);
             }
         }
@@ -290,6 +295,16 @@ pub fn common(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn jaccard(a: &BTreeSet<String>, b: &BTreeSet<String>) -> f64 {
+        let shared = a.intersection(b).count();
+        let all = a.union(b).count();
+        if all == 0 {
+            0.0
+        } else {
+            shared as f64 / all as f64
+        }
+    }
 
     #[test]
     fn the_urgent_questions_are_one() {

@@ -99,7 +99,7 @@ pub fn stored_key(question: &str) -> String {
         .join(" ")
 }
 
-/// How many questions `key_questions` keys per transaction.
+/// How many questions `key_questions` keys per statement.
 pub const KEY_BATCH: i64 = 1000;
 
 /// An item answers drew on, and how many answers did.
@@ -134,6 +134,8 @@ pub(crate) struct Dialect {
     /// SQL aggregating an integer column into one comma-separated text (NULLs left out), so
     /// that a group's values cross from the database as one value instead of a row each.
     pub int_list: fn(&str) -> String,
+    /// An UPDATE storing question keys from `$1`, a JSON array of `{"i": id, "k": key}`.
+    pub set_keys: &'static str,
 }
 
 #[async_trait]
@@ -185,7 +187,8 @@ pub trait Analytics: Send + Sync {
         offsets: &crate::analytics::Offsets,
     ) -> StoreResult<Vec<Timings>>;
     /// Stores the key of every question in `[from, to)` (of `owner` or of everyone) that has
-    /// none yet, `KEY_BATCH` per transaction; returns how many it keyed.
+    /// none yet (questions from before migration 0013 or restored from an archive; new ones
+    /// get theirs when they are written), `KEY_BATCH` per statement; returns how many it keyed.
     async fn key_questions(
         &self,
         owner: Option<&str>,
@@ -645,17 +648,20 @@ macro_rules! sql_analytics {
                 let mut keyed = 0u64;
                 loop {
                     let rows = self.analytics_rows(sql.clone(), owner, from, to).await?;
-                    let mut tx = self.pool.begin().await?;
-                    for r in &rows {
-                        let id: $id = r.try_get("id")?;
-                        let text: String = r.try_get("text")?;
-                        sqlx::query("UPDATE chat_messages SET question_key = $1 WHERE id = $2")
-                            .bind(stored_key(&text))
-                            .bind(id)
-                            .execute(&mut *tx)
+                    let keys = rows
+                        .iter()
+                        .map(|r| {
+                            let id: $id = r.try_get("id")?;
+                            let text: String = r.try_get("text")?;
+                            Ok(serde_json::json!({"i": id.to_string(), "k": stored_key(&text)}))
+                        })
+                        .collect::<crate::store::StoreResult<Vec<_>>>()?;
+                    if !keys.is_empty() {
+                        sqlx::query($dialect.set_keys)
+                            .bind(serde_json::Value::Array(keys).to_string())
+                            .execute(&self.pool)
                             .await?;
                     }
-                    tx.commit().await?;
                     keyed += rows.len() as u64;
                     if (rows.len() as i64) < KEY_BATCH {
                         return Ok(keyed);

@@ -213,5 +213,7 @@ crate::store::analytics::sql_analytics!(
         overdue: "(CASE WHEN jsonb_typeof(s.context_snapshot -> 'overdue') = 'array' \
             THEN CAST(jsonb_array_length(s.context_snapshot -> 'overdue') AS BIGINT) END)",
         int_list: |c| format!("string_agg(CAST({c} AS TEXT), ',')"),
+        set_keys: "UPDATE chat_messages m SET question_key = v.k \
+            FROM jsonb_to_recordset(CAST($1 AS jsonb)) AS v(i uuid, k text) WHERE m.id = v.i",
     }
 );

@@ -186,7 +186,9 @@ macro_rules! sql_store {
             })
         }
 
-        /// Binds a new message's 19 values in the order both append statements use.
+        /// Binds a new message's 20 values in the order both append statements use: the
+        /// last is a question's grouping key (`store::analytics::stored_key`), kept with it
+        /// so that analytics never has to compute it later.
         fn bind_message<'q>(
             q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
             m: &'q NewMessage,
@@ -210,6 +212,9 @@ macro_rules! sql_store {
                 .bind(m.stats.first_token_ms)
                 .bind(m.stats.cached_tokens)
                 .bind(m.stats.cost_usd)
+                .bind((m.role == crate::domain::Role::User).then(|| {
+                    crate::store::analytics::stored_key(&m.content)
+                }))
         }
 
         /// Bumps the session ($1: id, $2: counted, $3: at) and returns the new seq and counts.
@@ -218,7 +223,8 @@ macro_rules! sql_store {
              last_message_at = CASE WHEN last_message_at < $3 THEN $3 ELSE last_message_at END \
              WHERE id = $1 RETURNING last_seq, message_count, last_message_at";
         const INSERT_VALUES: &str =
-            "$4, $1, s.last_seq, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $3, $15, $16, $17, $18, $19";
+            "$4, $1, s.last_seq, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $3, $15, $16, $17, $18, $19, \
+             $20";
 
         fn appended(r: &$row) -> StoreResult<Appended> {
             Ok(Appended {
@@ -242,8 +248,8 @@ macro_rules! sql_store {
                 .ok_or(StoreError::NotFound)?;
             let seq: i64 = bumped.try_get("last_seq")?;
             let sql = format!(
-                "INSERT INTO chat_messages ({MESSAGE_COLUMNS}) \
-                 SELECT {INSERT_VALUES} FROM (SELECT $20 AS last_seq) AS s \
+                "INSERT INTO chat_messages ({MESSAGE_COLUMNS}, question_key) \
+                 SELECT {INSERT_VALUES} FROM (SELECT $21 AS last_seq) AS s \
                  RETURNING {MESSAGE_COLUMNS}"
             );
             let row = bind_message(sqlx::query(sqlx::AssertSqlSafe(sql)), m)
@@ -354,9 +360,9 @@ macro_rules! sql_store {
                     // The session and its first message in one statement, one round trip.
                     let sql = format!(
                         "WITH s AS (INSERT INTO chat_sessions ({SESSION_COLUMNS}, last_seq) \
-                           VALUES ($1, $20, $21, $22, $23, $3, $2, TRUE, 1) \
+                           VALUES ($1, $21, $22, $23, $24, $3, $2, TRUE, 1) \
                            RETURNING {SESSION_COLUMNS}, last_seq), \
-                         m AS (INSERT INTO chat_messages ({MESSAGE_COLUMNS}) \
+                         m AS (INSERT INTO chat_messages ({MESSAGE_COLUMNS}, question_key) \
                                SELECT {INSERT_VALUES} FROM s RETURNING {MESSAGE_COLUMNS}) \
                          SELECT m.*, s.id AS s_id, s.user_id AS s_user_id, s.title AS s_title, \
                            s.context_snapshot AS s_context_snapshot, s.started_at AS s_started_at, \
@@ -458,7 +464,7 @@ macro_rules! sql_store {
                     // concurrent appends to a session, as the transaction does.
                     let sql = format!(
                         "WITH s AS ({BUMP_SESSION}), \
-                         m AS (INSERT INTO chat_messages ({MESSAGE_COLUMNS}) \
+                         m AS (INSERT INTO chat_messages ({MESSAGE_COLUMNS}, question_key) \
                                SELECT {INSERT_VALUES} FROM s RETURNING {MESSAGE_COLUMNS}) \
                          SELECT m.*, s.message_count AS session_message_count, \
                                 s.last_message_at AS session_last_message_at FROM m CROSS JOIN s"

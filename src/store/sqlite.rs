@@ -239,5 +239,9 @@ crate::store::analytics::sql_analytics!(
         overdue: "(CASE WHEN json_type(s.context_snapshot, '$.overdue') = 'array' \
             THEN json_array_length(s.context_snapshot, '$.overdue') END)",
         int_list: |c| format!("group_concat({c}, ',')"),
+        set_keys: "UPDATE chat_messages SET question_key = v.k \
+            FROM (SELECT json_extract(value, '$.i') AS i, json_extract(value, '$.k') AS k \
+                  FROM json_each($1)) AS v \
+            WHERE chat_messages.id = v.i",
     }
 );

@@ -785,6 +785,26 @@ both!(
             at(0) - chrono::TimeDelta::days(1),
             at(0) + chrono::TimeDelta::days(2),
         );
+        let offsets = Offsets(vec![(from.timestamp(), 3600)]);
+        let sorted = |mut k: Vec<opschat::store::analytics::KeyedDays>| {
+            k.sort_by(|a, b| a.key.cmp(&b.key));
+            k
+        };
+        // Written with their keys…
+        assert_eq!(s.key_questions(None, from, to).await.unwrap(), 0);
+        let written = sorted(
+            s.question_keys(Some("john"), from, to, &offsets)
+                .await
+                .unwrap(),
+        );
+        // …and questions from before the keys (or restored) get them once, per owner.
+        crate::support::exec(&db.url, "UPDATE chat_messages SET question_key = NULL").await;
+        assert!(
+            s.question_keys(Some("john"), from, to, &offsets)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(s.key_questions(Some("maria"), from, to).await.unwrap(), 0);
         assert_eq!(s.key_questions(Some("john"), from, to).await.unwrap(), 5);
         assert_eq!(
@@ -792,12 +812,12 @@ both!(
             0,
             "keyed once"
         );
-        let offsets = Offsets(vec![(from.timestamp(), 3600)]);
-        let mut keyed = s
-            .question_keys(Some("john"), from, to, &offsets)
-            .await
-            .unwrap();
-        keyed.sort_by(|a, b| a.key.cmp(&b.key));
+        let keyed = sorted(
+            s.question_keys(Some("john"), from, to, &offsets)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(keyed, written);
         let day = |d| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
         let days = |k: &opschat::store::analytics::KeyedDays| {
             let mut d = k.days.clone();
