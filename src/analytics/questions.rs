@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::DayRange;
-use crate::store::analytics::{KeyedDays, Wording};
+use crate::store::analytics::{KeyedDays, QuestionKeys, Wording};
 
 /// How many of the latest questions of the most asked groups their wordings are counted
 /// from.
@@ -106,7 +106,11 @@ pub fn key(question: &str) -> BTreeSet<String> {
 /// Questions that are one question: their words, how often they were asked, on which days,
 /// and the stored keys they were asked under.
 pub struct Group {
-    key: BTreeSet<String>,
+    /// The words, as a stored key: sorted, joined by spaces. Comparing these strings compares
+    /// the word lists (a space sorts before every letter and digit).
+    key: String,
+    /// How many words.
+    words: usize,
     count: i64,
     per_day: BTreeMap<NaiveDate, i64>,
     /// The stored keys merged into this group and how often each was asked.
@@ -114,18 +118,15 @@ pub struct Group {
 }
 
 /// Groups the questions of the range by key, then merges similar keys into the most asked
-/// groups; most asked first.
+/// groups; most asked first. Keys are compared as strings and split into words only where
+/// similarity is computed: most of the work is a long tail of one-off questions.
 pub fn group(range: &DayRange, keyed: &[KeyedDays]) -> Vec<Group> {
-    // Exact groups first: one per set of words.
-    let mut exact: HashMap<BTreeSet<String>, Group> = HashMap::new();
+    // Exact groups first: one per set of words (a stored key is that set, in order).
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut exact: Vec<Group> = Vec::new();
     for k in keyed {
-        let words: BTreeSet<String> = k
-            .key
-            .split(' ')
-            .filter(|w| !w.is_empty())
-            .map(String::from)
-            .collect();
-        if words.is_empty() {
+        let words = k.key.split(' ').filter(|w| !w.is_empty()).count();
+        if words == 0 {
             continue;
         }
         let mut per_day: BTreeMap<NaiveDate, i64> = BTreeMap::new();
@@ -138,12 +139,17 @@ pub fn group(range: &DayRange, keyed: &[KeyedDays]) -> Vec<Group> {
         if n == 0 {
             continue;
         }
-        let g = exact.entry(words.clone()).or_insert_with(|| Group {
-            key: words,
-            count: 0,
-            per_day: BTreeMap::new(),
-            members: Vec::new(),
+        let at = *index.entry(k.key.as_str()).or_insert_with(|| {
+            exact.push(Group {
+                key: k.key.clone(),
+                words,
+                count: 0,
+                per_day: BTreeMap::new(),
+                members: Vec::new(),
+            });
+            exact.len() - 1
         });
+        let g = &mut exact[at];
         g.count += n;
         g.members.push((k.key.clone(), n));
         for (d, c) in per_day {
@@ -151,7 +157,6 @@ pub fn group(range: &DayRange, keyed: &[KeyedDays]) -> Vec<Group> {
         }
     }
     // Then merge similar ones into the most asked.
-    let mut exact: Vec<Group> = exact.into_values().collect();
     exact.sort_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key)));
     let mut groups: Vec<Group> = Vec::new();
     // Which merge targets hold each word: a question is compared only with groups it shares a
@@ -164,9 +169,9 @@ pub fn group(range: &DayRange, keyed: &[KeyedDays]) -> Vec<Group> {
     let mut shared: Vec<usize> = Vec::new();
     let mut touched: Vec<usize> = Vec::new();
     for g in exact {
-        let short = g.key.len() <= MAX_WORDS;
+        let short = g.words <= MAX_WORDS;
         let into = if short {
-            for w in &g.key {
+            for w in g.key.split(' ').filter(|w| !w.is_empty()) {
                 for &i in holding.get(w).map(Vec::as_slice).unwrap_or_default() {
                     if shared[i] == 0 {
                         touched.push(i);
@@ -179,7 +184,7 @@ pub fn group(range: &DayRange, keyed: &[KeyedDays]) -> Vec<Group> {
                 .iter()
                 .copied()
                 .filter(|&i| {
-                    let all = groups[i].key.len() + g.key.len() - shared[i];
+                    let all = groups[i].words + g.words - shared[i];
                     all > 0 && shared[i] as f64 / all as f64 >= SIMILAR
                 })
                 .min();
@@ -202,8 +207,8 @@ pub fn group(range: &DayRange, keyed: &[KeyedDays]) -> Vec<Group> {
             None => {
                 if short && targets < MAX_TARGETS {
                     targets += 1;
-                    for w in &g.key {
-                        holding.entry(w.clone()).or_default().push(groups.len());
+                    for w in g.key.split(' ').filter(|w| !w.is_empty()) {
+                        holding.entry(w.to_string()).or_default().push(groups.len());
                     }
                 }
                 shared.push(0);
@@ -213,6 +218,17 @@ pub fn group(range: &DayRange, keyed: &[KeyedDays]) -> Vec<Group> {
     }
     groups.sort_by(|a, b| b.count.cmp(&a.count).then(a.key.cmp(&b.key)));
     groups
+}
+
+/// The long keys (and their questions) in the range that `question_keys` did not list: each
+/// is a group of its own, counted in the totals but not among the most asked.
+pub fn unlisted(q: &QuestionKeys) -> (i64, i64) {
+    let listed = q
+        .keys
+        .iter()
+        .filter(|k| k.key.split(' ').count() > MAX_WORDS);
+    let (keys, questions) = listed.fold((0, 0), |(k, n), l| (k + 1, n + l.days.len() as i64));
+    (q.long_keys - keys, q.long_questions - questions)
 }
 
 /// The stored keys of the `limit` most asked groups whose wordings are worth looking up: the
@@ -228,11 +244,13 @@ pub fn wording_keys(groups: &[Group], limit: usize) -> Vec<String> {
 }
 
 /// The most asked questions in the range with counts, wordings (from `wordings`, looked up
-/// for `wording_keys`) and a daily trend. Without `with_text` (an admin looking across users)
-/// a group is shown by its words only.
+/// for `wording_keys`) and a daily trend; `unlisted` groups and questions (from `unlisted`)
+/// count in the totals. Without `with_text` (an admin looking across users) a group is shown
+/// by its words only.
 pub fn common(
     range: &DayRange,
     groups: &[Group],
+    unlisted: (i64, i64),
     wordings: &[Wording],
     with_text: bool,
     limit: usize,
@@ -250,7 +268,7 @@ pub fn common(
             *worded[i].entry(wording).or_default() += w.count;
         }
     }
-    let total: i64 = groups.iter().map(|g| g.count).sum();
+    let total: i64 = groups.iter().map(|g| g.count).sum::<i64>() + unlisted.1;
     let half = range.from + chrono::Duration::days(range.len() / 2);
     let rows: Vec<Value> = groups
         .iter()
@@ -260,7 +278,7 @@ pub fn common(
             wordings.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
             let first: i64 = g.per_day.range(..half).map(|(_, n)| n).sum();
             let second = g.count - first;
-            let words: Vec<&str> = g.key.iter().map(String::as_str).collect();
+            let words: Vec<&str> = g.key.split(' ').filter(|w| !w.is_empty()).collect();
             let question = match wordings.first() {
                 Some((w, _)) if with_text => json!(w),
                 _ => json!(words.join(" ")),
@@ -285,7 +303,7 @@ pub fn common(
     json!({
         "range": range,
         "questions": total,
-        "groups": groups.len(),
+        "groups": groups.len() as i64 + unlisted.0,
         "method": format!("content words after normalising; groups with Jaccard similarity >= {SIMILAR} merged"),
         "wordings_from": format!("the latest {RECENT_WORDINGS} questions of the groups shown"),
         "common": rows,
@@ -355,11 +373,10 @@ mod tests {
             text: "plan the next two hours".into(),
             count: 1,
         }];
-        let v = common(&range, &groups, &wordings, true, 10);
-        assert_eq!(
-            v["questions"], 5,
-            "the day outside the range is not counted"
-        );
+        let v = common(&range, &groups, (2, 7), &wordings, true, 10);
+        // 5 in the range (the day outside is not counted) and 7 unlisted, in 2 + 2 groups.
+        assert_eq!(v["questions"], 12);
+        assert_eq!(v["groups"], 4);
         assert_eq!(v["common"][0]["count"], 4);
         assert_eq!(v["common"][0]["question"], "plan the next two hours");
         assert_eq!(v["common"][0]["trend"]["per_day"], json!([1, 3]));

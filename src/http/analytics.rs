@@ -292,12 +292,13 @@ pub async fn questions(
     let limit = super::chat::bounded(p.limit, 20, 200, "limit")? as usize;
     let sc = scope(&s, &me.user, &p).await?;
     let (store, owner) = (s.chat.store(), sc.owner.as_deref());
-    // Questions asked since the last look get their key first (start-up keys the rest).
+    // Questions from before keys were stored (an upgrade, a restore) get theirs first;
+    // start-up does the same for the whole history.
     store.key_questions(owner, sc.from, sc.to).await?;
     let keyed = store
-        .question_keys(owner, sc.from, sc.to, &sc.offsets(&s))
+        .question_keys(owner, sc.from, sc.to, &sc.offsets(&s), limit as i64)
         .await?;
-    let groups = analytics::questions::group(&sc.range, &keyed);
+    let groups = analytics::questions::group(&sc.range, &keyed.keys);
     let wordings = if sc.own {
         let keys = analytics::questions::wording_keys(&groups, limit);
         let recent = analytics::questions::RECENT_WORDINGS;
@@ -306,7 +307,14 @@ pub async fn questions(
         Vec::new()
     };
     Ok(Json(scoped(
-        analytics::questions::common(&sc.range, &groups, &wordings, sc.own, limit),
+        analytics::questions::common(
+            &sc.range,
+            &groups,
+            analytics::questions::unlisted(&keyed),
+            &wordings,
+            sc.own,
+            limit,
+        ),
         &sc,
     )))
 }

@@ -82,6 +82,17 @@ pub struct KeyedDays {
     pub days: Vec<chrono::NaiveDate>,
 }
 
+/// The keyed questions of a range, as `question_keys` reads them: every key of up to
+/// `MAX_WORDS` words (those may merge by similarity), and of the longer keys (which group only
+/// with themselves) the `limit` most asked, with how many longer keys and questions there
+/// are in all, listed or not.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QuestionKeys {
+    pub keys: Vec<KeyedDays>,
+    pub long_keys: i64,
+    pub long_questions: i64,
+}
+
 /// How often one wording (its first `QUESTION_CHARS` characters) of a key was asked.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Wording {
@@ -195,14 +206,16 @@ pub trait Analytics: Send + Sync {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<u64>;
-    /// The keyed questions in `[from, to)`, per key, with each one's local day.
+    /// The keyed questions in `[from, to)`, per key, with each one's local day: all short
+    /// keys and the `limit` most asked long ones (see `QuestionKeys`).
     async fn question_keys(
         &self,
         owner: Option<&str>,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         offsets: &crate::analytics::Offsets,
-    ) -> StoreResult<Vec<KeyedDays>>;
+        limit: i64,
+    ) -> StoreResult<QuestionKeys>;
     /// The wordings of the questions with one of `keys` among the latest `recent` such
     /// questions in `[from, to)`, counted.
     async fn wordings(
@@ -675,33 +688,50 @@ macro_rules! sql_analytics {
                 from: chrono::DateTime<chrono::Utc>,
                 to: chrono::DateTime<chrono::Utc>,
                 offsets: &crate::analytics::Offsets,
-            ) -> crate::store::StoreResult<Vec<crate::store::analytics::KeyedDays>> {
+                limit: i64,
+            ) -> crate::store::StoreResult<crate::store::analytics::QuestionKeys> {
+                use crate::analytics::questions::MAX_WORDS;
                 use crate::store::analytics::int_list;
                 use sqlx::Row;
                 let d = &$dialect;
                 // Through the covering index `chat_messages_questions` (migration 0013), each
-                // key's days as one list.
+                // key's days as one list; a long key is a statement that only groups with
+                // itself, so of those only the most asked cross over, with their totals.
                 let sql = format!(
-                    "SELECT m.question_key AS k, {} AS days \
-                     FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
-                     WHERE m.role = 'user' AND m.question_key <> '' \
-                       AND m.created_at >= $1 AND m.created_at < $2{} \
-                     GROUP BY 1",
+                    "SELECT k, days, n, long_keys, long_questions FROM \
+                       (SELECT k, days, n, w, \
+                          CAST(SUM(CASE WHEN w > {MAX_WORDS} THEN 1 ELSE 0 END) OVER () \
+                            AS BIGINT) AS long_keys, \
+                          CAST(SUM(CASE WHEN w > {MAX_WORDS} THEN n ELSE 0 END) OVER () \
+                            AS BIGINT) AS long_questions, \
+                          ROW_NUMBER() OVER (PARTITION BY w > {MAX_WORDS} ORDER BY n DESC, k) \
+                            AS place \
+                        FROM (SELECT m.question_key AS k, {} AS days, COUNT(*) AS n, \
+                                length(m.question_key) - length(replace(m.question_key, ' ', '')) \
+                                  + 1 AS w \
+                              FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
+                              WHERE m.role = 'user' AND m.question_key <> '' \
+                                AND m.created_at >= $1 AND m.created_at < $2{} \
+                              GROUP BY 1) g) t \
+                     WHERE w <= {MAX_WORDS} OR place <= {limit}",
                     (d.int_list)(&offsets.local_day(&(d.epoch)("m.created_at"))),
                     crate::store::analytics::owner_clause(owner)
                 );
                 let rows = self.analytics_rows(sql, owner, from, to).await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(crate::store::analytics::KeyedDays {
-                            key: r.try_get("k")?,
-                            days: int_list(r.try_get("days")?)?
-                                .into_iter()
-                                .map(crate::analytics::day_of)
-                                .collect(),
-                        })
-                    })
-                    .collect()
+                let mut out = crate::store::analytics::QuestionKeys::default();
+                for r in &rows {
+                    out.long_keys = r.try_get::<Option<i64>, _>("long_keys")?.unwrap_or(0);
+                    out.long_questions =
+                        r.try_get::<Option<i64>, _>("long_questions")?.unwrap_or(0);
+                    out.keys.push(crate::store::analytics::KeyedDays {
+                        key: r.try_get("k")?,
+                        days: int_list(r.try_get("days")?)?
+                            .into_iter()
+                            .map(crate::analytics::day_of)
+                            .collect(),
+                    });
+                }
+                Ok(out)
             }
 
             async fn wordings(

@@ -781,6 +781,22 @@ both!(
                 .await
                 .unwrap();
         }
+        // Statements (more than MAX_WORDS content words) group only with themselves.
+        let long = [
+            "Marcus said the walk-in cooler door gasket is torn again and produce came late",
+            "Priya wants the brunch schedule, linen order, tip-out sheets and permit renewal",
+        ];
+        for (i, q) in [long[0], long[1], long[0]].iter().enumerate() {
+            s.append_message(&msg(
+                sid,
+                Role::User,
+                q,
+                MessageStatus::Complete,
+                at(5 + i as u32),
+            ))
+            .await
+            .unwrap();
+        }
         let (from, to) = (
             at(0) - chrono::TimeDelta::days(1),
             at(0) + chrono::TimeDelta::days(2),
@@ -793,29 +809,32 @@ both!(
         // Written with their keys…
         assert_eq!(s.key_questions(None, from, to).await.unwrap(), 0);
         let written = sorted(
-            s.question_keys(Some("john"), from, to, &offsets)
+            s.question_keys(Some("john"), from, to, &offsets, 1)
                 .await
-                .unwrap(),
+                .unwrap()
+                .keys,
         );
         // …and questions from before the keys (or restored) get them once, per owner.
         crate::support::exec(&db.url, "UPDATE chat_messages SET question_key = NULL").await;
         assert!(
-            s.question_keys(Some("john"), from, to, &offsets)
+            s.question_keys(Some("john"), from, to, &offsets, 1)
                 .await
                 .unwrap()
+                .keys
                 .is_empty()
         );
         assert_eq!(s.key_questions(Some("maria"), from, to).await.unwrap(), 0);
-        assert_eq!(s.key_questions(Some("john"), from, to).await.unwrap(), 5);
+        assert_eq!(s.key_questions(Some("john"), from, to).await.unwrap(), 8);
         assert_eq!(
             s.key_questions(None, from, to).await.unwrap(),
             0,
             "keyed once"
         );
         let keyed = sorted(
-            s.question_keys(Some("john"), from, to, &offsets)
+            s.question_keys(Some("john"), from, to, &offsets, 1)
                 .await
-                .unwrap(),
+                .unwrap()
+                .keys,
         );
         assert_eq!(keyed, written);
         let day = |d| NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
@@ -824,16 +843,35 @@ both!(
             d.sort();
             d
         };
-        // "?!" has no words: stored as '' and never grouped.
-        assert_eq!(keyed.len(), 2, "{keyed:?}");
-        assert_eq!(keyed[0].key, "follow");
-        assert_eq!(days(&keyed[0]), vec![day(24)]);
-        assert_eq!(keyed[1].key, "urgent");
-        assert_eq!(days(&keyed[1]), vec![day(24), day(24), day(25)]);
+        // "?!" has no words: stored as '' and never grouped. Of the two statements only the
+        // most asked is listed (limit 1), and both count in the totals.
+        use opschat::store::analytics::stored_key;
+        let (short, listed): (Vec<_>, Vec<_>) =
+            keyed.iter().partition(|k| k.key.split(' ').count() <= 8);
+        assert_eq!(short.len(), 2, "{keyed:?}");
+        assert_eq!(short[0].key, "follow");
+        assert_eq!(days(short[0]), vec![day(24)]);
+        assert_eq!(short[1].key, "urgent");
+        assert_eq!(days(short[1]), vec![day(24), day(24), day(25)]);
+        assert_eq!(listed.len(), 1, "{keyed:?}");
+        assert_eq!(listed[0].key, stored_key(long[0]));
+        assert_eq!(listed[0].days.len(), 2);
+        let all = s
+            .question_keys(Some("john"), from, to, &offsets, 1)
+            .await
+            .unwrap();
+        assert_eq!((all.long_keys, all.long_questions), (2, 3));
+        let more = s
+            .question_keys(Some("john"), from, to, &offsets, 5)
+            .await
+            .unwrap();
+        assert_eq!(more.keys.len(), 4);
+        assert_eq!((more.long_keys, more.long_questions), (2, 3));
         assert!(
-            s.question_keys(Some("maria"), from, to, &offsets)
+            s.question_keys(Some("maria"), from, to, &offsets, 1)
                 .await
                 .unwrap()
+                .keys
                 .is_empty()
         );
         let mut w = s
