@@ -265,6 +265,25 @@ pub trait Archive: Send + Sync {
     async fn restore_all(&self, rows: tokio::sync::mpsc::Receiver<Incoming>) -> StoreResult<u64>;
 }
 
+/// The column a restore fills that the archive does not carry, because it is derived from the
+/// row: a question's grouping key (`store::analytics::stored_key`), so that restored history
+/// is ready for analytics without rewriting every row afterwards.
+pub(crate) fn derived(
+    table: &TableSpec,
+    row: &Map<String, Value>,
+) -> Option<(&'static str, Option<String>)> {
+    (table.name == "chat_messages").then(|| {
+        let question = row.get("role").and_then(Value::as_str) == Some("user");
+        let content = row.get("content").and_then(Value::as_str);
+        (
+            "question_key",
+            content
+                .filter(|_| question)
+                .map(crate::store::analytics::stored_key),
+        )
+    })
+}
+
 /// What a restore sends to the database.
 #[derive(Debug)]
 pub enum Incoming {
@@ -347,8 +366,9 @@ macro_rules! sql_archive {
                 use crate::store::StoreError;
                 use crate::store::archive::{Incoming, Kind};
                 use serde_json::Value;
-                let insert = |table: &crate::store::archive::TableSpec| {
-                    let cols: Vec<&str> = table.columns.iter().map(|(c, _)| *c).collect();
+                let insert = |table: &crate::store::archive::TableSpec, extra: Option<&str>| {
+                    let mut cols: Vec<&str> = table.columns.iter().map(|(c, _)| *c).collect();
+                    cols.extend(extra);
                     let marks: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
                     format!(
                         "INSERT INTO {} ({}) VALUES ({})",
@@ -378,7 +398,8 @@ macro_rules! sql_archive {
                     let text = match &sql {
                         Some((name, text)) if *name == table.name => text.clone(),
                         _ => {
-                            let text = insert(table);
+                            let extra = crate::store::archive::derived(table, &row).map(|(c, _)| c);
+                            let text = insert(table, extra);
                             sql = Some((table.name, text.clone()));
                             text
                         }
@@ -451,6 +472,9 @@ macro_rules! sql_archive {
                                 Some(sqlx::types::Json(v.clone()))
                             }),
                         };
+                    }
+                    if let Some((_, value)) = crate::store::archive::derived(table, &row) {
+                        q = q.bind(value);
                     }
                     q.execute(&mut *tx).await?;
                     loaded += 1;

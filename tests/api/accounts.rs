@@ -4,7 +4,7 @@
 
 use crate::both;
 use crate::support::{
-    PASSWORD, TestApp, TestDb, bearer_client, config, exec, session_cookie, sign_in,
+    PASSWORD, TestApp, TestDb, bearer_client, config, count, exec, session_cookie, sign_in,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -672,22 +672,6 @@ both!(
         assert_eq!(r.status(), 401);
     }
 );
-
-async fn count(url: &str, sql: &str) -> i64 {
-    if url.starts_with("postgres") {
-        let pool = sqlx::PgPool::connect(url).await.unwrap();
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-    } else {
-        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .fetch_one(&pool)
-            .await
-            .unwrap()
-    }
-}
 
 both!(
     upgrading_a_single_user_database_loses_nothing,

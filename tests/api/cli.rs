@@ -287,6 +287,11 @@ async fn an_instance_moves_from_sqlite_to_postgresql_and_loses_nothing() {
     let (code, out, err) = opschat(&pg, &["restore", file.to_str().unwrap()]).await;
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("restored"), "{out}");
+    // Restored questions come with their grouping key, as written ones do.
+    let keyed = "SELECT COUNT(*) FROM chat_messages WHERE role = 'user' AND question_key <> ''";
+    let unkeyed = "SELECT COUNT(*) FROM chat_messages WHERE role = 'user' AND question_key IS NULL";
+    assert!(crate::support::count(&pg.url, keyed).await > 0);
+    assert_eq!(crate::support::count(&pg.url, unkeyed).await, 0);
     let (code, again, err) = opschat(&pg, &["export", "--all", "--with-secrets"]).await;
     assert_eq!(code, 0, "{err}");
     let sorted = |s: &str| {

@@ -418,3 +418,20 @@ pub async fn exec(url: &str, sql: &str) {
         pool.close().await;
     }
 }
+
+/// One integer from SQL on the test database, whichever backend it is.
+pub async fn count(url: &str, sql: &str) -> i64 {
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    } else {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    }
+}
