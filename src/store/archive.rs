@@ -302,7 +302,7 @@ pub fn time_text(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 macro_rules! sql_archive {
-    ($store:ident, $db:ty, $row:ty, $id:ty, $begin:expr) => {
+    ($store:ident, $db:ty, $row:ty, $id:ty, $begin:expr, $settle:expr) => {
         #[async_trait::async_trait]
         impl crate::store::archive::Archive for $store {
             async fn archive_rows(
@@ -480,7 +480,9 @@ macro_rules! sql_archive {
                     loaded += 1;
                 }
                 tx.commit().await?;
-                sqlx::query("ANALYZE").execute(&self.pool).await?;
+                // Fresh statistics for the planner (and on PostgreSQL the visibility map that
+                // index-only scans need) before anyone reads the restored history.
+                sqlx::raw_sql($settle).execute(&self.pool).await?;
                 Ok(loaded)
             }
         }

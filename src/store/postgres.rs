@@ -193,7 +193,8 @@ crate::store::archive::sql_archive!(
     sqlx::Postgres,
     sqlx::postgres::PgRow,
     uuid::Uuid,
-    "BEGIN"
+    "BEGIN",
+    "VACUUM (ANALYZE)"
 );
 
 crate::store::analytics::sql_analytics!(

@@ -220,7 +220,8 @@ crate::store::archive::sql_archive!(
     sqlx::Sqlite,
     sqlx::sqlite::SqliteRow,
     uuid::fmt::Hyphenated,
-    "BEGIN IMMEDIATE"
+    "BEGIN IMMEDIATE",
+    "ANALYZE"
 );
 
 crate::store::analytics::sql_analytics!(
