@@ -200,8 +200,8 @@ impl App {
     }
 }
 
-/// Stores the grouping key of every question that has none (after an upgrade, a restore, or
-/// questions asked since analytics last looked), so that common questions read keys only.
+/// Stores the grouping key of every question that has none (questions written before keys
+/// were, after an upgrade), so that common questions read keys only.
 async fn key_questions(store: &dyn store::Store) {
     use chrono::TimeZone;
     let (from, to) = (
