@@ -669,14 +669,17 @@ macro_rules! sql_analytics {
                             Ok(serde_json::json!({"i": id.to_string(), "k": stored_key(&text)}))
                         })
                         .collect::<crate::store::StoreResult<Vec<_>>>()?;
-                    if !keys.is_empty() {
-                        sqlx::query($dialect.set_keys)
-                            .bind(serde_json::Value::Array(keys).to_string())
-                            .execute(&self.pool)
-                            .await?;
+                    if keys.is_empty() {
+                        return Ok(keyed);
                     }
-                    keyed += rows.len() as u64;
-                    if (rows.len() as i64) < KEY_BATCH {
+                    let set = sqlx::query($dialect.set_keys)
+                        .bind(serde_json::Value::Array(keys).to_string())
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+                    keyed += set;
+                    // A batch that keyed nothing would be read again: stop rather than spin.
+                    if (rows.len() as i64) < KEY_BATCH || set == 0 {
                         return Ok(keyed);
                     }
                 }
