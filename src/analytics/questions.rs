@@ -103,6 +103,11 @@ pub fn key(question: &str) -> BTreeSet<String> {
     }
 }
 
+/// The words of a stored key (`store::analytics::stored_key`).
+fn words_of(key: &str) -> impl Iterator<Item = &str> {
+    key.split(' ').filter(|w| !w.is_empty())
+}
+
 /// Questions that are one question: their words, how often they were asked, on which days,
 /// and the stored keys they were asked under.
 pub struct Group {
@@ -125,7 +130,7 @@ pub fn group(range: &DayRange, keyed: &[KeyedDays]) -> Vec<Group> {
     let mut index: HashMap<&str, usize> = HashMap::new();
     let mut exact: Vec<Group> = Vec::new();
     for k in keyed {
-        let words = k.key.split(' ').filter(|w| !w.is_empty()).count();
+        let words = words_of(&k.key).count();
         if words == 0 {
             continue;
         }
@@ -171,7 +176,7 @@ pub fn group(range: &DayRange, keyed: &[KeyedDays]) -> Vec<Group> {
     for g in exact {
         let short = g.words <= MAX_WORDS;
         let into = if short {
-            for w in g.key.split(' ').filter(|w| !w.is_empty()) {
+            for w in words_of(&g.key) {
                 for &i in holding.get(w).map(Vec::as_slice).unwrap_or_default() {
                     if shared[i] == 0 {
                         touched.push(i);
@@ -207,7 +212,7 @@ pub fn group(range: &DayRange, keyed: &[KeyedDays]) -> Vec<Group> {
             None => {
                 if short && targets < MAX_TARGETS {
                     targets += 1;
-                    for w in g.key.split(' ').filter(|w| !w.is_empty()) {
+                    for w in words_of(&g.key) {
                         holding.entry(w.to_string()).or_default().push(groups.len());
                     }
                 }
@@ -226,7 +231,7 @@ pub fn unlisted(q: &QuestionKeys) -> (i64, i64) {
     let listed = q
         .keys
         .iter()
-        .filter(|k| k.key.split(' ').count() > MAX_WORDS);
+        .filter(|k| words_of(&k.key).count() > MAX_WORDS);
     let (keys, questions) = listed.fold((0, 0), |(k, n), l| (k + 1, n + l.days.len() as i64));
     (q.long_keys - keys, q.long_questions - questions)
 }
@@ -278,7 +283,7 @@ pub fn common(
             wordings.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
             let first: i64 = g.per_day.range(..half).map(|(_, n)| n).sum();
             let second = g.count - first;
-            let words: Vec<&str> = g.key.split(' ').filter(|w| !w.is_empty()).collect();
+            let words: Vec<&str> = words_of(&g.key).collect();
             let question = match wordings.first() {
                 Some((w, _)) if with_text => json!(w),
                 _ => json!(words.join(" ")),

@@ -1,8 +1,8 @@
 //! What the analytics page is computed from, for one user or the whole instance over a time
 //! range: replies, questions and sessions summed and counted by the database, per local day
-//! (from `crate::analytics::Offsets`), model, outcome, session or user; the timings come as
-//! one list per day and model, and the question texts one row each. The figures are shaped in `crate::analytics`, the same
-//! way for both databases.
+//! (from `crate::analytics::Offsets`), model, outcome, session or user, from roll-ups where
+//! there are some; timings and question days come as one list per group. The figures are
+//! shaped in `crate::analytics`, the same way for both databases.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -68,7 +68,7 @@ pub(crate) fn int_list(list: Option<&str>) -> StoreResult<Vec<i64>> {
         .filter(|v| !v.is_empty())
         .map(|v| {
             v.trim().parse::<i64>().map_err(|e| {
-                super::StoreError::Backend(anyhow::anyhow!("a timing list held {v:?}: {e}"))
+                super::StoreError::Backend(anyhow::anyhow!("an aggregated list held {v:?}: {e}"))
             })
         })
         .collect()
@@ -198,8 +198,8 @@ pub trait Analytics: Send + Sync {
         offsets: &crate::analytics::Offsets,
     ) -> StoreResult<Vec<Timings>>;
     /// Stores the key of every question in `[from, to)` (of `owner` or of everyone) that has
-    /// none yet (questions from before migration 0013 or restored from an archive; new ones
-    /// get theirs when they are written), `KEY_BATCH` per statement; returns how many it keyed.
+    /// none yet (questions from before migration 0013: new and restored ones get theirs when
+    /// they are written), `KEY_BATCH` per statement; returns how many it keyed.
     async fn key_questions(
         &self,
         owner: Option<&str>,

@@ -771,7 +771,7 @@ both!(
         .await
         .unwrap();
         for (i, q) in asked.iter().enumerate().skip(1) {
-            // The last two on the next local day (UTC+1 from 22:55 UTC).
+            // The last two on the next local day: 23:00 UTC is midnight at UTC+1.
             let when = if i >= 3 {
                 at(0) + chrono::TimeDelta::hours(14)
             } else {
