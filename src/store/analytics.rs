@@ -110,6 +110,16 @@ pub fn stored_key(question: &str) -> String {
         .join(" ")
 }
 
+/// The terms (over `m`, a row of `chat_messages`) that select the questions with a key of one
+/// to `MAX_WORDS` words. Written exactly as the predicate of `chat_messages_short_questions`
+/// (migration 0014): a query uses a partial index only when its WHERE repeats it.
+pub const SHORT_KEY: &str = "m.role = 'user' AND m.question_key <> '' \
+    AND length(m.question_key) - length(replace(m.question_key, ' ', '')) < 8";
+/// The questions with a key of more than `MAX_WORDS` words, as `chat_messages_long_questions`
+/// selects them.
+pub const LONG_KEY: &str = "m.role = 'user' \
+    AND length(m.question_key) - length(replace(m.question_key, ' ', '')) >= 8";
+
 /// How many questions `key_questions` keys per statement.
 pub const KEY_BATCH: i64 = 1000;
 
@@ -693,39 +703,36 @@ macro_rules! sql_analytics {
                 offsets: &crate::analytics::Offsets,
                 limit: i64,
             ) -> crate::store::StoreResult<crate::store::analytics::QuestionKeys> {
-                use crate::analytics::questions::MAX_WORDS;
-                use crate::store::analytics::int_list;
+                use crate::store::analytics::{int_list, LONG_KEY, SHORT_KEY};
                 use sqlx::Row;
                 let d = &$dialect;
-                // Through the covering index `chat_messages_questions` (migration 0013), each
-                // key's days as one list; a long key is a statement that only groups with
-                // itself, so of those only the most asked cross over, with their totals.
-                let sql = format!(
-                    "SELECT k, days, n, long_keys, long_questions FROM \
-                       (SELECT k, days, n, w, \
-                          CAST(SUM(CASE WHEN w > {MAX_WORDS} THEN 1 ELSE 0 END) OVER () \
-                            AS BIGINT) AS long_keys, \
-                          CAST(SUM(CASE WHEN w > {MAX_WORDS} THEN n ELSE 0 END) OVER () \
-                            AS BIGINT) AS long_questions, \
-                          ROW_NUMBER() OVER (PARTITION BY w > {MAX_WORDS} ORDER BY n DESC, k) \
-                            AS place \
-                        FROM (SELECT m.question_key AS k, {} AS days, COUNT(*) AS n, \
-                                length(m.question_key) - length(replace(m.question_key, ' ', '')) \
-                                  + 1 AS w \
-                              FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
-                              WHERE m.role = 'user' AND m.question_key <> '' \
-                                AND m.created_at >= $1 AND m.created_at < $2{} \
-                              GROUP BY 1) g) t \
-                     WHERE w <= {MAX_WORDS} OR place <= {limit}",
-                    (d.int_list)(&offsets.local_day(&(d.epoch)("m.created_at"))),
-                    crate::store::analytics::owner_clause(owner)
+                let days = (d.int_list)(&offsets.local_day(&(d.epoch)("m.created_at")));
+                let owned = crate::store::analytics::owner_clause(owner);
+                // Each from its own covering partial index (migration 0014), at once: every
+                // short key with its days as one list, and of the long keys (statements, that
+                // only group with themselves) the most asked, with the totals of all of them.
+                let short = format!(
+                    "SELECT m.question_key AS k, {days} AS days \
+                     FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
+                     WHERE {SHORT_KEY} AND m.created_at >= $1 AND m.created_at < $2{owned} \
+                     GROUP BY 1"
                 );
-                let rows = self.analytics_rows(sql, owner, from, to).await?;
+                let long = format!(
+                    "SELECT k, days, long_keys, long_questions FROM \
+                       (SELECT k, days, n, COUNT(*) OVER () AS long_keys, \
+                          CAST(SUM(n) OVER () AS BIGINT) AS long_questions FROM \
+                          (SELECT m.question_key AS k, {days} AS days, COUNT(*) AS n \
+                           FROM chat_messages m JOIN chat_sessions s ON s.id = m.session_id \
+                           WHERE {LONG_KEY} AND m.created_at >= $1 AND m.created_at < $2{owned} \
+                           GROUP BY 1) g) t \
+                     ORDER BY n DESC, k LIMIT {limit}"
+                );
+                let (short, long) = futures::try_join!(
+                    self.analytics_rows(short, owner, from, to),
+                    self.analytics_rows(long, owner, from, to)
+                )?;
                 let mut out = crate::store::analytics::QuestionKeys::default();
-                for r in &rows {
-                    out.long_keys = r.try_get::<Option<i64>, _>("long_keys")?.unwrap_or(0);
-                    out.long_questions =
-                        r.try_get::<Option<i64>, _>("long_questions")?.unwrap_or(0);
+                for r in short.iter().chain(&long) {
                     out.keys.push(crate::store::analytics::KeyedDays {
                         key: r.try_get("k")?,
                         days: int_list(r.try_get("days")?)?
@@ -733,6 +740,10 @@ macro_rules! sql_analytics {
                             .map(crate::analytics::day_of)
                             .collect(),
                     });
+                }
+                if let Some(r) = long.first() {
+                    out.long_keys = r.try_get("long_keys")?;
+                    out.long_questions = r.try_get("long_questions")?;
                 }
                 Ok(out)
             }
@@ -861,3 +872,37 @@ macro_rules! sql_analytics {
     };
 }
 pub(crate) use sql_analytics;
+
+#[cfg(test)]
+mod tests {
+    use super::{LONG_KEY, SHORT_KEY};
+    use crate::analytics::questions::MAX_WORDS;
+
+    /// Whitespace-insensitive: the migrations wrap their lines.
+    fn squeezed(s: &str) -> String {
+        s.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn question_queries_repeat_their_partial_indexes_predicates() {
+        // A predicate that drifted from its index's would still answer right, only slowly.
+        assert_eq!(MAX_WORDS, 8, "migration 0014's predicates say 8 words");
+        for migration in [
+            include_str!("../../migrations/sqlite/0014_question_lengths.sql"),
+            include_str!("../../migrations/postgres/0014_question_lengths.sql"),
+        ] {
+            let migration = squeezed(migration);
+            for (index, terms) in [("short", SHORT_KEY), ("long", LONG_KEY)] {
+                let terms = squeezed(&terms.replace("m.", ""));
+                let create = migration
+                    .split(';')
+                    .find(|s| s.contains(&format!("chat_messages_{index}_questions ON")))
+                    .unwrap_or_else(|| panic!("no {index} index"));
+                assert!(
+                    create.ends_with(&format!("WHERE {terms}")),
+                    "{index}: {create} does not end with WHERE {terms}"
+                );
+            }
+        }
+    }
+}
