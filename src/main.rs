@@ -293,6 +293,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                         session_id,
                         context: None,
                         model,
+                        history: None,
                     },
                 )
                 .await

@@ -46,6 +46,9 @@ pub struct TurnRequest {
     /// The client's optional `{"dailyDigest", "operations"}` context.
     pub context: Option<Value>,
     pub model: Option<String>,
+    /// The conversation so far as the client holds it (the OpenAI-compatible endpoint): sent
+    /// to the model instead of the session's stored history, within the same budget.
+    pub history: Option<Vec<HistoryMessage>>,
 }
 
 /// The outcome of a successful turn.
@@ -70,6 +73,8 @@ pub struct Prepared {
     pub model: String,
     /// The earlier answer a regenerated one replaces.
     pub replaces: Option<Uuid>,
+    /// The client's own history (`TurnRequest::history`), when it sent one.
+    pub history: Option<Vec<HistoryMessage>>,
 }
 
 /// Why a turn did not produce an answer.
@@ -374,6 +379,7 @@ impl ChatService {
             provider,
             model,
             replaces: None,
+            history: req.history,
         })
     }
 
@@ -436,12 +442,13 @@ impl ChatService {
             provider,
             model,
             replaces: replaced,
+            history: None,
         })
     }
 
     /// Builds the prompt for a stored question, calls the provider and stores the reply (or
     /// the failure). `replaces` is an earlier answer to mark superseded once this one is saved.
-    async fn answer(&self, p: Prepared) -> Result<TurnReply, ChatError> {
+    pub async fn answer(&self, p: Prepared) -> Result<TurnReply, ChatError> {
         let Prepared {
             user,
             session,
@@ -450,11 +457,13 @@ impl ChatService {
             provider,
             model,
             replaces,
+            history: client_history,
         } = p;
         let ctx = &ctx;
         let question = question_msg.content.as_str();
-        let (history, history_ids, history_tokens) =
-            self.history(session.id, question_msg.seq).await?;
+        let (history, history_ids, history_tokens) = self
+            .history(client_history, session.id, question_msg.seq)
+            .await?;
         let system = self.system_prompt(ctx);
         let request = ModelRequest {
             model: &model,
@@ -666,14 +675,45 @@ impl ChatService {
         n
     }
 
-    /// The latest messages before `before_seq` that fit the token budget, oldest first, with
-    /// their ids and total tokens. The original sent the *first* ten messages of a session; a
-    /// long conversation needs its latest ones. Read newest first, a page at a time.
+    /// The latest messages of a client's own history that fit the token budget, oldest first,
+    /// with their total tokens (they have no stored ids).
+    fn client_history(
+        &self,
+        mut client: Vec<HistoryMessage>,
+    ) -> (Vec<HistoryMessage>, Vec<Uuid>, i32) {
+        let mut used = 0i32;
+        let mut keep = 0usize;
+        for m in client.iter().rev() {
+            if m.content.is_empty() {
+                keep += 1;
+                continue;
+            }
+            let cost = tokens::count(&m.content) + tokens::PER_MESSAGE;
+            if used + cost > self.history_tokens || keep >= HISTORY_MAX {
+                break;
+            }
+            used += cost;
+            keep += 1;
+        }
+        let mut picked = client.split_off(client.len() - keep);
+        picked.retain(|m| !m.content.is_empty());
+        (picked, Vec::new(), used)
+    }
+
+    /// The history a question is answered with: the client's when it sent one (see
+    /// `client_history`), else the latest stored messages before `before_seq` that fit the
+    /// token budget, oldest first, with their ids and total tokens. The original sent the
+    /// *first* ten messages of a session; a long conversation needs its latest ones. Read
+    /// newest first, a page at a time.
     async fn history(
         &self,
+        client: Option<Vec<HistoryMessage>>,
         session_id: Uuid,
         before_seq: i64,
     ) -> Result<(Vec<HistoryMessage>, Vec<Uuid>, i32), StoreError> {
+        if let Some(client) = client {
+            return Ok(self.client_history(client));
+        }
         let mut picked = Vec::new();
         let mut used = 0i32;
         let mut cursor = before_seq;

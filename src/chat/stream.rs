@@ -115,7 +115,7 @@ impl ChatService {
 
     async fn drive(
         &self,
-        p: Prepared,
+        mut p: Prepared,
         reply_row: NewMessage,
         token: CancellationToken,
         tx: mpsc::Sender<StreamEvent>,
@@ -124,7 +124,7 @@ impl ChatService {
         let _active = crate::metrics::ActiveStream::start();
         let (inserted, history) = tokio::join!(
             self.store.append_message(&reply_row),
-            self.history(p.session.id, p.question.seq)
+            self.history(p.history.take(), p.session.id, p.question.seq)
         );
         if let Err(e) = inserted {
             tracing::error!(error = %e, "could not start a streaming reply");

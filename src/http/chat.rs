@@ -102,6 +102,7 @@ pub async fn turn(
         session_id,
         context: body.context,
         model: body.model,
+        history: None,
     };
     if wants_stream(&headers) {
         let prepared = s.chat.ask(&me.user, request).await?;

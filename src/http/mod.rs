@@ -10,6 +10,7 @@ pub mod auth;
 mod chat;
 pub mod error;
 mod extract;
+mod openai;
 mod ops;
 pub mod workspace;
 
@@ -56,6 +57,8 @@ pub struct RouteSpec {
 
 /// The largest chat request body: a 32 KiB message plus a generous client context.
 const CHAT_BODY_LIMIT: usize = 1024 * 1024;
+/// An OpenAI-compatible request carries the whole conversation.
+const COMPLETION_BODY_LIMIT: usize = 8 * 1024 * 1024;
 /// The largest import document accepted over HTTP.
 const IMPORT_BODY_LIMIT: usize = 32 * 1024 * 1024;
 /// The largest body of the small account requests.
@@ -415,6 +418,14 @@ fn table() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
             Admin,
             get(analytics::users),
         ),
+        // OpenAI-compatible (`openai`): an API token's user, errors in OpenAI's shape.
+        (Method::GET, "/v1/models", User, get(openai::models)),
+        (
+            Method::POST,
+            "/v1/chat/completions",
+            User,
+            post(openai::completions).layer(DefaultBodyLimit::max(COMPLETION_BODY_LIMIT)),
+        ),
         (Method::GET, "/healthz", Public, get(ops::health)),
         // Its own bearer token (OPSCHAT_METRICS_TOKEN), not an account's.
         (Method::GET, "/metrics", Public, get(metrics_with_token)),
@@ -447,6 +458,11 @@ pub fn router(state: AppState) -> Router {
             Access::Admin => handler
                 .route_layer(from_fn(auth::require_admin))
                 .route_layer(from_fn_with_state(state.clone(), auth::require_user)),
+        };
+        let handler = if path.starts_with("/v1/") {
+            handler.layer(from_fn(openai::errors))
+        } else {
+            handler
         };
         router = router.route(path, handler);
     }

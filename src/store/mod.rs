@@ -232,6 +232,13 @@ pub trait Store:
     ) -> StoreResult<(Session, Message)>;
     /// The owner's session `id`; another owner's is `None`, as if it did not exist.
     async fn session(&self, owner: &str, id: Uuid) -> StoreResult<Option<Session>>;
+    /// The owner's latest session whose conversation, as of its last OpenAI-compatible
+    /// exchange, has the digest `key`, and that has since gained at most one message (a
+    /// question whose answer failed).
+    async fn session_by_thread(&self, owner: &str, key: &str) -> StoreResult<Option<Session>>;
+    /// Remembers a session's conversation digest after an OpenAI-compatible exchange, with
+    /// the number of messages it holds at that point.
+    async fn set_thread(&self, owner: &str, id: Uuid, key: &str, messages: i32) -> StoreResult<()>;
     /// A user's sessions, most recent activity first.
     async fn sessions(
         &self,

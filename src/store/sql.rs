@@ -417,6 +417,45 @@ macro_rules! sql_store {
                 row.as_ref().map(session_row).transpose()
             }
 
+            async fn session_by_thread(
+                &self,
+                owner: &str,
+                key: &str,
+            ) -> StoreResult<Option<Session>> {
+                let sql = format!(
+                    "SELECT {SESSION_COLUMNS} FROM chat_sessions \
+                     WHERE user_id = $1 AND thread_key = $2 \
+                       AND message_count - thread_messages IN (0, 1) \
+                     ORDER BY last_message_at DESC, id DESC LIMIT 1"
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(owner)
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(session_row).transpose()
+            }
+
+            async fn set_thread(
+                &self,
+                owner: &str,
+                sid: uuid::Uuid,
+                key: &str,
+                messages: i32,
+            ) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE chat_sessions SET thread_key = $3, thread_messages = $4 \
+                     WHERE id = $1 AND user_id = $2",
+                )
+                .bind(id(sid))
+                .bind(owner)
+                .bind(key)
+                .bind(messages)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
             async fn sessions(
                 &self,
                 user_id: &str,

@@ -73,6 +73,8 @@ fn body_for(method: &Method, path: &str, a_session: &str) -> Option<Value> {
         "/api/delegations/{id}/follow-up" => json!({"note": "B followed up"}),
         "/api/digests/{date}" => json!({"text": "B's digest"}),
         "/api/auth/setup" => json!({"username": "intruder", "password": "intruder password"}),
+        "/v1/chat/completions" => json!({"model": "opschat-local", "messages": [
+            {"role": "user", "content": "What's due today?"}]}),
         _ => json!({}),
     })
 }
@@ -170,7 +172,7 @@ both!(
             let status = r.status().as_u16();
             match route.access {
                 Access::Public => assert!(status < 500, "{} {path}: {status}", route.method),
-                _ if path.starts_with("/api/") => {
+                _ if path.starts_with("/api/") || path.starts_with("/v1/") => {
                     assert_eq!(status, 401, "{} {path} must need sign-in", route.method);
                     let v: Value = r.json().await.unwrap();
                     assert_eq!(v["error"]["code"], "unauthenticated");

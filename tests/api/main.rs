@@ -9,6 +9,7 @@ mod analytics;
 mod browser;
 mod chat;
 mod cli;
+mod compat;
 mod ecosystem;
 mod export;
 mod isolation;
