@@ -1165,10 +1165,11 @@ pub(crate) fn score(question: &[String], title: &str) -> u32 {
         .map(|q| {
             if title.iter().any(|t| t == q) {
                 2
-            } else if q.len() >= 5
-                && title
-                    .iter()
-                    .any(|t| t.len() >= 5 && t[..5.min(t.len())] == q[..5])
+            } else if q.chars().nth(4).is_some()
+                && title.iter().any(|t| {
+                    // Five letters, not bytes: a word may be any script.
+                    t.chars().nth(4).is_some() && t.chars().take(5).eq(q.chars().take(5))
+                })
             {
                 1
             } else {
@@ -1214,6 +1215,15 @@ fn find_item<'a>(q: &str, ctx: &'a OpsContext) -> Option<Item<'a>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn words_in_any_script_are_compared_by_letters_not_bytes() {
+        // Schemathesis sent "n5ðí": a five-byte prefix cut the "í" in half and panicked.
+        let q = words("n5ðí crème brûlée");
+        assert_eq!(score(&q, "Crème brûlées for the weekend"), 4);
+        assert_eq!(score(&words("n5ðíxa"), "n5ðíxb order"), 1);
+        assert_eq!(score(&words("n5ðí"), "n5ðí"), 2);
+    }
 
     #[test]
     fn intents() {
