@@ -983,3 +983,48 @@ test("analytics: every chart renders with data, the range changes them, CSV matc
   assert.ok(title.length > 0);
   await page.context().close();
 });
+
+test("the API reference lists every operation, filters them and sends one with the session", async () => {
+  const page = await newPage(local.base);
+  const csp = [];
+  page.on("console", (m) => { if (/Content Security Policy/i.test(m.text())) csp.push(m.text()); });
+  await page.goto(`${local.base}/account`);
+  await page.getByRole("link", { name: "API reference" }).click();
+  await page.waitForURL(`${local.base}/api/docs`);
+  await page.locator(".docs-op").first().waitFor();
+  const doc = await (await fetch(`${local.base}/api/openapi.json`, { headers: authHeaders(local.base) })).json();
+  const operations = Object.values(doc.paths).reduce((n, m) => n + Object.keys(m).length, 0);
+  assert.equal(await page.locator(".docs-op").count(), operations, "one entry per operation");
+  assert.match(await page.locator("#docs-status").innerText(), new RegExp(`^${operations} operations`));
+  await axeCheck(page, "the API reference");
+
+  // Filtering leaves the matching operations.
+  await page.fill("#docs-filter", "/api/auth/me");
+  await page.waitForFunction(() => document.querySelectorAll(".docs-op:not([hidden])").length === 2);
+  // Send GET /api/auth/me with the session: the signed-in user comes back.
+  const me = page.locator(".docs-op:not([hidden])", { hasText: "Who you are" });
+  await me.locator(":scope > summary").click();
+  await me.getByRole("button", { name: "Send" }).click();
+  await me.locator(".docs-result").waitFor({ state: "visible" });
+  assert.match(await me.locator("[role=status]").innerText(), /^200 OK/);
+  assert.equal(JSON.parse(await me.locator(".docs-result").innerText()).user.username, "manager");
+  await axeCheck(page, "the API reference, an operation sent");
+  await page.screenshot({ path: join(SHOTS, "api-docs.png") });
+
+  // A write with a body prefilled from its schema, and a refusal shown as the API's error.
+  await page.fill("#docs-filter", "Create an API token");
+  const create = page.locator(".docs-op:not([hidden])");
+  await create.locator(":scope > summary").click();
+  assert.deepEqual(JSON.parse(await create.locator("textarea").inputValue()), { name: "" });
+  await create.getByRole("button", { name: "Send" }).click();
+  await create.locator(".docs-result").waitFor({ state: "visible" });
+  assert.match(await create.locator("[role=status]").innerText(), /^400 /);
+  await axeCheck(page, "the API reference, a refused request");
+  assert.deepEqual(csp, [], "nothing breaks the content security policy");
+
+  // Signed out, the page sends you to sign in.
+  const anon = await anonymousPage(`${local.base}/api/docs`);
+  await anon.waitForURL(`${local.base}/login`);
+  await anon.context().close();
+  await page.context().close();
+});

@@ -32,7 +32,7 @@ pub async fn state(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignUp {
     username: String,
@@ -73,7 +73,7 @@ pub async fn setup(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignIn {
     username: String,
@@ -129,13 +129,14 @@ pub async fn me(CurrentUser(me): CurrentUser) -> Json<Value> {
     Json(json!({ "user": me.user, "auth": auth_kind(&me.credential) }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileUpdate {
     #[serde(default)]
     display_name: Option<String>,
     /// An IANA name; `""` or `null` goes back to the instance default.
     #[serde(default, deserialize_with = "some_or_null")]
+    #[schemars(with = "Option<String>")]
     time_zone: Option<Option<String>>,
 }
 
@@ -165,7 +166,7 @@ pub async fn update_me(
     Ok(Json(json!({ "user": user })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     current_password: String,
@@ -198,7 +199,7 @@ pub async fn tokens(
     Ok(Json(json!({ "tokens": s.accounts.tokens(&me).await? })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     name: String,
@@ -231,7 +232,7 @@ pub async fn users(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "users": s.accounts.accounts().await? })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
     username: String,
@@ -277,7 +278,7 @@ pub async fn create_user(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountUpdate {
     #[serde(default)]
@@ -314,7 +315,7 @@ pub async fn update_user(
     Ok(Json(json!({ "user": user })))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordReset {
     #[serde(default)]

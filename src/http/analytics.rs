@@ -17,7 +17,7 @@ use super::extract::ApiQuery;
 use crate::analytics::{self, DayRange, SessionSort};
 use crate::domain::User;
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     days: Option<String>,

@@ -79,7 +79,9 @@ pub fn unauthenticated() -> ApiError {
 }
 
 fn is_page(path: &str) -> bool {
-    !path.starts_with("/api/") && !path.starts_with("/v1/") && path != "/healthz"
+    (!path.starts_with("/api/") || path == "/api/docs")
+        && !path.starts_with("/v1/")
+        && path != "/healthz"
 }
 
 /// What an unauthenticated request gets: a page load goes to the sign-in page, an API call a

@@ -17,7 +17,7 @@ use crate::domain::{Message, Session};
 use crate::store::SessionPatch;
 
 /// The original's request body.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct TurnBody {
     message: String,
     #[serde(default)]
@@ -162,7 +162,7 @@ fn reply_json(reply: crate::chat::TurnReply) -> Value {
     })
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryBody {
     #[serde(default)]
@@ -215,7 +215,7 @@ fn session_json(s: &Session) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct SessionsQuery {
     limit: Option<i64>,
     #[serde(default)]
@@ -245,7 +245,7 @@ pub async fn session(
     Ok(Json(v))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionUpdate {
     #[serde(default)]
@@ -293,7 +293,7 @@ pub async fn update_session(
     Ok(Json(session_json(&updated)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct HistoryQuery {
     limit: Option<i64>,
     before: Option<i64>,
@@ -456,7 +456,7 @@ pub async fn undo_action(
     decide(s, me, id, Decide::Undo).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQueryParams {
     q: Option<String>,
@@ -565,7 +565,7 @@ pub async fn search(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     format: Option<String>,

@@ -11,6 +11,7 @@ mod chat;
 pub mod error;
 mod extract;
 mod openai;
+pub mod openapi;
 mod ops;
 pub mod workspace;
 
@@ -425,6 +426,12 @@ fn table() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
             "/v1/chat/completions",
             User,
             post(openai::completions).layer(DefaultBodyLimit::max(COMPLETION_BODY_LIMIT)),
+        ),
+        (
+            Method::GET,
+            "/api/openapi.json",
+            User,
+            get(openapi::openapi),
         ),
         (Method::GET, "/healthz", Public, get(ops::health)),
         // Its own bearer token (OPSCHAT_METRICS_TOKEN), not an account's.

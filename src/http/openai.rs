@@ -38,7 +38,7 @@ use crate::domain::{MessageStatus, Role, User};
 /// was added.
 const MODELS_CREATED: i64 = 1_796_169_600;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 pub struct CompletionBody {
     #[serde(default)]
     model: Option<String>,
@@ -53,27 +53,27 @@ pub struct CompletionBody {
     // accepted and not used: the answer is opschat's.
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct StreamOptions {
     #[serde(default)]
     include_usage: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct InMessage {
     role: String,
     #[serde(default)]
     content: Option<Content>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum Content {
     Text(String),
     Parts(Vec<Part>),
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct Part {
     #[serde(rename = "type")]
     kind: String,

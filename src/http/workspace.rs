@@ -385,7 +385,7 @@ async fn task_response(
 
 // ------------------------------------------------------------------- tasks
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TaskQuery {
     status: Option<String>,
@@ -507,7 +507,39 @@ pub async fn list_tasks(
     ))
 }
 
-const TASK_FIELDS: &[&str] = &[
+/// What a task update may change.
+pub(super) const TASK_UPDATE_FIELDS: &[&str] = &[
+    "title",
+    "description",
+    "due_date",
+    "priority",
+    "status",
+    "time_estimate_minutes",
+    "delegatable",
+    "quadrant",
+    "recurrence",
+    "version",
+];
+/// What a delegation update may change.
+pub(super) const DELEGATION_UPDATE_FIELDS: &[&str] = &[
+    "task_description",
+    "assigned_to",
+    "assigned_to_email",
+    "due_date",
+    "follow_up_date",
+    "priority",
+    "status",
+    "complete_task",
+    "version",
+];
+/// A note on a delegation.
+pub(super) const NOTE_FIELDS: &[&str] = &["body"];
+/// A follow-up recorded on a delegation.
+pub(super) const FOLLOW_UP_FIELDS: &[&str] = &["next_follow_up_date", "note", "version"];
+/// A day's digest.
+pub(super) const DIGEST_FIELDS: &[&str] = &["text", "version"];
+
+pub(super) const TASK_FIELDS: &[&str] = &[
     "title",
     "quick",
     "description",
@@ -556,7 +588,7 @@ pub async fn create_task(
     task_response(&s, &me.user, StatusCode::CREATED, &task, None).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AsOfQuery {
     /// An RFC 3339 time: the item as it stood then.
@@ -618,21 +650,7 @@ pub async fn update_task(
     ApiJson(v): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     let id = item_id(&id, "task id")?;
-    let b = Body::new(
-        v,
-        &[
-            "title",
-            "description",
-            "due_date",
-            "priority",
-            "status",
-            "time_estimate_minutes",
-            "delegatable",
-            "quadrant",
-            "recurrence",
-            "version",
-        ],
-    )?;
+    let b = Body::new(v, TASK_UPDATE_FIELDS)?;
     let patch = TaskPatch {
         title: b.string("title", MAX_TITLE, false)?,
         description: b.nullable_string("description", MAX_DESCRIPTION)?,
@@ -708,7 +726,7 @@ fn delegation_draft(b: &Body, description_required: bool) -> Result<DelegationDr
     })
 }
 
-const DELEGATION_FIELDS: &[&str] = &[
+pub(super) const DELEGATION_FIELDS: &[&str] = &[
     "task_description",
     "assigned_to",
     "assigned_to_email",
@@ -758,7 +776,7 @@ pub async fn task_activity(
 
 // ------------------------------------------------------------- delegations
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DelegationQuery {
     status: Option<String>,
@@ -860,20 +878,7 @@ pub async fn update_delegation(
     ApiJson(v): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     let id = item_id(&id, "delegation id")?;
-    let b = Body::new(
-        v,
-        &[
-            "task_description",
-            "assigned_to",
-            "assigned_to_email",
-            "due_date",
-            "follow_up_date",
-            "priority",
-            "status",
-            "complete_task",
-            "version",
-        ],
-    )?;
+    let b = Body::new(v, DELEGATION_UPDATE_FIELDS)?;
     let patch = DelegationPatch {
         task_description: b.string("task_description", MAX_TITLE, false)?,
         assigned_to: b.string("assigned_to", MAX_NAME, false)?,
@@ -957,7 +962,7 @@ pub async fn add_note(
     ApiJson(v): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     let id = item_id(&id, "delegation id")?;
-    let b = Body::new(v, &["body"])?;
+    let b = Body::new(v, NOTE_FIELDS)?;
     let body = b.required("body", MAX_NOTE)?;
     let note = s
         .workspace
@@ -974,7 +979,7 @@ pub async fn follow_up(
     ApiJson(v): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     let id = item_id(&id, "delegation id")?;
-    let b = Body::new(v, &["next_follow_up_date", "note", "version"])?;
+    let b = Body::new(v, FOLLOW_UP_FIELDS)?;
     let next = b.date("next_follow_up_date")?.flatten();
     let note = b.nullable_string("note", MAX_NOTE)?.flatten();
     let version = expected_version(&headers, Some(&b))?;
@@ -1005,7 +1010,7 @@ pub async fn delegation_activity(
 
 // ----------------------------------------------------------------- digests
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitQuery {
     limit: Option<i64>,
@@ -1040,7 +1045,7 @@ pub async fn put_digest(
     ApiJson(v): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     let date = parse_date("date", &date)?;
-    let b = Body::new(v, &["text", "version"])?;
+    let b = Body::new(v, DIGEST_FIELDS)?;
     let text = b.required("text", MAX_DIGEST)?;
     let version = expected_version(&headers, Some(&b))?;
     let (d, created) = s

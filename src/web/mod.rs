@@ -75,6 +75,13 @@ pub fn routes() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
             Access::User,
             page(include_str!("analytics.html")),
         ),
+        // The API reference, from /api/openapi.json (its own script: no third-party assets).
+        (
+            Method::GET,
+            "/api/docs",
+            Access::User,
+            page(include_str!("docs.html")),
+        ),
         (
             Method::GET,
             "/static/app.css",
@@ -116,6 +123,12 @@ pub fn routes() -> Vec<(Method, &'static str, Access, MethodRouter<AppState>)> {
             "/static/analytics.js",
             Access::Public,
             asset(JS, include_str!("analytics.js")),
+        ),
+        (
+            Method::GET,
+            "/static/docs.js",
+            Access::Public,
+            asset(JS, include_str!("docs.js")),
         ),
         // uPlot 1.6.32 (MIT, vendor/uplot.LICENSE): the charts of the analytics page.
         (

@@ -525,7 +525,9 @@ both!(
                 std::env::var_os("CI").is_none(),
                 "CI must install the openai package (.ci/run: pip install -r tests/requirements.txt)"
             );
-            eprintln!("SKIPPED: the OpenAI SDK test needs `pip install -r tests/requirements.txt`");
+            eprintln!(
+                "*** SKIPPED: the OpenAI SDK test needs `pip install -r tests/requirements.txt`"
+            );
             return;
         }
         let app = TestApp::start(config(&db.url), false).await;
@@ -543,5 +545,67 @@ both!(
         );
         assert!(out.status.success(), "{log}");
         assert!(log.contains("all checks passed"), "{log}");
+    }
+);
+
+both!(
+    schemathesis_finds_no_server_error_and_no_response_off_the_schema,
+    |db: TestDb| async move {
+        let st = tokio::process::Command::new("schemathesis")
+            .arg("--version")
+            .output()
+            .await;
+        if !st.is_ok_and(|o| o.status.success()) {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must install Schemathesis (.ci/run: pip install -r tests/requirements.txt)"
+            );
+            eprintln!("*** SKIPPED: Schemathesis needs `pip install -r tests/requirements.txt`");
+            return;
+        }
+        let app = TestApp::start(config(&db.url), false).await;
+        app.import_fixture().await;
+        let (s, doc) = app.get("/api/openapi.json").await;
+        assert_eq!(s, 200);
+        assert_eq!(doc["openapi"], "3.1.0");
+        let examples = std::env::var("OPSCHAT_SCHEMATHESIS_EXAMPLES").unwrap_or("50".into());
+        let out = tokio::process::Command::new("schemathesis")
+            .args([
+                "run",
+                &app.url("/api/openapi.json"),
+                "--header",
+                &format!("Authorization: Bearer {}", app.token),
+                "--checks",
+                "not_a_server_error,response_schema_conformance,content_type_conformance,\
+                 status_code_conformance,response_headers_conformance",
+                "--max-examples",
+                &examples,
+                "--seed",
+                "1",
+                "--workers",
+                "2",
+                "--request-timeout",
+                "30",
+                // Signing out would revoke the run's own token; sign-in is rate limited.
+                "--exclude-path",
+                "/api/auth/logout",
+                "--exclude-path",
+                "/api/auth/login",
+                "--suppress-health-check",
+                "all",
+                "--warnings",
+                "off",
+            ])
+            .env("NO_COLOR", "1")
+            .output()
+            .await
+            .expect("run schemathesis");
+        let log = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{log}");
+        assert!(log.contains("No issues found"), "{log}");
     }
 );
