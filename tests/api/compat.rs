@@ -609,3 +609,359 @@ both!(
         assert!(log.contains("No issues found"), "{log}");
     }
 );
+
+/// Calls `method path` (a real path for the route `template`) and checks the answer against
+/// what the OpenAPI document says that operation returns.
+async fn documented(
+    app: &TestApp,
+    doc: &Value,
+    method: reqwest::Method,
+    template: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let mut r = app.http.request(method.clone(), app.url(path));
+    if let Some(b) = &body {
+        r = r.json(b);
+    }
+    let r = r.send().await.expect("request");
+    let status = r.status().as_u16();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    assert!(
+        (200..300).contains(&status),
+        "{method} {path}: {status} {v}"
+    );
+    let schema = &doc["paths"][template][method.as_str().to_ascii_lowercase()]["responses"]["2XX"]
+        ["content"]["application/json"]["schema"];
+    assert!(
+        schema.get("required").is_some() || schema.get("anyOf").is_some(),
+        "{method} {template}: the document describes its body"
+    );
+    let validator = jsonschema::validator_for(schema).expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(&v)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{method} {path}: {errors:?}\n{v}");
+    v
+}
+
+both!(
+    every_operation_answers_what_the_openapi_document_says,
+    |db: TestDb| async move {
+        use reqwest::Method as M;
+        let app = TestApp::start(config(&db.url), false).await;
+        let (_, doc) = app.get("/api/openapi.json").await;
+        let seen = std::sync::Mutex::new(std::collections::BTreeSet::new());
+        let d = |m: M, t: &'static str, p: String, b: Option<Value>| {
+            let (app, doc, seen) = (&app, &doc, &seen);
+            seen.lock()
+                .unwrap()
+                .insert(format!("{} {t}", m.as_str().to_ascii_lowercase()));
+            async move { documented(app, doc, m, t, &p, b).await }
+        };
+        let fixture: Value = serde_json::from_str(crate::support::FIXTURE).unwrap();
+        d(
+            M::POST,
+            "/api/operations/import",
+            "/api/operations/import".into(),
+            Some(fixture),
+        )
+        .await;
+        let turn = d(
+            M::POST,
+            "/api/operations-chat",
+            "/api/operations-chat".into(),
+            Some(json!({"message": "What's most urgent today?"})),
+        )
+        .await;
+        let sid = turn["session_id"].as_str().unwrap().to_string();
+        for (t, p) in [
+            (
+                "/api/operations-chat/sessions",
+                "/api/operations-chat/sessions".to_string(),
+            ),
+            (
+                "/api/operations-chat/sessions/{id}",
+                format!("/api/operations-chat/sessions/{sid}"),
+            ),
+            (
+                "/api/operations-chat/history/{id}",
+                format!("/api/operations-chat/history/{sid}"),
+            ),
+            (
+                "/api/operations-chat/search",
+                "/api/operations-chat/search?q=urgent".into(),
+            ),
+            (
+                "/api/operations-chat/suggestions",
+                "/api/operations-chat/suggestions".into(),
+            ),
+            (
+                "/api/operations-chat/models",
+                "/api/operations-chat/models".into(),
+            ),
+            ("/api/operations/today", "/api/operations/today".into()),
+            ("/api/tasks", "/api/tasks".into()),
+            ("/api/delegations", "/api/delegations".into()),
+            ("/api/digests", "/api/digests".into()),
+            ("/api/activity", "/api/activity".into()),
+            ("/api/auth/state", "/api/auth/state".into()),
+            ("/api/auth/me", "/api/auth/me".into()),
+            ("/api/tokens", "/api/tokens".into()),
+            ("/api/admin/users", "/api/admin/users".into()),
+            ("/v1/models", "/v1/models".into()),
+            ("/healthz", "/healthz".into()),
+        ] {
+            d(M::GET, t, p, None).await;
+        }
+        for a in [
+            "usage",
+            "latency",
+            "sessions",
+            "patterns",
+            "questions",
+            "context",
+            "users",
+        ] {
+            let t: &'static str = Box::leak(format!("/api/analytics/{a}").into_boxed_str());
+            d(M::GET, t, format!("{t}?days=30"), None).await;
+            if a != "users" {
+                d(M::GET, t, format!("{t}?days=7&scope=all"), None).await;
+            }
+        }
+        let s = format!("/api/operations-chat/sessions/{sid}");
+        d(
+            M::PATCH,
+            "/api/operations-chat/sessions/{id}",
+            s.clone(),
+            Some(json!({"title": "Renamed"})),
+        )
+        .await;
+        d(
+            M::POST,
+            "/api/operations-chat/sessions/{id}/retry",
+            format!("{s}/retry"),
+            None,
+        )
+        .await;
+        d(
+            M::POST,
+            "/api/operations-chat/sessions/{id}/stop",
+            format!("{s}/stop"),
+            None,
+        )
+        .await;
+        d(
+            M::POST,
+            "/v1/chat/completions",
+            "/v1/chat/completions".into(),
+            Some(json!({"messages": [{"role": "user", "content": "What's overdue?"}]})),
+        )
+        .await;
+
+        // Tasks.
+        let task = d(
+            M::POST,
+            "/api/tasks",
+            "/api/tasks".into(),
+            Some(json!({"title": "Order lemons", "due_date": "2026-11-25", "priority": "high"})),
+        )
+        .await;
+        let tid = task["id"].as_str().unwrap().to_string();
+        let t = format!("/api/tasks/{tid}");
+        d(M::GET, "/api/tasks/{id}", t.clone(), None).await;
+        d(
+            M::GET,
+            "/api/tasks/{id}",
+            format!("{t}?as_of=2026-11-24T18:00:00Z"),
+            None,
+        )
+        .await;
+        d(
+            M::PATCH,
+            "/api/tasks/{id}",
+            t.clone(),
+            Some(json!({"description": "two crates"})),
+        )
+        .await;
+        d(
+            M::GET,
+            "/api/tasks/{id}/activity",
+            format!("{t}/activity"),
+            None,
+        )
+        .await;
+        d(M::DELETE, "/api/tasks/{id}", t.clone(), None).await;
+        d(
+            M::POST,
+            "/api/tasks/{id}/restore",
+            format!("{t}/restore"),
+            None,
+        )
+        .await;
+        d(
+            M::POST,
+            "/api/tasks/{id}/delegate",
+            format!("{t}/delegate"),
+            Some(json!({"assigned_to": "Sam"})),
+        )
+        .await;
+        d(
+            M::POST,
+            "/api/tasks",
+            "/api/tasks".into(),
+            Some(json!({"quick": "call the plumber tomorrow !high"})),
+        )
+        .await;
+
+        // Delegations.
+        let del = d(
+            M::POST,
+            "/api/delegations",
+            "/api/delegations".into(),
+            Some(json!({"task_description": "Count the bar stock", "assigned_to": "Kim"})),
+        )
+        .await;
+        let did = del["id"].as_str().unwrap().to_string();
+        let dp = format!("/api/delegations/{did}");
+        d(M::GET, "/api/delegations/{id}", dp.clone(), None).await;
+        d(
+            M::PATCH,
+            "/api/delegations/{id}",
+            dp.clone(),
+            Some(json!({"assigned_to": "Lee"})),
+        )
+        .await;
+        d(
+            M::POST,
+            "/api/delegations/{id}/notes",
+            format!("{dp}/notes"),
+            Some(json!({"body": "half done"})),
+        )
+        .await;
+        d(
+            M::GET,
+            "/api/delegations/{id}/notes",
+            format!("{dp}/notes"),
+            None,
+        )
+        .await;
+        d(
+            M::POST,
+            "/api/delegations/{id}/follow-up",
+            format!("{dp}/follow-up"),
+            Some(json!({})),
+        )
+        .await;
+        d(
+            M::GET,
+            "/api/delegations/{id}/activity",
+            format!("{dp}/activity"),
+            None,
+        )
+        .await;
+        d(M::DELETE, "/api/delegations/{id}", dp.clone(), None).await;
+        d(
+            M::POST,
+            "/api/delegations/{id}/restore",
+            format!("{dp}/restore"),
+            None,
+        )
+        .await;
+        d(
+            M::PATCH,
+            "/api/delegations/{id}",
+            dp.clone(),
+            Some(json!({"status": "completed"})),
+        )
+        .await;
+
+        // Digests.
+        d(
+            M::PUT,
+            "/api/digests/{date}",
+            "/api/digests/2026-11-25".into(),
+            Some(json!({"text": "Cooler fixed."})),
+        )
+        .await;
+        d(
+            M::GET,
+            "/api/digests/{date}",
+            "/api/digests/2026-11-25".into(),
+            None,
+        )
+        .await;
+        d(
+            M::GET,
+            "/api/digests/{date}/activity",
+            "/api/digests/2026-11-25/activity".into(),
+            None,
+        )
+        .await;
+
+        // Accounts.
+        d(
+            M::PATCH,
+            "/api/auth/me",
+            "/api/auth/me".into(),
+            Some(json!({"display_name": "Maria L."})),
+        )
+        .await;
+        let token = d(
+            M::POST,
+            "/api/tokens",
+            "/api/tokens".into(),
+            Some(json!({"name": "report"})),
+        )
+        .await;
+        let r = app
+            .http
+            .delete(app.url(&format!("/api/tokens/{}", token["id"].as_str().unwrap())))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204, "documented as no content");
+        let user = d(
+            M::POST,
+            "/api/admin/users",
+            "/api/admin/users".into(),
+            Some(json!({"username": "sam", "password": "a long passphrase"})),
+        )
+        .await;
+        let u = format!("/api/admin/users/{}", user["user"]["id"].as_str().unwrap());
+        d(
+            M::PATCH,
+            "/api/admin/users/{id}",
+            u.clone(),
+            Some(json!({"display_name": "Sam K."})),
+        )
+        .await;
+        d(
+            M::POST,
+            "/api/admin/users/{id}/password",
+            format!("{u}/password"),
+            Some(json!({})),
+        )
+        .await;
+        d(M::POST, "/api/auth/password", "/api/auth/password".into(),
+            Some(json!({"current_password": crate::support::PASSWORD, "new_password": "another long passphrase"}))).await;
+
+        // Every operation whose success body the document describes was called above, but
+        // first-account set-up, which the test server has already done.
+        let mut described = std::collections::BTreeSet::new();
+        for (path, methods) in doc["paths"].as_object().unwrap() {
+            for (method, op) in methods.as_object().unwrap() {
+                let schema = &op["responses"]["2XX"]["content"]["application/json"]["schema"];
+                if schema.get("required").is_some() || schema.get("anyOf").is_some() {
+                    described.insert(format!("{method} {path}"));
+                }
+            }
+        }
+        described.remove("post /api/auth/setup");
+        let seen = seen.into_inner().unwrap();
+        let missed: Vec<_> = described.difference(&seen).collect();
+        assert!(missed.is_empty(), "not called: {missed:?}");
+        assert!(described.len() >= 55, "{}", described.len());
+    }
+);
