@@ -760,6 +760,33 @@ both!(
         )
         .await;
 
+        // Chat actions: the offline analyst proposes, the manager decides.
+        for (question, verbs) in [
+            ("Mark the cooler gasket done", &["confirm", "undo"][..]),
+            ("Mark the fryer oil filters done", &["cancel"][..]),
+        ] {
+            let r = d(
+                M::POST,
+                "/api/operations-chat",
+                "/api/operations-chat".into(),
+                Some(json!({"message": question})),
+            )
+            .await;
+            let a = format!(
+                "/api/operations-chat/actions/{}",
+                r["actions"][0]["id"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{question}: {r}"))
+            );
+            d(M::GET, "/api/operations-chat/actions/{id}", a.clone(), None).await;
+            for verb in verbs {
+                let t: &'static str = Box::leak(
+                    format!("/api/operations-chat/actions/{{id}}/{verb}").into_boxed_str(),
+                );
+                d(M::POST, t, format!("{a}/{verb}"), None).await;
+            }
+        }
+
         // Tasks.
         let task = d(
             M::POST,
@@ -962,6 +989,6 @@ both!(
         let seen = seen.into_inner().unwrap();
         let missed: Vec<_> = described.difference(&seen).collect();
         assert!(missed.is_empty(), "not called: {missed:?}");
-        assert!(described.len() >= 55, "{}", described.len());
+        assert!(described.len() >= 59, "{}", described.len());
     }
 );
