@@ -138,6 +138,20 @@ fn conversation(messages: Vec<InMessage>) -> Result<(Vec<HistoryMessage>, String
             }
         };
         let content = text_of(m.content, at)?;
+        if content.len() > crate::domain::MAX_MESSAGE_BYTES {
+            // The same limit as a question typed in opschat: counting the tokens of a huge
+            // history message would be the request's whole cost.
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "message_too_large",
+                format!(
+                    "messages[{at}] is {} bytes; the limit is {}",
+                    content.len(),
+                    crate::domain::MAX_MESSAGE_BYTES
+                ),
+            )
+            .with("field", format!("messages[{at}].content")));
+        }
         if at == last {
             if role != Role::User || content.trim().is_empty() {
                 return Err(invalid(

@@ -335,6 +335,15 @@ both!(
             assert_eq!(e["param"], param, "{what}: {r}");
             assert_eq!(e["type"], "invalid_request_error", "{what}");
         }
+        let huge = "x".repeat(opschat::domain::MAX_MESSAGE_BYTES + 1);
+        let (s, _, r) = complete(
+            &app.http,
+            &app,
+            &json!({"messages": [msg("user", &huge), msg("assistant", "ok"), msg("user", "hi")]}),
+        )
+        .await;
+        let e = openai_error(s, &r, 413, "a history message over the limit");
+        assert_eq!(e["param"], "messages[0].content");
         let r = app
             .http
             .post(app.url("/v1/chat/completions"))
