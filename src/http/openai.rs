@@ -216,24 +216,25 @@ enum Thread {
     Retry(uuid::Uuid),
 }
 
+/// Where the request's conversation goes, and the digest of its earlier messages.
 async fn find_thread(
     s: &AppState,
     user: &User,
     history: &[HistoryMessage],
     question: &str,
-) -> Result<Thread, ApiError> {
+) -> Result<(Thread, String), ApiError> {
     let store = s.chat.store();
     let owner = user.owner_key();
     let key = thread_key(history.iter().map(|m| (m.role, m.content.as_str())));
     let Some(session) = store.session_by_thread(&owner, &key).await? else {
-        return Ok(Thread::New);
+        return Ok((Thread::New, key));
     };
     let last = store
         .recent_conversation(session.id, i64::MAX, 1)
         .await?
         .into_iter()
         .next();
-    Ok(match last {
+    let thread = match last {
         // Nothing was added since the last answer given here.
         Some(m) if m.role == Role::Assistant => Thread::Continue(session.id),
         // The question after it got no answer: asked again, it is answered in place.
@@ -241,7 +242,8 @@ async fn find_thread(
             Thread::Retry(session.id)
         }
         _ => Thread::New,
-    })
+    };
+    Ok((thread, key))
 }
 
 /// Remembers the conversation as it stands after a complete answer, so that the client's
@@ -312,7 +314,8 @@ pub async fn completions(
     }
     let (history, question) = conversation(body.messages)?;
     let user = me.user;
-    let prepared = match find_thread(&s, &user, &history, &question).await? {
+    let (thread, key) = find_thread(&s, &user, &history, &question).await?;
+    let prepared = match thread {
         Thread::Retry(session) => {
             let mut p = s.chat.again(&user, session, model.as_deref()).await?;
             p.history = Some(history.clone());
@@ -334,7 +337,6 @@ pub async fn completions(
             if session_id.is_none() {
                 // Until it is answered, the new session is the conversation as the client
                 // sent it: a retry of this request, should the model fail, finds it.
-                let key = thread_key(history.iter().map(|m| (m.role, m.content.as_str())));
                 s.chat
                     .store()
                     .set_thread(&user.owner_key(), p.session.id, &key, 0)
