@@ -681,23 +681,28 @@ impl ChatService {
         &self,
         mut client: Vec<HistoryMessage>,
     ) -> (Vec<HistoryMessage>, Vec<Uuid>, i32) {
+        client.retain(|m| !m.content.is_empty());
         let mut used = 0i32;
         let mut keep = 0usize;
         for m in client.iter().rev() {
-            if m.content.is_empty() {
-                keep += 1;
-                continue;
-            }
-            let cost = tokens::count(&m.content) + tokens::PER_MESSAGE;
-            if used + cost > self.history_tokens || keep >= HISTORY_MAX {
+            if !self.fits(&mut used, keep, tokens::count(&m.content)) {
                 break;
             }
-            used += cost;
             keep += 1;
         }
-        let mut picked = client.split_off(client.len() - keep);
-        picked.retain(|m| !m.content.is_empty());
+        let picked = client.split_off(client.len() - keep);
         (picked, Vec::new(), used)
+    }
+
+    /// Whether one more message of `tokens` fits the history budget after `picked` messages
+    /// that used `used`; if so, counts it in `used`.
+    fn fits(&self, used: &mut i32, picked: usize, tokens: i32) -> bool {
+        let cost = tokens + tokens::PER_MESSAGE;
+        if *used + cost > self.history_tokens || picked >= HISTORY_MAX {
+            return false;
+        }
+        *used += cost;
+        true
     }
 
     /// The history a question is answered with: the client's when it sent one (see
@@ -731,14 +736,12 @@ impl ChatService {
                 if m.content.is_empty() {
                     continue;
                 }
-                let cost = m
+                let content_tokens = m
                     .content_tokens
-                    .unwrap_or_else(|| tokens::count(&m.content))
-                    + tokens::PER_MESSAGE;
-                if used + cost > self.history_tokens || picked.len() >= HISTORY_MAX {
+                    .unwrap_or_else(|| tokens::count(&m.content));
+                if !self.fits(&mut used, picked.len(), content_tokens) {
                     break 'pages;
                 }
-                used += cost;
                 picked.push(m);
             }
             if !full {

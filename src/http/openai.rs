@@ -176,21 +176,24 @@ pub fn thread_key<'a>(messages: impl IntoIterator<Item = (Role, &'a str)>) -> St
     for (role, content) in messages {
         h.update(role.as_str().as_bytes());
         h.update([0x1f]);
-        for (i, word) in content.split_whitespace().enumerate() {
+        for (i, word) in words(content).enumerate() {
             if i > 0 {
                 h.update([b' ']);
             }
-            h.update(word.to_lowercase().as_bytes());
+            h.update(word.as_bytes());
         }
         h.update([0x1e]);
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A message's words as conversations are matched: lower case, whitespace aside.
+fn words(content: &str) -> impl Iterator<Item = String> + '_ {
+    content.split_whitespace().map(str::to_lowercase)
+}
+
 fn same_words(a: &str, b: &str) -> bool {
-    a.split_whitespace()
-        .map(str::to_lowercase)
-        .eq(b.split_whitespace().map(str::to_lowercase))
+    words(a).eq(words(b))
 }
 
 /// `GET /v1/models`: the models a request may name.

@@ -81,7 +81,7 @@ fn field_schema(name: &str) -> Value {
         "due_date" | "follow_up_date" | "next_follow_up_date" => {
             json!({"type": ["string", "null"], "format": "date"})
         }
-        "priority" => json!({"type": "string", "enum": ["urgent", "high", "medium", "low"]}),
+        "priority" => schema::<crate::domain::Priority>(),
         "status" => json!({"type": "string"}),
         "time_estimate_minutes" => json!({"type": ["integer", "null"]}),
         "version" => json!({"type": "integer"}),
