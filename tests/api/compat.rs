@@ -805,6 +805,22 @@ both!(
         )
         .await;
         let tid = task["id"].as_str().unwrap().to_string();
+        // An answer citing it: an item made here has no `external_id`, which is left out.
+        let r = d(
+            M::POST,
+            "/api/operations-chat",
+            "/api/operations-chat".into(),
+            Some(json!({"message": "When is Order lemons due?"})),
+        )
+        .await;
+        assert!(
+            r["items_used"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["id"] == tid.as_str() && i.get("external_id").is_none()),
+            "{r}"
+        );
         let t = format!("/api/tasks/{tid}");
         d(M::GET, "/api/tasks/{id}", t.clone(), None).await;
         d(
