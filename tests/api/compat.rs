@@ -578,44 +578,66 @@ both!(
         assert_eq!(s, 200);
         assert_eq!(doc["openapi"], "3.1.0");
         let examples = std::env::var("OPSCHAT_SCHEMATHESIS_EXAMPLES").unwrap_or("50".into());
-        let out = tokio::process::Command::new("schemathesis")
-            .args([
-                "run",
-                &app.url("/api/openapi.json"),
-                "--header",
-                &format!("Authorization: Bearer {}", app.token),
-                "--checks",
-                "not_a_server_error,response_schema_conformance,content_type_conformance,\
-                 status_code_conformance,response_headers_conformance",
-                "--max-examples",
-                &examples,
-                "--seed",
-                "1",
-                "--workers",
-                "2",
-                "--request-timeout",
-                "30",
-                // Signing out would revoke the run's own token; sign-in is rate limited.
-                "--exclude-path",
-                "/api/auth/logout",
-                "--exclude-path",
-                "/api/auth/login",
-                "--suppress-health-check",
-                "all",
-                "--warnings",
-                "off",
-            ])
-            .env("NO_COLOR", "1")
-            .output()
-            .await
-            .expect("run schemathesis");
-        let log = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "{log}");
-        assert!(log.contains("No issues found"), "{log}");
+        let header = format!("Authorization: Bearer {}", app.token);
+        let url = app.url("/api/openapi.json");
+        for attempt in 1..=2 {
+            let out = tokio::process::Command::new("schemathesis")
+                .args([
+                    "run",
+                    &url,
+                    "--header",
+                    &header,
+                    "--checks",
+                    "not_a_server_error,response_schema_conformance,content_type_conformance,\
+                     status_code_conformance,response_headers_conformance",
+                    "--max-examples",
+                    &examples,
+                    "--seed",
+                    "1",
+                    // One worker: with two threads, Schemathesis 4.32 on CPython 3.11 now and
+                    // then fails inside itself (AST recursion depth, inconsistent draws).
+                    "--workers",
+                    "1",
+                    "--request-timeout",
+                    "30",
+                    // Signing out would revoke the run's own token; sign-in is rate limited.
+                    "--exclude-path",
+                    "/api/auth/logout",
+                    "--exclude-path",
+                    "/api/auth/login",
+                    "--suppress-health-check",
+                    "all",
+                    "--warnings",
+                    "off",
+                ])
+                .env("NO_COLOR", "1")
+                .output()
+                .await
+                .expect("run schemathesis");
+            let log = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            if out.status.success() && log.contains("No issues found") {
+                return;
+            }
+            // Should Schemathesis still fail inside itself (a "Runtime Error": an exception in
+            // its own case generation, no response judged), that says nothing about opschat,
+            // so it gets one more run. A finding (a check that failed, a 5xx, a network
+            // error) fails at once.
+            let errors: Vec<&str> = log
+                .lines()
+                .skip_while(|l| l.trim() != "Errors:")
+                .skip(1)
+                .take_while(|l| !l.trim().is_empty())
+                .collect();
+            let only_the_tool = !log.contains("Failures:")
+                && !errors.is_empty()
+                && errors.iter().all(|l| l.contains("Runtime Error"));
+            assert!(only_the_tool && attempt == 1, "{log}");
+            eprintln!("*** Schemathesis failed inside itself; running it again:\n{log}");
+        }
     }
 );
 
@@ -989,13 +1011,23 @@ both!(
             Some(json!({"display_name": "Sam K."})),
         )
         .await;
-        d(
+        // Generated (a temporary password comes back) and given (none does).
+        let generated = d(
             M::POST,
             "/api/admin/users/{id}/password",
             format!("{u}/password"),
             Some(json!({})),
         )
         .await;
+        assert!(generated["temporary_password"].is_string(), "{generated}");
+        let given = d(
+            M::POST,
+            "/api/admin/users/{id}/password",
+            format!("{u}/password"),
+            Some(json!({"password": "a chosen passphrase"})),
+        )
+        .await;
+        assert!(given.get("temporary_password").is_none(), "{given}");
         d(M::POST, "/api/auth/password", "/api/auth/password".into(),
             Some(json!({"current_password": crate::support::PASSWORD, "new_password": "another long passphrase"}))).await;
 
