@@ -1,7 +1,7 @@
 //! Model providers: the offline operations analyst and any OpenAI-compatible server.
 
+pub mod analyst;
 pub mod commands;
-pub mod local;
 pub mod openai;
 pub mod tokens;
 pub mod tools;
@@ -136,7 +136,7 @@ impl Providers {
             None => crate::pricing::Prices::built_in(),
         };
         Ok(Self {
-            local: Arc::new(local::LocalAnalyst),
+            local: Arc::new(analyst::LocalAnalyst),
             openai,
             default_model,
             prices,
@@ -214,7 +214,8 @@ impl Provider for Fixed {
     async fn stream(&self, _: ModelRequest<'_>) -> Result<ChunkStream, ProviderError> {
         use futures::StreamExt;
         let mut chunks = vec![Ok(StreamChunk::Model(self.model.clone()))];
-        chunks.extend(local::pieces(&self.text, 24).map(|p| Ok(StreamChunk::Delta(p.to_string()))));
+        chunks
+            .extend(analyst::pieces(&self.text, 24).map(|p| Ok(StreamChunk::Delta(p.to_string()))));
         chunks.push(Ok(StreamChunk::Items(Vec::new())));
         Ok(futures::stream::iter(chunks).boxed())
     }

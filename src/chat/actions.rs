@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use uuid::Uuid;
 
-use crate::assistant::local::{score, words};
+use crate::assistant::analyst::{score, words};
 use crate::assistant::tools::ToolCall;
 use crate::config::Clock;
 use crate::context::OpsContext;
