@@ -352,16 +352,7 @@ fn about(ctx: &OpsContext, item: Item<'_>, out: &mut Answer) {
             out.line("");
             out.line("**Notes** (newest first):");
             for n in notes {
-                let day = n
-                    .created_at
-                    .with_timezone(ctx.local_now.offset())
-                    .date_naive();
-                out.line(format!(
-                    "- {}, {}: {}",
-                    n.author_name,
-                    day_words(day, ctx.today),
-                    crate::context::one_line(&n.body, 240)
-                ));
+                out.line(format!("- {}", super::write::note_text(ctx, n)));
             }
         }
         out.delegation(d);

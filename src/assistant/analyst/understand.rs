@@ -325,13 +325,12 @@ fn parse<'a>(
         && named.is_none()
     {
         // "what's the occupancy?" when the digest mentions it: what the digest says.
-        let said = digest_words(ctx);
-        let terms: Vec<String> = w
-            .tokens
-            .iter()
-            .filter(|t| said.contains(*t) && topic.iter().any(|p| p.split(' ').any(|x| x == *t)))
-            .cloned()
-            .collect();
+        let terms = in_digest(
+            ctx,
+            w.tokens
+                .iter()
+                .filter(|t| topic.iter().any(|p| p.split(' ').any(|x| x == *t))),
+        );
         if !terms.is_empty() {
             return Ask::Digest { terms };
         }
@@ -361,16 +360,15 @@ fn parse<'a>(
     }
     // Words only the digest has ("what's the occupancy tonight?"): what it says about them.
     if named.is_none() && item_ask(w).is_none() {
-        let said = digest_words(ctx);
-        let terms: Vec<String> = names
-            .iter()
-            .filter(|n| n.len() >= 4 && number(n).is_none() && said.contains(*n))
-            .filter(|n| {
-                !lex.data_words.contains(*n)
+        let terms = in_digest(
+            ctx,
+            names.iter().filter(|n| {
+                n.len() >= 4
+                    && number(n).is_none()
+                    && !lex.data_words.contains(*n)
                     && lex.person(&Words::new(vec![(*n).clone()])).is_none()
-            })
-            .cloned()
-            .collect();
+            }),
+        );
         if !terms.is_empty() {
             return Ask::Digest { terms };
         }
@@ -527,12 +525,14 @@ fn unsupported(w: &Words) -> Option<(&'static [&'static str], &'static str)> {
     UNSUPPORTED.iter().find(|(words, _)| w.any(words)).copied()
 }
 
-/// The words of the latest digest.
-fn digest_words(ctx: &OpsContext) -> HashSet<String> {
-    ctx.digest
+/// Those of `words` the latest digest uses.
+fn in_digest<'w>(ctx: &OpsContext, words: impl Iterator<Item = &'w String>) -> Vec<String> {
+    let said: HashSet<String> = ctx
+        .digest
         .as_ref()
         .map(|d| tokens(&d.text).into_iter().collect())
-        .unwrap_or_default()
+        .unwrap_or_default();
+    words.filter(|w| said.contains(*w)).cloned().collect()
 }
 
 fn source_digest(w: &Words) -> bool {

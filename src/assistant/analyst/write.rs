@@ -102,19 +102,24 @@ pub fn delegation_line(d: &Delegation, today: NaiveDate) -> String {
     format!("- **{}** — {}", d.task_description, parts.join(" · "))
 }
 
-/// "  - Latest note from Elena Ruiz, yesterday (Thu 4 Mar): …" under a delegation with notes.
-pub fn latest_note(ctx: &crate::context::OpsContext, d: &Delegation) -> Option<String> {
-    let n = ctx.notes_of(d.id).next()?;
+/// "Elena Ruiz, yesterday (Thu 4 Mar): Luis says the trays arrive Monday."
+pub fn note_text(ctx: &crate::context::OpsContext, n: &crate::domain::DelegationNote) -> String {
     let day = n
         .created_at
         .with_timezone(ctx.local_now.offset())
         .date_naive();
-    Some(format!(
-        "  - Latest note from {}, {}: {}",
+    format!(
+        "{}, {}: {}",
         n.author_name,
         day_words(day, ctx.today),
-        crate::context::one_line(&n.body, 160)
-    ))
+        crate::context::one_line(&n.body, 240)
+    )
+}
+
+/// "  - Latest note: Elena Ruiz, yesterday (Thu 4 Mar): …" under a delegation with notes.
+pub fn latest_note(ctx: &crate::context::OpsContext, d: &Delegation) -> Option<String> {
+    let n = ctx.notes_of(d.id).next()?;
+    Some(format!("  - Latest note: {}", note_text(ctx, n)))
 }
 
 /// One line about a task: "**Title** — urgent · due today · ~30 min".
