@@ -9,7 +9,8 @@
 //! - `@id`: the answer cites the item with that external id;
 //! - `!id`: it does not.
 //!
-//! `OPSCHAT_CASES_SHOW=1 cargo test --lib analyst::cases -- --nocapture` prints every answer.
+//! `OPSCHAT_CASES_SHOW=1 cargo test --lib analyst::cases -- --nocapture` prints every answer;
+//! `OPSCHAT_CASES=/path/to/file` reads another case file.
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde_json::Value;
@@ -162,7 +163,8 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let path = format!("{DIR}/cases.txt");
+    // OPSCHAT_CASES=other.txt tries a scratch file of cases (the count check still applies).
+    let path = std::env::var("OPSCHAT_CASES").unwrap_or_else(|_| format!("{DIR}/cases.txt"));
     let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     raw.lines()
         .enumerate()

@@ -52,8 +52,8 @@ pub fn answer(ctx: &OpsContext, q: &Query, out: &mut Answer) {
             list(ctx, q, &found, out);
         }
     }
-    if q.when == Some(When::Overdue) && q.kind == Kind::Any && q.person.is_none() {
-        late_follow_ups(ctx, out);
+    if q.when == Some(When::Overdue) && q.kind != Kind::Tasks {
+        late_follow_ups(ctx, q, out);
     }
 }
 
@@ -356,13 +356,18 @@ fn hint(ctx: &OpsContext, q: &Query, out: &mut Answer) {
 }
 
 /// Follow-ups whose date has passed: late too, though nobody's task is overdue.
-fn late_follow_ups(ctx: &OpsContext, out: &mut Answer) {
+fn late_follow_ups(ctx: &OpsContext, q: &Query, out: &mut Answer) {
     let today = ctx.today;
     let late: Vec<&Delegation> = ctx
         .follow_ups_due()
         .filter(|d| d.follow_up_date.or(d.due_date).is_some_and(|f| f < today))
         // Not again when the answer already listed it.
         .filter(|d| !out.items.iter().any(|i| i.id == d.id))
+        .filter(|d| {
+            q.person
+                .as_deref()
+                .is_none_or(|p| super::query::same_person(p, &d.assigned_to))
+        })
         .collect();
     if late.is_empty() {
         return;

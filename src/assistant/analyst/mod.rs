@@ -130,6 +130,14 @@ pub fn answer(
 fn write(ctx: &OpsContext, ask: Ask<'_>, out: &mut Answer) {
     match ask {
         Ask::Help => reports::capabilities(ctx, false, out),
+        Ask::Greeting => {
+            out.line("Hello! Here is where your day stands.");
+            out.line("");
+            reports::summary(ctx, out);
+        }
+        Ask::Thanks => out.line(
+            "You're welcome. Ask me anything about your tasks, follow-ups or the digest when you need it.",
+        ),
         Ask::Unknown => reports::capabilities(ctx, true, out),
         Ask::Unsupported(say) => out.line(say),
         Ask::Plan { minutes } => planner::plan(ctx, minutes, out),

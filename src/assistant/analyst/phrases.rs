@@ -1,6 +1,31 @@
 //! The words the understanding reads: phrase tables for each kind of ask, the topics opschat
 //! has no data on, the grammar that names nothing, and the vocabulary typos are fixed against.
 
+/// A greeting on its own: answered with the day's summary.
+pub(super) const GREETING: &[&str] = &[
+    "hi",
+    "hello",
+    "hey",
+    "morning",
+    "good morning",
+    "good afternoon",
+    "good evening",
+    "hiya",
+    "yo",
+    "there",
+    "team",
+    "boss",
+    "all",
+    "everyone",
+    "ops",
+    "opschat",
+];
+/// Thanks or an acknowledgement on its own.
+pub(super) const THANKS: &[&str] = &[
+    "thanks", "thank", "you", "ty", "thx", "cheers", "great", "perfect", "ok", "okay", "cool",
+    "got", "it", "nice", "awesome", "good", "that", "is", "helpful", "much", "so", "very", "a",
+    "lot", "bye", "later", "see", "ya",
+];
 pub(super) const HELP: &[&str] = &[
     "what can you do",
     "what can you help",
@@ -49,6 +74,14 @@ pub(super) const URGENT: &[&str] = &[
     "what do i do",
 ];
 pub(super) const SUMMARY: &[&str] = &[
+    "need my attention",
+    "needs my attention",
+    "should i know",
+    "should know about",
+    "need to know",
+    "heads up",
+    "where do i stand",
+    "where am i at",
     "summary",
     "summarize",
     "summarise",
@@ -218,6 +251,9 @@ pub(super) const BLOCKED: &[&str] = &[
     "blocked", "on hold", "stuck", "paused", "parked", "waiting", "stalled", "held up",
 ];
 pub(super) const DONE: &[&str] = &[
+    "did i do",
+    "did we do",
+    "have i done",
     "done",
     "finished",
     "finish",
@@ -475,7 +511,8 @@ pub(super) const GRAMMAR: &[&str] = &[
     "working", "owns", "own", "owner", "charge", "detail", "info", "update", "progress",
     "happening", "going", "story", "first", "sooner", "earlier", "rather", "pressing", "am",
     "data", "figure", "figures", "go", "going", "details", "info", "regarding", "re", "news", "is",
-    "does", "whats", "kind", "sort", "type", "ones", "lot", "lots", "bit",
+    "does", "whats", "kind", "sort", "type", "ones", "lot", "lots", "bit", "hold", "blocked", "stuck",
+    "waiting", "started", "cancelled", "canceled", "everything", "latest",
 ];
 
 /// The question's vocabulary: every word the understanding reads, for typo correction.

@@ -48,6 +48,8 @@ pub enum Span {
     By(NaiveDate),
     On(NaiveDate),
     ThisMonth,
+    /// A calendar month, by its first day.
+    Month(NaiveDate),
 }
 
 impl When {
@@ -93,7 +95,8 @@ impl When {
         let short = |d: NaiveDate| d.format("%a %-d %b").to_string();
         match self {
             When::Overdue => "overdue".into(),
-            When::After(_) => "coming up".into(),
+            When::After(d) if d <= today => "coming up".into(),
+            When::After(d) => format!("due from {} on", short(d)),
             When::Undated => "with no due date".into(),
             When::Days { label, to, .. } => match label {
                 Span::Today => "due today".into(),
@@ -109,6 +112,7 @@ impl When {
                 Span::On(d) if d == today => "due today".into(),
                 Span::On(d) => format!("due on {}", short(d)),
                 Span::ThisMonth => format!("due this month (through {})", short(to)),
+                Span::Month(first) => format!("due in {}", first.format("%B %Y")),
             },
         }
     }
@@ -126,6 +130,7 @@ impl When {
                 Span::ThisWeek => "this week".into(),
                 Span::LastWeek => "last week".into(),
                 Span::On(d) => format!("on {}", short(d)),
+                Span::Month(first) => format!("in {}", first.format("%B %Y")),
                 _ => match from {
                     Some(f) => format!("between {} and {}", short(f), short(to)),
                     None => format!("by {}", short(to)),

@@ -72,9 +72,27 @@ pub(super) fn signals(w: &Words, ctx: &OpsContext, lex: &Lexicon) -> Query {
             priorities.push(p);
         }
     }
+    let least = w.any(&[
+        "least important",
+        "least urgent",
+        "lowest priority",
+        "can wait",
+        "could wait",
+        "put off",
+        "postpone",
+        "push back",
+        "not urgent",
+        "not important",
+        "deprioritize",
+        "deprioritise",
+    ]);
+    if least {
+        priorities = vec![Priority::Low];
+    }
     if priorities.is_empty()
         && w.any(&["important", "high priority", "priority one"])
         && !w.any(&["most important", "more important", "how important"])
+        && !least
     {
         priorities = vec![Priority::Urgent, Priority::High];
     }
@@ -92,7 +110,9 @@ pub(super) fn signals(w: &Words, ctx: &OpsContext, lex: &Lexicon) -> Query {
             format!("{s} task"),
             format!("in {s}"),
         ];
-        if from.iter().any(|p| w.has(p)) {
+        // "any emails I need to handle?": a one-word source named outright.
+        let named = !s.contains(' ') && s != "digest" && w.has(s);
+        if named || from.iter().any(|p| w.has(p)) {
             q.source = Some(s.clone());
         }
     }
@@ -280,6 +300,18 @@ fn when(w: &Words, today: NaiveDate, past: bool) -> Option<When> {
             label: Span::LastWeek,
         });
     }
+    if w.any(&[
+        "after this week",
+        "beyond this week",
+        "after the weekend",
+        "after this weekend",
+    ]) && !past
+    {
+        return Some(When::After(week_end + Days::new(1)));
+    }
+    if let Some(span) = month_span(w, today, past) {
+        return Some(span);
+    }
     if w.any(&["weekend", "saturday and sunday"]) {
         let sat = week_end - Days::new(1);
         return Some(When::Days {
@@ -320,8 +352,56 @@ fn when(w: &Words, today: NaiveDate, past: bool) -> Option<When> {
     None
 }
 
+/// "next month", "in March": a whole calendar month (from today when it is this one).
+fn month_span(w: &Words, today: NaiveDate, past: bool) -> Option<When> {
+    let first_of = |d: NaiveDate| d.with_day(1);
+    let this = first_of(today)?;
+    let first = if w.has("next month") {
+        this.checked_add_months(chrono::Months::new(1))?
+    } else if w.has("last month") {
+        this.checked_sub_months(chrono::Months::new(1))?
+    } else {
+        // A month named on its own ("in March"), not a day in it ("March 8").
+        let named = w.tokens.iter().enumerate().find_map(|(i, t)| {
+            let m = month_number(t).filter(|_| t.len() >= 4 || t == "may")?;
+            let dated = w.tokens.get(i + 1).is_some_and(|n| day_number(n).is_some())
+                || i.checked_sub(1)
+                    .and_then(|j| w.tokens.get(j))
+                    .is_some_and(|p| day_number(p).is_some());
+            (!dated
+                && w.tokens.get(i.wrapping_sub(1)).is_some_and(|p| {
+                    matches!(
+                        p.as_str(),
+                        "in" | "during" | "for" | "of" | "through" | "throughout"
+                    )
+                }))
+            .then_some(m)
+        })?;
+        let mut first = NaiveDate::from_ymd_opt(today.year(), named, 1)?;
+        if !past && first < this {
+            first = first.with_year(today.year() + 1)?;
+        } else if past && first > this {
+            first = first.with_year(today.year() - 1)?;
+        }
+        first
+    };
+    let last = first.checked_add_months(chrono::Months::new(1))? - Days::new(1);
+    let from = if first == this && !past { today } else { first };
+    Some(When::Days {
+        from: Some(from),
+        to: last,
+        label: Span::Month(first),
+    })
+}
+
 /// "before Friday" and "by Friday" around a named day.
 fn bound(w: &Words, d: NaiveDate) -> Option<When> {
+    if w.any(&["after", "beyond"]) {
+        return Some(When::After(d + Days::new(1)));
+    }
+    if w.any(&["starting", "onwards", "onward"]) {
+        return Some(When::After(d));
+    }
     if w.any(&["before", "ahead of", "prior to"]) {
         return Some(When::Days {
             from: None,
@@ -372,41 +452,46 @@ fn next_days(w: &Words) -> Option<i64> {
     None
 }
 
+/// "march", "mar", "sept": the month's number.
+fn month_number(s: &str) -> Option<u32> {
+    const MONTHS: [&str; 12] = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    let s = if s == "sept" { "sep" } else { s };
+    if s.len() < 3 {
+        return None;
+    }
+    MONTHS
+        .iter()
+        .position(|m| m.starts_with(s))
+        .map(|i| i as u32 + 1)
+}
+
+/// "28", "28th": a day of the month.
+fn day_number(s: &str) -> Option<u32> {
+    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let suffix = &s[digits.len()..];
+    if digits.is_empty() || !suffix.is_empty() && !["st", "nd", "rd", "th"].contains(&suffix) {
+        return None;
+    }
+    digits.parse().ok().filter(|d| (1..=31).contains(d))
+}
+
 /// A day named outright: a weekday, "Nov 28", "28th", "2026-11-28".
 fn explicit_date(w: &Words, today: NaiveDate, past: bool) -> Option<NaiveDate> {
     let t = &w.tokens;
-    let month = |s: &str| -> Option<u32> {
-        const MONTHS: [&str; 12] = [
-            "january",
-            "february",
-            "march",
-            "april",
-            "may",
-            "june",
-            "july",
-            "august",
-            "september",
-            "october",
-            "november",
-            "december",
-        ];
-        let s = if s == "sept" { "sep" } else { s };
-        if s.len() < 3 {
-            return None;
-        }
-        MONTHS
-            .iter()
-            .position(|m| m.starts_with(s))
-            .map(|i| i as u32 + 1)
-    };
-    let day_number = |s: &str| -> Option<u32> {
-        let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-        let suffix = &s[digits.len()..];
-        if digits.is_empty() || !suffix.is_empty() && !["st", "nd", "rd", "th"].contains(&suffix) {
-            return None;
-        }
-        digits.parse().ok().filter(|d| (1..=31).contains(d))
-    };
+    let month = month_number;
     // The nearest such date on the side of today the question looks at.
     let near = |m: u32, d: u32| -> Option<NaiveDate> {
         let this = NaiveDate::from_ymd_opt(today.year(), m, d)?;

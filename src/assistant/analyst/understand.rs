@@ -18,6 +18,10 @@ use crate::domain::recurrence::Day;
 #[derive(Clone)]
 pub enum Ask<'a> {
     Help,
+    /// "Good morning": a greeting, answered with the day.
+    Greeting,
+    /// "Thanks!"
+    Thanks,
     /// Nothing here is a question about the operation.
     Unknown,
     /// A question about data opschat does not have; the words say which.
@@ -209,7 +213,14 @@ fn understand_with<'a>(
             continue;
         }
         for part in split_compound(words) {
-            let ask = parse(&part, ctx, lex, history, depth);
+            let mut ask = parse(&part, ctx, lex, history, depth);
+            // "what's Marcus doing and when is it due?": "it" is what the first part found.
+            if let Ask::NotFound { name, ask: what } = &ask
+                && name.is_empty()
+                && let Some(item) = asks.last().and_then(|a| single_item(a, ctx))
+            {
+                ask = Ask::Item(*what, item);
+            }
             // "what's up and what's going on" need not say the same twice.
             if !asks.iter().any(|a| same_ask(a, &ask)) {
                 asks.push(ask);
@@ -218,12 +229,28 @@ fn understand_with<'a>(
     }
     // A known ask beside unknown ones: the unknown parts were filler ("thanks, and …").
     if asks.len() > 1 {
-        asks.retain(|a| !matches!(a, Ask::Unknown));
+        asks.retain(|a| !matches!(a, Ask::Unknown | Ask::Thanks | Ask::Greeting));
     }
     if asks.is_empty() {
         asks.push(Ask::Unknown);
     }
     asks
+}
+
+/// The one item an earlier ask of the same question was about.
+fn single_item<'a>(ask: &Ask<'a>, ctx: &'a OpsContext) -> Option<Item<'a>> {
+    match ask {
+        Ask::Item(_, item) | Ask::Guess { item, .. } => Some(*item),
+        Ask::Find(q) => {
+            let found = q.select(ctx);
+            match (found.tasks.as_slice(), found.delegations.as_slice()) {
+                ([t], []) => Some(Item::Task(t)),
+                ([], [d]) => Some(Item::Delegation(d)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 fn same_ask(a: &Ask<'_>, b: &Ask<'_>) -> bool {
@@ -320,6 +347,12 @@ fn parse<'a>(
     };
     if w.any(HELP) && !w.any(DELEGATE) {
         return Ask::Help;
+    }
+    if only(w, GREETING) {
+        return Ask::Greeting;
+    }
+    if thanks(w) {
+        return Ask::Thanks;
     }
     if let Some((topic, say)) = unsupported(w)
         && named.is_none()
@@ -436,6 +469,11 @@ fn parse<'a>(
         return Ask::Urgent;
     }
     if w.any(DELEGATE) && !w.any(DELEGATIONS) {
+        // "what should I delegate to Marcus?": Marcus is who it would go to, not a filter.
+        let query = Query {
+            person: None,
+            ..query
+        };
         if !query.is_filtered() && query.shape == Shape::List {
             return Ask::Delegate;
         }
@@ -458,13 +496,22 @@ fn parse<'a>(
     if w.any(DEADLINES) && !query.is_filtered() && query.shape == Shape::List {
         return Ask::Deadlines;
     }
-    if w.any(SUMMARY) && only_today && query.shape == Shape::List && plain {
+    let listed = matches!(query.shape, Shape::List | Shape::YesNo);
+    if w.any(SUMMARY) && only_today && listed && plain {
         return Ask::Summary;
     }
-    if w.any(SUMMARY) && query.when.is_none() && query.shape == Shape::List && plain {
+    if w.any(SUMMARY) && query.when.is_none() && listed && plain {
         return Ask::Summary;
     }
     let asked_something = query != Query::default()
+        || w.any(&[
+            "everything",
+            "all my",
+            "list all",
+            "show all",
+            "all open",
+            "whole list",
+        ])
         || w.any(TASKS)
         || w.any(DEADLINES)
         || w.any(OPEN)
@@ -488,6 +535,23 @@ fn parse<'a>(
         return Ask::Urgent;
     }
     Ask::Unknown
+}
+
+/// Whether every word of the question is one of `words` ("good morning", "thanks so much").
+fn only(w: &Words, words: &[&str]) -> bool {
+    !w.tokens.is_empty()
+        && w.tokens
+            .iter()
+            .all(|t| words.iter().any(|p| p.split(' ').any(|x| x == t)))
+}
+
+/// Thanks on its own, however phrased ("thank you so much", "great, thanks").
+fn thanks(w: &Words) -> bool {
+    only(w, THANKS)
+        && w.any(&[
+            "thanks", "thank", "ty", "thx", "cheers", "great", "perfect", "ok", "okay", "cool",
+            "nice", "awesome", "helpful", "bye",
+        ])
 }
 
 /// "it", "its", "that one", "this": the conversation's item, but not "this week" or "that day".
@@ -616,7 +680,10 @@ fn item_ask(w: &Words) -> Option<ItemAsk> {
     {
         return Some(ItemAsk::Done);
     }
-    if w.any(ABOUT_ITEM) {
+    // "what is the cooler task about?"
+    let about_last = w.tokens.last().is_some_and(|t| t == "about")
+        && w.starts(&["what is", "what are", "what was"]);
+    if w.any(ABOUT_ITEM) || about_last {
         return Some(ItemAsk::About);
     }
     None
