@@ -50,7 +50,7 @@ pub fn answer(ctx: &OpsContext, terms: &[String], out: &mut Answer) {
 }
 
 /// The digest in sentences, as written.
-fn sentences(text: &str) -> Vec<&str> {
+pub fn sentences(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut start = 0;
     for (i, c) in text.char_indices() {

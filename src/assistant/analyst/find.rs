@@ -108,10 +108,12 @@ pub fn describe(q: &Query, found: &Found<'_>, ctx: &OpsContext, many: bool) -> S
     }
     if let Some(w) = q.when {
         let said = w.words(ctx.today);
-        words.push(if q.kind == Kind::FollowUps {
-            said.replace("due", "to make")
-        } else {
-            said
+        words.push(match (q.kind, w) {
+            (Kind::FollowUps, When::Overdue) => "past their date".into(),
+            (Kind::FollowUps, _) => said
+                .strip_prefix("due ")
+                .map_or(said.clone(), |rest| format!("to make {rest}")),
+            _ => said,
         });
     }
     words.retain(|w| !w.is_empty());

@@ -366,6 +366,13 @@ pub(super) const PRIORITY_ITEM: &[&str] = &[
     "its priority",
 ];
 pub(super) const EFFORT_ITEM: &[&str] = &[
+    "how many hour is",
+    "how many minute is",
+    "how many hour will",
+    "how many minute will",
+    "how many hour does",
+    "how many minute does",
+    "how much time is",
     "how long will",
     "how long does",
     "how long is",

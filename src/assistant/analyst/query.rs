@@ -325,6 +325,13 @@ impl Query {
         if !status || d.deleted_at.is_some() {
             return false;
         }
+        // A delegation parked on hold is not a follow-up to make.
+        if self.kind == Kind::FollowUps
+            && self.status == Status::Open
+            && d.status == DelegationStatus::OnHold
+        {
+            return false;
+        }
         if let Some(w) = self.when {
             let date = match self.kind {
                 Kind::FollowUps => d.follow_up_date.or(d.due_date),

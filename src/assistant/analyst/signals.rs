@@ -436,9 +436,6 @@ fn next_days(w: &Words) -> Option<i64> {
             "week" => 7 * n,
             _ => continue,
         };
-        if t[i] == "in" && !w.any(&["in the next", "in the coming"]) {
-            continue;
-        }
         return Some(days.clamp(1, 366));
     }
     if w.any(&[

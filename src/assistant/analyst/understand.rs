@@ -356,6 +356,7 @@ fn parse<'a>(
     }
     if let Some((topic, say)) = unsupported(w)
         && named.is_none()
+        && !w.has("working on")
     {
         // "what's the occupancy?" when the digest mentions it: what the digest says.
         let terms = in_digest(
@@ -390,6 +391,20 @@ fn parse<'a>(
         && !w.any(DIGEST)
     {
         return Ask::Item(ItemAsk::Done, item);
+    }
+    // "is the boiler service booked?", "is the wedding block confirmed?": the item's own verb.
+    if let Some(item) = named
+        && w.starts(&["is", "are", "has", "have", "was", "were"])
+        && item_ask(w).is_none()
+        && done_by_its_verb(w, &item)
+    {
+        return Ask::Item(ItemAsk::Done, item);
+    }
+    // "is housekeeping short staffed?": a digest sentence says more of it than any item does.
+    if item_ask(w).is_none()
+        && let Some(terms) = digest_over_item(w, named.as_ref(), ctx)
+    {
+        return Ask::Digest { terms };
     }
     // Words only the digest has ("what's the occupancy tonight?"): what it says about them.
     if named.is_none() && item_ask(w).is_none() {
@@ -464,7 +479,19 @@ fn parse<'a>(
         || query.when
             == Some(When::day(ctx.today, Span::Today))
                 .filter(|_| query.kind == Kind::Any && query.priorities.is_empty());
-    let plain = !query.is_filtered() || (only_today && query.status == Status::Open);
+    // Nothing asked beyond (at most) today: "what's most urgent today?" is the report, "the
+    // most urgent thing from email" a question about email work.
+    let bare = Query {
+        when: None,
+        shape: Shape::List,
+        kind: if query.kind == Kind::Tasks {
+            Kind::Any
+        } else {
+            query.kind
+        },
+        ..query.clone()
+    } == Query::default();
+    let plain = !query.is_filtered() || (only_today && bare);
     if w.any(URGENT) && plain && query.shape == Shape::List && only_today {
         return Ask::Urgent;
     }
@@ -535,6 +562,46 @@ fn parse<'a>(
         return Ask::Urgent;
     }
     Ask::Unknown
+}
+
+/// Whether the question ends in the past participle of a word of the item's name ("booked"
+/// for "Book boiler service"): asking whether it was done.
+fn done_by_its_verb(w: &Words, item: &Item<'_>) -> bool {
+    let Some(last) = w.tokens.last().and_then(|t| t.strip_suffix("ed")) else {
+        return false;
+    };
+    let stem: Vec<char> = last.chars().collect();
+    tokens(item.name()).iter().any(|t| {
+        let k = 4.min(t.chars().count()).min(stem.len());
+        k >= 3 && t.chars().take(k).eq(stem.iter().copied().take(k))
+    })
+}
+
+/// The question's words in the digest sentence that shares most of them, when that is two or
+/// more and more than the named item shares.
+fn digest_over_item(w: &Words, named: Option<&Item<'_>>, ctx: &OpsContext) -> Option<Vec<String>> {
+    let digest = ctx.digest.as_ref()?;
+    let asked: Vec<&String> = w
+        .tokens
+        .iter()
+        .filter(|t| t.len() >= 3 && !GRAMMAR.contains(&t.as_str()))
+        .collect();
+    let best = super::digest::sentences(&digest.text)
+        .into_iter()
+        .map(|s| {
+            let said = tokens(s);
+            asked
+                .iter()
+                .filter(|t| said.contains(t))
+                .map(|t| (*t).clone())
+                .collect::<Vec<String>>()
+        })
+        .max_by_key(Vec::len)?;
+    let item_share = named.map_or(0, |i| {
+        let have = tokens(i.name());
+        asked.iter().filter(|t| have.contains(t)).count()
+    });
+    (best.len() >= 2 && best.len() > item_share).then_some(best)
 }
 
 /// Whether every word of the question is one of `words` ("good morning", "thanks so much").
@@ -666,16 +733,10 @@ fn item_ask(w: &Words) -> Option<ItemAsk> {
     if w.any(EFFORT_ITEM) {
         return Some(ItemAsk::Effort);
     }
-    // "is the schedule done?", "is the boiler service booked?", "has the invoice been sorted?"
-    let settled = w.tokens.last().is_some_and(|t| {
-        t.len() > 4
-            && t.ends_with("ed")
-            && ![BLOCKED, IN_PROGRESS, DELEGATIONS, OVERDUE, CANCELLED]
-                .iter()
-                .any(|list| list.contains(&t.as_str()))
-    }) || w.any(&["sorted", "taken care of", "dealt with", "handled"]);
+    // "is the schedule done?", "has the invoice been sorted?"
+    let settled = w.any(DONE) || w.any(&["sorted", "taken care of", "dealt with", "handled"]);
     if w.starts(&["is", "are", "did", "have", "has", "was"])
-        && (w.any(DONE) || settled)
+        && settled
         && !w.any(&["anything", "any", "everything", "all", "what"])
     {
         return Some(ItemAsk::Done);
@@ -765,7 +826,14 @@ fn fragment(w: &Words, q: &Query) -> bool {
     }
     let n = w.tokens.len();
     let no_subject = q.kind == Kind::Any && !w.any(QUESTION_START) && !w.any(TASKS);
-    no_subject && n <= 4 && q != &Query::default()
+    // "how many?", "how long?", "which is next?": only a shape, about the last question's work.
+    let only_shape = n <= 3
+        && q.shape != Shape::List
+        && Query {
+            shape: Shape::List,
+            ..q.clone()
+        } == Query::default();
+    only_shape || no_subject && n <= 4 && q != &Query::default()
 }
 
 fn follow_on<'a>(
@@ -828,8 +896,17 @@ fn follow_on<'a>(
         },
         source: q.source.clone().or(base.source),
         delegatable: q.delegatable.or(base.delegatable),
-        max_minutes: q.max_minutes.or(base.max_minutes),
-        min_minutes: q.min_minutes.or(base.min_minutes),
+        // "and the long ones?" after quick wins: the new bound replaces the old one.
+        max_minutes: if q.min_minutes.is_some() {
+            q.max_minutes
+        } else {
+            q.max_minutes.or(base.max_minutes)
+        },
+        min_minutes: if q.max_minutes.is_some() {
+            q.min_minutes
+        } else {
+            q.min_minutes.or(base.min_minutes)
+        },
         person: q.person.clone().or(base.person),
         shape: if q.shape == Shape::List {
             base.shape
