@@ -30,7 +30,8 @@ const MONTHS: [&str; 12] = [
     "december",
 ];
 
-fn month(word: &str) -> Option<u32> {
+/// "march", "mar", "sept": the month's number.
+pub(crate) fn month(word: &str) -> Option<u32> {
     if word.len() < 3 {
         return None;
     }
@@ -41,7 +42,8 @@ fn month(word: &str) -> Option<u32> {
         .map(|i| i as u32 + 1)
 }
 
-fn day_number(word: &str) -> Option<u32> {
+/// "28", "28th": a day of the month.
+pub(crate) fn day_number(word: &str) -> Option<u32> {
     let digits = word.trim_end_matches(|c: char| c.is_ascii_alphabetic());
     let suffix = &word[digits.len()..];
     if !suffix.is_empty() && !["st", "nd", "rd", "th"].contains(&suffix) {

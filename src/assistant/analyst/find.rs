@@ -22,32 +22,22 @@ pub fn answer(ctx: &OpsContext, q: &Query, out: &mut Answer) {
         Shape::Count => count(ctx, q, &found, out),
         Shape::Total => total(ctx, q, &found, out),
         Shape::Next => next(ctx, q, &found, out),
-        Shape::YesNo if found.is_empty() => {
-            out.line(format!(
-                "No — you have no {}.",
-                describe(q, &found, ctx, true)
-            ));
+        Shape::YesNo | Shape::List if found.is_empty() => {
+            let no = if q.shape == Shape::YesNo {
+                "No — you"
+            } else {
+                "You"
+            };
+            out.line(format!("{no} have no {}.", describe(q, &found, ctx, true)));
             hint(ctx, q, out);
         }
-        Shape::YesNo => {
-            out.line(format!(
-                "Yes — {} {}:",
-                found.len(),
-                describe(q, &found, ctx, found.len() != 1)
-            ));
-            out.line("");
-            list(ctx, q, &found, out);
-        }
-        Shape::List if found.is_empty() => {
-            out.line(format!("You have no {}.", describe(q, &found, ctx, true)));
-            hint(ctx, q, out);
-        }
-        Shape::List => {
-            out.line(format!(
-                "**{} {}:**",
-                found.len(),
-                describe(q, &found, ctx, found.len() != 1)
-            ));
+        Shape::YesNo | Shape::List => {
+            let what = describe(q, &found, ctx, found.len() != 1);
+            out.line(if q.shape == Shape::YesNo {
+                format!("Yes — {} {what}:", found.len())
+            } else {
+                format!("**{} {what}:**", found.len())
+            });
             out.line("");
             list(ctx, q, &found, out);
         }

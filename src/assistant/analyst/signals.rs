@@ -8,6 +8,7 @@ use super::query::{Kind, Query, Shape, Span, Status, When, at_least, end_of_week
 use super::understand::{Lexicon, Words};
 use crate::context::OpsContext;
 use crate::domain::Priority;
+use crate::domain::quick::{day_number, month};
 use crate::domain::recurrence::Day;
 
 /// Reads what a question asks about a set of work.
@@ -363,7 +364,7 @@ fn month_span(w: &Words, today: NaiveDate, past: bool) -> Option<When> {
     } else {
         // A month named on its own ("in March"), not a day in it ("March 8").
         let named = w.tokens.iter().enumerate().find_map(|(i, t)| {
-            let m = month_number(t).filter(|_| t.len() >= 4 || t == "may")?;
+            let m = month(t).filter(|_| t.len() >= 4 || t == "may")?;
             let dated = w.tokens.get(i + 1).is_some_and(|n| day_number(n).is_some())
                 || i.checked_sub(1)
                     .and_then(|j| w.tokens.get(j))
@@ -449,46 +450,9 @@ fn next_days(w: &Words) -> Option<i64> {
     None
 }
 
-/// "march", "mar", "sept": the month's number.
-fn month_number(s: &str) -> Option<u32> {
-    const MONTHS: [&str; 12] = [
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-    ];
-    let s = if s == "sept" { "sep" } else { s };
-    if s.len() < 3 {
-        return None;
-    }
-    MONTHS
-        .iter()
-        .position(|m| m.starts_with(s))
-        .map(|i| i as u32 + 1)
-}
-
-/// "28", "28th": a day of the month.
-fn day_number(s: &str) -> Option<u32> {
-    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let suffix = &s[digits.len()..];
-    if digits.is_empty() || !suffix.is_empty() && !["st", "nd", "rd", "th"].contains(&suffix) {
-        return None;
-    }
-    digits.parse().ok().filter(|d| (1..=31).contains(d))
-}
-
 /// A day named outright: a weekday, "Nov 28", "28th", "2026-11-28".
 fn explicit_date(w: &Words, today: NaiveDate, past: bool) -> Option<NaiveDate> {
     let t = &w.tokens;
-    let month = month_number;
     // The nearest such date on the side of today the question looks at.
     let near = |m: u32, d: u32| -> Option<NaiveDate> {
         let this = NaiveDate::from_ymd_opt(today.year(), m, d)?;
