@@ -41,24 +41,11 @@ pub(super) fn plan_minutes(words: &[String]) -> Option<i64> {
     None
 }
 
+/// "2", "1.5", "two", "ninety": the signals' number words, plus decimals.
 fn number(w: &str) -> Option<f64> {
-    if let Ok(n) = w.parse::<f64>() {
-        return Some(n);
-    }
-    const WORDS: [&str; 12] = [
-        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-        "eleven",
-    ];
-    WORDS
-        .iter()
-        .position(|x| *x == w)
-        .map(|n| n as f64)
-        .or(match w {
-            "twelve" => Some(12.0),
-            "couple" => Some(2.0),
-            "few" => Some(3.0),
-            _ => None,
-        })
+    w.parse::<f64>()
+        .ok()
+        .or_else(|| super::signals::number(w).map(|n| n as f64))
 }
 
 /// Time-boxes the next `minutes` from now: overdue and due-today work first, then by priority,
