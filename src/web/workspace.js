@@ -175,8 +175,9 @@ async function runUndo() {
 // ------------------------------------------------------------------ tasks
 
 async function completeTask(t, box) {
-  box.disabled = true;
+  // Read focus before disabling: a disabled box may lose it.
   const hadFocus = document.activeElement === box;
+  box.disabled = true;
   let r;
   try {
     r = await api(`/api/tasks/${t.id}`, { method: "PATCH", body: { status: "completed" }, version: t.version });
@@ -202,9 +203,10 @@ async function completeTask(t, box) {
     const again = document.querySelector(`li[data-task-id="${done.id}"] .done`);
     if (again) again.focus();
   });
-  await changed();
-  // The checked task leaves the list: keep a keyboard user's place on the Undo button.
+  // The checked task leaves the list: keep a keyboard user's place on the Undo button, before
+  // the list re-renders without it.
   if (hadFocus) $("toast-undo").focus();
+  await changed();
 }
 
 async function quickAdd(e) {
