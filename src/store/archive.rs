@@ -377,6 +377,7 @@ macro_rules! sql_archive {
                         marks.join(", ")
                     )
                 };
+                let _writing = self.write_gate().await;
                 let mut tx = self.pool.begin_with($begin).await?;
                 let mut sql: Option<(&str, String)> = None;
                 let mut loaded = 0u64;

@@ -33,6 +33,11 @@ impl PgStore {
         crate::store::Backend::Postgres
     }
 
+    /// PostgreSQL orders concurrent writers itself, row by row: no process-wide gate.
+    async fn write_gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        None
+    }
+
     async fn run_migrations(&self) -> crate::store::StoreResult<()> {
         sqlx::migrate!("./migrations/postgres")
             .run(&self.pool)

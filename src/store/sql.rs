@@ -381,6 +381,7 @@ macro_rules! sql_store {
                     let session = session_row_with(&row, "s_")?;
                     return Ok((session, message));
                 }
+                let _writing = self.write_gate().await;
                 let mut tx = self.pool.begin_with($begin).await?;
                 let sql = format!(
                     "INSERT INTO chat_sessions ({SESSION_COLUMNS}, last_seq) \
@@ -514,6 +515,7 @@ macro_rules! sql_store {
                         .ok_or(StoreError::NotFound)?;
                     return appended(&row);
                 }
+                let _writing = self.write_gate().await;
                 let mut tx = self.pool.begin_with($begin).await?;
                 let out = insert_message(&mut tx, m).await?;
                 tx.commit().await?;
@@ -534,6 +536,7 @@ macro_rules! sql_store {
             }
 
             async fn finish_stream(&self, mid: uuid::Uuid, d: &FinishedReply) -> StoreResult<Appended> {
+                let _writing = self.write_gate().await;
                 let mut tx = self.pool.begin_with($begin).await?;
                 let sql = format!(
                     "UPDATE chat_messages SET content = $2, \
@@ -612,6 +615,7 @@ macro_rules! sql_store {
             }
 
             async fn supersede(&self, mid: uuid::Uuid) -> StoreResult<i32> {
+                let _writing = self.write_gate().await;
                 let mut tx = self.pool.begin_with($begin).await?;
                 let sid: Option<$id> = sqlx::query_scalar(
                     "UPDATE chat_messages SET status = 'superseded' WHERE id = $1 \
@@ -706,6 +710,7 @@ macro_rules! sql_store {
                         progress(written);
                     }
                 };
+                let _writing = self.write_gate().await;
                 let mut tx = self.pool.begin_with($begin).await?;
                 for t in &batch.tasks {
                     let found = existing_id(&mut tx, "tasks", owner, t.external_id.as_deref()).await?;
@@ -939,6 +944,7 @@ macro_rules! sql_store {
             }
 
             async fn create_user(&self, u: &NewUser, first: bool) -> StoreResult<crate::domain::User> {
+                let _writing = self.write_gate().await;
                 let mut tx = self.pool.begin_with($begin).await?;
                 let sql = format!(
                     "INSERT INTO users (id, username, display_name, password_hash, role, \
@@ -972,6 +978,7 @@ macro_rules! sql_store {
             }
 
             async fn claim_legacy_rows(&self, owner: &str) -> StoreResult<u64> {
+                let _writing = self.write_gate().await;
                 let mut tx = self.pool.begin_with($begin).await?;
                 let moved = claim_legacy(&mut tx, owner).await?;
                 tx.commit().await?;
@@ -1012,6 +1019,7 @@ macro_rules! sql_store {
                 keep_an_admin: bool,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> StoreResult<crate::domain::User> {
+                let _writing = self.write_gate().await;
                 let mut tx = self.pool.begin_with($begin).await?;
                 if keep_an_admin {
                     // Every enabled admin row (the target's too), locked in id order: two
@@ -1064,6 +1072,7 @@ macro_rules! sql_store {
                 keep: Option<&str>,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> StoreResult<()> {
+                let _writing = self.write_gate().await;
                 let mut tx = self.pool.begin_with($begin).await?;
                 let done = sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
                     .bind(id(uid))

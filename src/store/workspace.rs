@@ -831,6 +831,7 @@ macro_rules! sql_workspace {
                 now: chrono::DateTime<chrono::Utc>,
                 plan: Plan<'_>,
             ) -> StoreResult<Vec<Write>> {
+                let _writing = self.write_gate().await;
                 let mut tx = self.pool.begin_with($begin).await?;
                 let mut loaded = Loaded::default();
                 match target {
@@ -1086,6 +1087,7 @@ macro_rules! sql_workspace {
                 owner: &str,
                 actions: &[crate::domain::ChatAction],
             ) -> StoreResult<()> {
+                let _writing = self.write_gate().await;
                 let mut tx = self.pool.begin_with($begin).await?;
                 for a in actions {
                     let spec = serde_json::to_value(&a.spec)
@@ -1201,6 +1203,7 @@ macro_rules! sql_workspace {
                 actor: &Actor,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> StoreResult<()> {
+                let _writing = self.write_gate().await;
                 let mut tx = self.pool.begin_with($begin).await?;
                 let sql = format!(
                     "UPDATE delegation_notes SET deleted_at = $3 \
@@ -1237,6 +1240,7 @@ macro_rules! sql_workspace {
                 actor: &Actor,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> StoreResult<()> {
+                let _writing = self.write_gate().await;
                 let mut tx = self.pool.begin_with($begin).await?;
                 let sql = format!(
                     "DELETE FROM daily_digests WHERE user_id = $1 AND date = $2 \
@@ -1268,6 +1272,7 @@ macro_rules! sql_workspace {
                 details: serde_json::Value,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> StoreResult<()> {
+                let _writing = self.write_gate().await;
                 let mut tx = self.pool.begin_with($begin).await?;
                 let table = match kind {
                     crate::domain::ItemKind::Task => "tasks",
@@ -1298,6 +1303,7 @@ macro_rules! sql_workspace {
                 actor: &Actor,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> StoreResult<(crate::domain::Digest, bool)> {
+                let _writing = self.write_gate().await;
                 let mut tx = self.pool.begin_with($begin).await?;
                 let lock = if $is_postgres { " FOR UPDATE" } else { "" };
                 let sql = format!(
