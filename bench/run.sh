@@ -6,6 +6,8 @@
 #   DURATION=60s bash bench/run.sh
 #   BENCH_DB=sqlite bash bench/run.sh # the same on the embedded SQLite file
 #   BIN=/path/to/opschat bash bench/run.sh  # another build (an older one without accounts works too)
+#   INSTANCES=2 bash bench/run.sh     # two instances on the one PostgreSQL database, half the
+#                                     # connections each (CPU and RSS are then the sum of both)
 #
 # Every turn is authenticated with an API token, as a script would be (the first account is
 # created through the set-up endpoint).
@@ -38,8 +40,17 @@ fi
 
 OPSCHAT_LOG=warn DATABASE_URL="$DB_URL" OPSCHAT_BIND=127.0.0.1:$PORT "$BIN" serve &
 PID=$!
-trap 'kill $PID 2>/dev/null || true' EXIT
+PIDS=$PID
+trap 'kill $PIDS 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
+export OPSCHAT_BENCH_SECOND=
+if [ "${INSTANCES:-1}" = 2 ]; then
+  [ "${BENCH_DB:-postgres}" = postgres ] || { echo "INSTANCES=2 needs PostgreSQL" >&2; exit 2; }
+  OPSCHAT_LOG=warn DATABASE_URL="$DB_URL" OPSCHAT_BIND=127.0.0.1:$((PORT + 1)) "$BIN" serve &
+  PIDS="$PIDS $!"
+  for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$((PORT + 1))/healthz" >/dev/null && break; sleep 0.2; done
+  OPSCHAT_BENCH_SECOND=127.0.0.1:$((PORT + 1))
+fi
 
 # The first account (which gets the demo restaurant) and an API token for the load.
 export OPSCHAT_BENCH_TOKEN=
@@ -61,12 +72,15 @@ for i in $(seq 1 64); do
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["session_id"])' >> "$OUT/sessions.txt"
 done
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
-rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$PID/status"; }
-hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$PID/status"; }
+sum_of() { local t=0 p; for p in $PIDS; do t=$((t + $("$@" "$p"))); done; echo "$t"; }
+cpu_ticks() { sum_of eval_ticks; }
+eval_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kib() { sum_of status_kib VmRSS; }
+hwm_kib() { sum_of status_kib VmHWM; }
+status_kib() { awk -v k="^$1:" '$0 ~ k {print $2}' "/proc/$2/status"; }
 HZ=$(getconf CLK_TCK)
 
-echo "database: ${BENCH_DB:-postgres}  duration: $DURATION  idle RSS: $(rss_kib) KiB"
+echo "database: ${BENCH_DB:-postgres}  instances: ${INSTANCES:-1}  duration: $DURATION  idle RSS: $(rss_kib) KiB"
 printf '%-6s %10s %9s %9s %9s %14s %10s\n' conc turns/s p50 p90 p99 cpu/turn_us rss_KiB
 for c in $LEVELS; do
   t=$(( c < 2 ? 1 : 2 ))

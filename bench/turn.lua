@@ -18,9 +18,17 @@ local n = 0
 local thread_id = 0
 local counter = 0
 
+-- With a second instance (bench/run.sh INSTANCES=2), every other thread sends its turns there,
+-- as a load balancer spreading connections would.
+local second = os.getenv("OPSCHAT_BENCH_SECOND") or ""
+
 function setup(thread)
   counter = counter + 1
   thread:set("thread_id", counter)
+  if second ~= "" and counter % 2 == 0 then
+    local host, port = second:match("([^:]+):(%d+)")
+    thread.addr = wrk.lookup(host, port)[1]
+  end
 end
 
 request = function()

@@ -15,6 +15,7 @@ mod export;
 mod isolation;
 mod ops;
 mod provider;
+mod scale_out;
 mod search;
 mod store;
 mod streaming;
