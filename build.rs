@@ -1,0 +1,26 @@
+//! Writes the o200k_base (gpt-4o) tokenizer's ranks compactly for `src/assistant/tokens.rs`:
+//! every token's bytes in rank order, where each token ends (u32, little-endian), and the
+//! pattern that splits text into pieces. The server then counts tokens from these tables,
+//! compiled into the binary, instead of building `tiktoken-rs`'s hash maps at start-up.
+
+use std::error::Error;
+use std::path::PathBuf;
+
+/// How many mergeable ranks o200k_base has (0..199_998; the special tokens come after).
+const O200K_RANKS: u32 = 199_998;
+
+fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
+    println!("cargo::rerun-if-changed=build.rs");
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    let bpe = tiktoken_rs::o200k_base()?;
+    let mut bytes = Vec::with_capacity(1 << 21);
+    let mut ends = Vec::with_capacity(4 * O200K_RANKS as usize);
+    for rank in 0..O200K_RANKS {
+        bytes.extend_from_slice(&bpe.decode_bytes(&[rank])?);
+        ends.extend_from_slice(&u32::try_from(bytes.len())?.to_le_bytes());
+    }
+    std::fs::write(out.join("o200k.bytes"), bytes)?;
+    std::fs::write(out.join("o200k.ends"), ends)?;
+    std::fs::write(out.join("o200k.pattern"), tiktoken_rs::O200K_BASE_PAT_STR)?;
+    Ok(())
+}
