@@ -9,6 +9,9 @@
 #   INSTANCES=2 bash bench/run.sh     # two instances on the one PostgreSQL database, half the
 #                                     # connections each (CPU and RSS are then the sum of both)
 #
+# On PostgreSQL it then runs pgbench with only a turn's own writes (bench/turn_writes.sql) on the
+# same database at each level and prints opschat's turns/s as a ratio to it.
+#
 # Every turn is authenticated with an API token, as a script would be (the first account is
 # created through the set-up endpoint).
 # Needs wrk (Debian package `wrk`, installed if missing) and PostgreSQL at
@@ -82,6 +85,7 @@ HZ=$(getconf CLK_TCK)
 
 echo "database: ${BENCH_DB:-postgres}  instances: ${INSTANCES:-1}  duration: $DURATION  idle RSS: $(rss_kib) KiB"
 printf '%-6s %10s %9s %9s %9s %14s %10s\n' conc turns/s p50 p90 p99 cpu/turn_us rss_KiB
+declare -A RPS
 for c in $LEVELS; do
   t=$(( c < 2 ? 1 : 2 ))
   before=$(cpu_ticks)
@@ -95,8 +99,23 @@ for c in $LEVELS; do
   cpu_us=$(( (after - before) * 1000000 / HZ / (reqs > 0 ? reqs : 1) ))
   non200=$(grep -c unexpected "$OUT/wrk-c$c.err" || true)
   printf '%-6s %10s %9s %9s %9s %14s %10s\n' "$c" "$rps" "$p50" "$p90" "$p99" "$cpu_us" "$(rss_kib)"
+  RPS[$c]=$rps
   [ "$non200" = 0 ] || echo "  !! $non200 non-200 responses, see $OUT/wrk-c$c.err"
 done
 echo "peak RSS: $(hwm_kib) KiB"
 msgs=$(curl -sf "${AUTH[@]}" "http://127.0.0.1:$PORT/api/operations-chat/sessions?limit=100" | python3 -c 'import json,sys; print(sum(s["message_count"] for s in json.load(sys.stdin)["sessions"]))')
 echo "messages stored across the 64 sessions: $msgs"
+
+# The yardstick on PostgreSQL: pgbench doing only a turn's own writes (bench/turn_writes.sql) on
+# the same database at the same concurrency, with opschat idle. Each opschat figure as a ratio to
+# it is comparable from run to run on a noisy machine.
+if [ "${BENCH_DB:-postgres}" = postgres ] && command -v pgbench >/dev/null; then
+  PGB_URL="${PG%/*}/opschat_bench"
+  printf '\n%-6s %10s %12s %8s\n' conc turns/s pgbench_tps ratio
+  for c in $LEVELS; do
+    tps=$(pgbench -n -c "$c" -j "$(( c < 2 ? 1 : 2 ))" -T "${DURATION%s}" -f bench/turn_writes.sql "$PGB_URL" 2>/dev/null \
+      | awk '/^tps = / {print $3; exit}')
+    ratio=$(awk -v a="${RPS[$c]}" -v b="$tps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+    printf '%-6s %10s %12s %8s\n' "$c" "${RPS[$c]}" "$tps" "$ratio"
+  done
+fi

@@ -264,6 +264,10 @@ mod tests {
             "d41d8cd98f00b204e9800998ecf8427ed41d8cd98f00b204e9800998ecf8427e".repeat(3),
             "ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÐÑÒÓÔÕÖ×ØÙÚÛÜÝÞßàáâãäåæçèéêëìíîïðñòóôõö÷øùúûüýþÿ".repeat(4),
             "  \n\n\t  trailing spaces and\u{00a0}non-breaking\u{2003}ones   ".to_string(),
+            // Single pieces of 100 bytes and more: the heap-based merge.
+            "supercalifragilisticexpialidocious".repeat(10),
+            "ßπжщéøñ".repeat(30),
+            "thequickbrownfoxjumpsoverthelazydog".repeat(60),
         ];
         // Every line on its own too, so that short pieces and line ends are compared one by one.
         let lines: Vec<String> = corpus
@@ -271,20 +275,29 @@ mod tests {
             .flat_map(|t| t.lines().map(str::to_string).collect::<Vec<_>>())
             .collect();
         corpus.extend(lines);
-        // A deterministic jumble of bytes from many scripts, long pieces included.
-        let alphabet: Vec<char> = "abcXYZ019 _-'.,!?/\n\té漢字ßøπжщ🙂ａ".chars().collect();
+        // Deterministic jumbles: of many scripts and symbols (short pieces), and of lowercase
+        // letters only (single pieces of 100 bytes and more).
+        let mixed: Vec<char> = "abcXYZ019 _-'.,!?/\n\té漢字ßøπжщ🙂ａ".chars().collect();
+        let lowercase: Vec<char> = "abcdefghijklmnopqrstuvwxyzéüßø".chars().collect();
         let mut seed: u64 = 7;
+        let mut jumble = |from: &[char], len: usize| -> String {
+            (0..len)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    from[(seed >> 33) as usize % from.len()]
+                })
+                .collect()
+        };
         for len in [5usize, 40, 120, 400, 2000] {
             for _ in 0..20 {
-                let s: String = (0..len)
-                    .map(|_| {
-                        seed = seed
-                            .wrapping_mul(6364136223846793005)
-                            .wrapping_add(1442695040888963407);
-                        alphabet[(seed >> 33) as usize % alphabet.len()]
-                    })
-                    .collect();
-                corpus.push(s.replace(' ', if len > 100 { "" } else { " " }));
+                corpus.push(jumble(&mixed, len));
+            }
+        }
+        for len in [100usize, 150, 700] {
+            for _ in 0..10 {
+                corpus.push(jumble(&lowercase, len));
             }
         }
         for text in &corpus {
