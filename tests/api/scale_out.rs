@@ -2,8 +2,8 @@
 //! single-instance, so this runs on PostgreSQL only (and skips loudly without it, except in CI).
 
 use crate::support::fake_openai::{FakeOpenAi, Step};
+use crate::support::sse::read_events;
 use crate::support::{Db, PASSWORD, TestApp, TestDb, config, sign_in};
-use futures::StreamExt;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -32,35 +32,20 @@ async fn stream_on(app: &TestApp, message: &str) -> (String, tokio::task::JoinHa
         .expect("POST a streamed turn");
     assert_eq!(r.status(), 200);
     let (tx, rx) = tokio::sync::oneshot::channel::<String>();
+    let mut tx = Some(tx);
     let reader = tokio::spawn(async move {
-        let mut tx = Some(tx);
-        let mut body = r.bytes_stream();
-        let mut buf = String::new();
-        while let Some(chunk) = body.next().await {
-            buf.push_str(&String::from_utf8_lossy(&chunk.expect("body chunk")));
-            while let Some(end) = buf.find("\n\n") {
-                let block: String = buf.drain(..end + 2).collect();
-                let name = block
-                    .lines()
-                    .find_map(|l| l.strip_prefix("event:"))
-                    .map(str::trim)
-                    .unwrap_or("message")
-                    .to_string();
-                let Some(data) = block.lines().find_map(|l| l.strip_prefix("data:")) else {
-                    continue;
-                };
-                let data: Value = serde_json::from_str(data.trim()).expect("event JSON");
-                if name == "start"
-                    && let Some(tx) = tx.take()
-                {
-                    let _ = tx.send(data["session_id"].as_str().expect("id").to_string());
-                }
-                if name == "done" {
-                    return data;
-                }
+        let events = read_events(r, move |e| {
+            if e.name == "start"
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(e.data["session_id"].as_str().expect("id").to_string());
             }
-        }
-        panic!("the stream ended without a done event");
+            e.name == "done"
+        })
+        .await;
+        let done = events.last().expect("events");
+        assert_eq!(done.name, "done", "the stream ended without a done event");
+        done.data.clone()
     });
     (rx.await.expect("a start event"), reader)
 }

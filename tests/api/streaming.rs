@@ -2,54 +2,10 @@
 
 use crate::both;
 use crate::support::fake_openai::{FakeOpenAi, Step};
+use crate::support::sse::{Ev, read_events};
 use crate::support::{TestApp, TestDb, config};
-use futures::StreamExt;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-/// One parsed SSE event with when it arrived.
-#[derive(Debug, Clone)]
-struct Ev {
-    name: String,
-    data: Value,
-    at: Instant,
-}
-
-/// Reads SSE events as they arrive; `until` decides when to stop reading (and drop the body).
-async fn read_events(resp: reqwest::Response, mut until: impl FnMut(&Ev) -> bool) -> Vec<Ev> {
-    let mut out = Vec::new();
-    let mut buf = String::new();
-    let mut body = resp.bytes_stream();
-    while let Some(chunk) = body.next().await {
-        buf.push_str(&String::from_utf8_lossy(&chunk.expect("body chunk")));
-        while let Some(end) = buf.find("\n\n") {
-            let block: String = buf.drain(..end + 2).collect();
-            let mut name = String::from("message");
-            let mut data = String::new();
-            for line in block.lines() {
-                if let Some(v) = line.strip_prefix("event:") {
-                    name = v.trim().to_string();
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    data.push_str(v.trim_start());
-                }
-            }
-            if data.is_empty() {
-                continue; // keep-alive comment
-            }
-            let ev = Ev {
-                name,
-                data: serde_json::from_str(&data).expect("event JSON"),
-                at: Instant::now(),
-            };
-            let stop = until(&ev);
-            out.push(ev);
-            if stop {
-                return out;
-            }
-        }
-    }
-    out
-}
 
 async fn start_stream(app: &TestApp, body: Value) -> reqwest::Response {
     let r = app

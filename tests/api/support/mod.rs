@@ -2,6 +2,7 @@
 //! in a temp dir, or a new PostgreSQL database), and a fake OpenAI-compatible server.
 
 pub mod fake_openai;
+pub mod sse;
 
 use opschat::store::Store;
 use opschat::{App, BuildOptions, Config};
