@@ -302,7 +302,7 @@ pub fn time_text(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 macro_rules! sql_archive {
-    ($store:ident, $db:ty, $row:ty, $id:ty, $begin:expr, $settle:expr) => {
+    ($store:ident, $db:ty, $row:ty, $id:ty, $settle:expr) => {
         #[async_trait::async_trait]
         impl crate::store::archive::Archive for $store {
             async fn archive_rows(
@@ -377,8 +377,7 @@ macro_rules! sql_archive {
                         marks.join(", ")
                     )
                 };
-                let _writing = self.write_gate().await;
-                let mut tx = self.pool.begin_with($begin).await?;
+                let (_writing, mut tx) = self.begin_write().await?;
                 let mut sql: Option<(&str, String)> = None;
                 let mut loaded = 0u64;
                 loop {

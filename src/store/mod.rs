@@ -60,6 +60,13 @@ impl From<sqlx::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A write transaction and, on SQLite, this process's turn to write (held until it is dropped,
+/// after the commit): what every store method that writes begins with.
+pub(crate) type WriteTx<'a, DB> = (
+    Option<tokio::sync::MutexGuard<'a, ()>>,
+    sqlx::Transaction<'static, DB>,
+);
+
 #[cfg(test)]
 mod tests {
     #[test]

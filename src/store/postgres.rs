@@ -33,9 +33,10 @@ impl PgStore {
         crate::store::Backend::Postgres
     }
 
-    /// PostgreSQL orders concurrent writers itself, row by row: no process-wide gate.
-    async fn write_gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        None
+    /// Begins a write transaction. PostgreSQL orders concurrent writers itself, row by row: no
+    /// process-wide gate.
+    async fn begin_write(&self) -> sqlx::Result<crate::store::WriteTx<'_, sqlx::Postgres>> {
+        Ok((None, self.pool.begin().await?))
     }
 
     async fn run_migrations(&self) -> crate::store::StoreResult<()> {
@@ -52,7 +53,6 @@ crate::store::sql::sql_store!(
     sqlx::Postgres,
     sqlx::postgres::PgRow,
     uuid::Uuid,
-    "BEGIN",
     true
 );
 
@@ -61,7 +61,6 @@ crate::store::workspace::sql_workspace!(
     sqlx::Postgres,
     sqlx::postgres::PgRow,
     uuid::Uuid,
-    "BEGIN",
     true
 );
 
@@ -198,7 +197,6 @@ crate::store::archive::sql_archive!(
     sqlx::Postgres,
     sqlx::postgres::PgRow,
     uuid::Uuid,
-    "BEGIN",
     "VACUUM (ANALYZE)"
 );
 

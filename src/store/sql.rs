@@ -55,7 +55,7 @@ where
 }
 
 macro_rules! sql_store {
-    ($store:ident, $db:ty, $row:ty, $id:ty, $begin:expr, $one_statement_append:expr) => {
+    ($store:ident, $db:ty, $row:ty, $id:ty, $one_statement_append:expr) => {
         use crate::store::sql::{
             stored, IdRepr, DELEGATION_COLUMNS, DIGEST_COLUMNS, MESSAGE_COLUMNS, SESSION_COLUMNS,
             TASK_COLUMNS, USER_COLUMNS, USER_COLUMNS_U,
@@ -381,8 +381,7 @@ macro_rules! sql_store {
                     let session = session_row_with(&row, "s_")?;
                     return Ok((session, message));
                 }
-                let _writing = self.write_gate().await;
-                let mut tx = self.pool.begin_with($begin).await?;
+                let (_writing, mut tx) = self.begin_write().await?;
                 let sql = format!(
                     "INSERT INTO chat_sessions ({SESSION_COLUMNS}, last_seq) \
                      VALUES ($1, $2, $3, $4, $5, $5, 0, TRUE, 0) RETURNING {SESSION_COLUMNS}"
@@ -515,8 +514,7 @@ macro_rules! sql_store {
                         .ok_or(StoreError::NotFound)?;
                     return appended(&row);
                 }
-                let _writing = self.write_gate().await;
-                let mut tx = self.pool.begin_with($begin).await?;
+                let (_writing, mut tx) = self.begin_write().await?;
                 let out = insert_message(&mut tx, m).await?;
                 tx.commit().await?;
                 Ok(out)
@@ -536,8 +534,7 @@ macro_rules! sql_store {
             }
 
             async fn finish_stream(&self, mid: uuid::Uuid, d: &FinishedReply) -> StoreResult<Appended> {
-                let _writing = self.write_gate().await;
-                let mut tx = self.pool.begin_with($begin).await?;
+                let (_writing, mut tx) = self.begin_write().await?;
                 let sql = format!(
                     "UPDATE chat_messages SET content = $2, \
                      status = CASE WHEN status = 'stopped' THEN 'stopped' ELSE $3 END, \
@@ -615,8 +612,7 @@ macro_rules! sql_store {
             }
 
             async fn supersede(&self, mid: uuid::Uuid) -> StoreResult<i32> {
-                let _writing = self.write_gate().await;
-                let mut tx = self.pool.begin_with($begin).await?;
+                let (_writing, mut tx) = self.begin_write().await?;
                 let sid: Option<$id> = sqlx::query_scalar(
                     "UPDATE chat_messages SET status = 'superseded' WHERE id = $1 \
                      AND role = 'assistant' AND status IN ('complete', 'stopped', 'interrupted') \
@@ -710,8 +706,7 @@ macro_rules! sql_store {
                         progress(written);
                     }
                 };
-                let _writing = self.write_gate().await;
-                let mut tx = self.pool.begin_with($begin).await?;
+                let (_writing, mut tx) = self.begin_write().await?;
                 for t in &batch.tasks {
                     let found = existing_id(&mut tx, "tasks", owner, t.external_id.as_deref()).await?;
                     let sql = if found.is_some() {
@@ -944,8 +939,7 @@ macro_rules! sql_store {
             }
 
             async fn create_user(&self, u: &NewUser, first: bool) -> StoreResult<crate::domain::User> {
-                let _writing = self.write_gate().await;
-                let mut tx = self.pool.begin_with($begin).await?;
+                let (_writing, mut tx) = self.begin_write().await?;
                 let sql = format!(
                     "INSERT INTO users (id, username, display_name, password_hash, role, \
                      time_zone, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
@@ -978,8 +972,7 @@ macro_rules! sql_store {
             }
 
             async fn claim_legacy_rows(&self, owner: &str) -> StoreResult<u64> {
-                let _writing = self.write_gate().await;
-                let mut tx = self.pool.begin_with($begin).await?;
+                let (_writing, mut tx) = self.begin_write().await?;
                 let moved = claim_legacy(&mut tx, owner).await?;
                 tx.commit().await?;
                 Ok(moved)
@@ -1019,8 +1012,7 @@ macro_rules! sql_store {
                 keep_an_admin: bool,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> StoreResult<crate::domain::User> {
-                let _writing = self.write_gate().await;
-                let mut tx = self.pool.begin_with($begin).await?;
+                let (_writing, mut tx) = self.begin_write().await?;
                 if keep_an_admin {
                     // Every enabled admin row (the target's too), locked in id order: two
                     // admins demoting each other wait for one another instead of deadlocking.
@@ -1072,8 +1064,7 @@ macro_rules! sql_store {
                 keep: Option<&str>,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> StoreResult<()> {
-                let _writing = self.write_gate().await;
-                let mut tx = self.pool.begin_with($begin).await?;
+                let (_writing, mut tx) = self.begin_write().await?;
                 let done = sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
                     .bind(id(uid))
                     .bind(hash)

@@ -126,11 +126,14 @@ impl SqliteStore {
         crate::store::Backend::Sqlite
     }
 
-    /// Waits for this process's turn to write (see [`Writes`]).
-    async fn write_gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        let guard = self.writes.gate.lock().await;
+    /// Begins a write transaction in this process's turn (see [`Writes`]). IMMEDIATE takes the
+    /// write lock up front, so that a writer of another process (the CLI) waits on busy_timeout
+    /// instead of failing with SQLITE_BUSY when a read transaction tries to upgrade.
+    async fn begin_write(&self) -> sqlx::Result<crate::store::WriteTx<'_, sqlx::Sqlite>> {
+        let turn = self.writes.gate.lock().await;
         self.writes.dirty.store(true, Ordering::Release);
-        Some(guard)
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok((Some(turn), tx))
     }
 
     async fn run_migrations(&self) -> crate::store::StoreResult<()> {
@@ -142,14 +145,11 @@ impl SqliteStore {
     }
 }
 
-// IMMEDIATE takes the write lock up front, so concurrent turns queue on busy_timeout instead of
-// failing with SQLITE_BUSY when a read transaction tries to upgrade.
 crate::store::sql::sql_store!(
     SqliteStore,
     sqlx::Sqlite,
     sqlx::sqlite::SqliteRow,
     uuid::fmt::Hyphenated,
-    "BEGIN IMMEDIATE",
     // SQLite has no data-modifying CTEs: it appends in a transaction.
     false
 );
@@ -159,7 +159,6 @@ crate::store::workspace::sql_workspace!(
     sqlx::Sqlite,
     sqlx::sqlite::SqliteRow,
     uuid::fmt::Hyphenated,
-    "BEGIN IMMEDIATE",
     false
 );
 
@@ -306,7 +305,6 @@ crate::store::archive::sql_archive!(
     sqlx::Sqlite,
     sqlx::sqlite::SqliteRow,
     uuid::fmt::Hyphenated,
-    "BEGIN IMMEDIATE",
     "ANALYZE"
 );
 

@@ -310,7 +310,7 @@ impl Clauses {
 }
 
 macro_rules! sql_workspace {
-    ($store:ident, $db:ty, $row:ty, $id:ty, $begin:expr, $is_postgres:expr) => {
+    ($store:ident, $db:ty, $row:ty, $id:ty, $is_postgres:expr) => {
         use crate::store::workspace::{
             ActionSettlement, Actor, Arg, Clauses, DelegationFilter, Loaded, Page, Plan, Target,
             TaskFilter, Workspace, Write, diff, like_pattern,
@@ -831,8 +831,7 @@ macro_rules! sql_workspace {
                 now: chrono::DateTime<chrono::Utc>,
                 plan: Plan<'_>,
             ) -> StoreResult<Vec<Write>> {
-                let _writing = self.write_gate().await;
-                let mut tx = self.pool.begin_with($begin).await?;
+                let (_writing, mut tx) = self.begin_write().await?;
                 let mut loaded = Loaded::default();
                 match target {
                     Target::None => {}
@@ -1087,8 +1086,7 @@ macro_rules! sql_workspace {
                 owner: &str,
                 actions: &[crate::domain::ChatAction],
             ) -> StoreResult<()> {
-                let _writing = self.write_gate().await;
-                let mut tx = self.pool.begin_with($begin).await?;
+                let (_writing, mut tx) = self.begin_write().await?;
                 for a in actions {
                     let spec = serde_json::to_value(&a.spec)
                         .map_err(|e| StoreError::Backend(anyhow::Error::new(e)))?;
@@ -1203,8 +1201,7 @@ macro_rules! sql_workspace {
                 actor: &Actor,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> StoreResult<()> {
-                let _writing = self.write_gate().await;
-                let mut tx = self.pool.begin_with($begin).await?;
+                let (_writing, mut tx) = self.begin_write().await?;
                 let sql = format!(
                     "UPDATE delegation_notes SET deleted_at = $3 \
                      WHERE user_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING {NOTE_COLUMNS}"
@@ -1240,8 +1237,7 @@ macro_rules! sql_workspace {
                 actor: &Actor,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> StoreResult<()> {
-                let _writing = self.write_gate().await;
-                let mut tx = self.pool.begin_with($begin).await?;
+                let (_writing, mut tx) = self.begin_write().await?;
                 let sql = format!(
                     "DELETE FROM daily_digests WHERE user_id = $1 AND date = $2 \
                      RETURNING {DIGEST_COLUMNS}"
@@ -1272,8 +1268,7 @@ macro_rules! sql_workspace {
                 details: serde_json::Value,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> StoreResult<()> {
-                let _writing = self.write_gate().await;
-                let mut tx = self.pool.begin_with($begin).await?;
+                let (_writing, mut tx) = self.begin_write().await?;
                 let table = match kind {
                     crate::domain::ItemKind::Task => "tasks",
                     crate::domain::ItemKind::Delegation => "delegations",
@@ -1303,8 +1298,7 @@ macro_rules! sql_workspace {
                 actor: &Actor,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> StoreResult<(crate::domain::Digest, bool)> {
-                let _writing = self.write_gate().await;
-                let mut tx = self.pool.begin_with($begin).await?;
+                let (_writing, mut tx) = self.begin_write().await?;
                 let lock = if $is_postgres { " FOR UPDATE" } else { "" };
                 let sql = format!(
                     "SELECT {DIGEST_COLUMNS} FROM daily_digests \
