@@ -120,6 +120,8 @@ pub struct ChatService {
     /// Replies streaming on this instance: reply id -> (session id, cancel).
     streams: Mutex<std::collections::HashMap<Uuid, (Uuid, tokio_util::sync::CancellationToken)>>,
     actions: Arc<actions::ActionService>,
+    /// Operations data by owner, reused while their workspace version and day are unchanged.
+    ops_cache: crate::context::OpsCache,
 }
 
 impl ChatService {
@@ -139,6 +141,7 @@ impl ChatService {
             prompt_count: Mutex::new((0, 0)),
             streams: Mutex::new(std::collections::HashMap::new()),
             actions,
+            ops_cache: Default::default(),
         }
     }
 
@@ -208,9 +211,13 @@ impl ChatService {
         user: &User,
         client: Option<ClientContext>,
     ) -> Result<OpsContext, StoreError> {
-        OpsContext::load(
+        let owner = user.owner_key();
+        let version = self.store.workspace_version(&owner).await?;
+        OpsContext::load_cached(
+            &self.ops_cache,
             self.store.as_ref(),
-            &user.owner_key(),
+            &owner,
+            version,
             self.local_now(user),
             client,
         )
@@ -303,14 +310,31 @@ impl ChatService {
             .resolve(req.model.as_deref())
             .map_err(ChatError::UnknownModel)?;
         let owner = user.owner_key();
-        let existing = match req.session_id {
-            Some(id) => Some(self.session(user, id).await?),
-            None => None,
+        // The session and the workspace version in one read; the operations data is read
+        // again only when the version (or the day) differs from the last turn's.
+        let (existing, version) = match req.session_id {
+            Some(id) => {
+                let (s, v) = self
+                    .store
+                    .session_for_turn(&owner, id)
+                    .await?
+                    .ok_or(ChatError::SessionNotFound)?;
+                (Some(s), v)
+            }
+            None => (None, self.store.workspace_version(&owner).await?),
         };
 
         let now = self.clock.now();
         let local_now = self.clock.local_in(now, user.tz());
-        let ctx = OpsContext::load(self.store.as_ref(), &owner, local_now, client).await?;
+        let ctx = OpsContext::load_cached(
+            &self.ops_cache,
+            self.store.as_ref(),
+            &owner,
+            version,
+            local_now,
+            client,
+        )
+        .await?;
 
         // The question is committed before any model is called: whatever happens next, it stays.
         let user_msg = NewMessage {

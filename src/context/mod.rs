@@ -4,7 +4,9 @@
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 use crate::domain::{
@@ -22,6 +24,48 @@ const NOTES_PER_DELEGATION: usize = 3;
 const MAX_NOTES: i64 = 300;
 /// The horizon of "deadlines coming up".
 pub const UPCOMING_DAYS: i64 = 7;
+
+/// What a turn's context is built from, as read for one owner and day.
+#[derive(Debug)]
+struct OpsData {
+    tasks: Vec<Task>,
+    delegations: Vec<Delegation>,
+    digest: Option<Digest>,
+    notes: Vec<DelegationNote>,
+}
+
+/// How many owners' operations data `OpsCache` keeps.
+const OPS_CACHE_OWNERS: usize = 512;
+
+/// The operations data of recent turns, per owner, with the workspace version and day it was
+/// read for. An entry is used only when the version a turn has just read from the database is
+/// the same, so a change made through any instance is seen by the next turn on every instance.
+#[derive(Debug, Default)]
+pub struct OpsCache {
+    entries: Mutex<HashMap<String, CachedOps>>,
+}
+
+/// An owner's data with the workspace version and day it was read for.
+type CachedOps = (i64, NaiveDate, Arc<OpsData>);
+
+impl OpsCache {
+    fn get(&self, owner: &str, version: i64, today: NaiveDate) -> Option<Arc<OpsData>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        match entries.get(owner) {
+            Some((v, day, data)) if *v == version && *day == today => Some(data.clone()),
+            _ => None,
+        }
+    }
+
+    fn put(&self, owner: &str, version: i64, today: NaiveDate, data: Arc<OpsData>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= OPS_CACHE_OWNERS && !entries.contains_key(owner) {
+            // Full: forget the lot rather than track recency; it refills one turn per owner.
+            entries.clear();
+        }
+        entries.insert(owner.to_string(), (version, today, data));
+    }
+}
 
 /// A reference to an operations item an answer drew on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -144,6 +188,48 @@ impl OpsContext {
         )?;
         let mut ctx = Self::new(local_now, tasks, delegations, digest, client);
         ctx.notes = notes;
+        Ok(ctx)
+    }
+
+    /// Loads the owner's data for the day `local_now` falls on, or reuses what `cache` loaded
+    /// earlier for the same workspace `version` and day (read by the caller *before* this, so
+    /// data loaded now is at least as new as the version it is remembered under).
+    pub async fn load_cached(
+        cache: &OpsCache,
+        store: &dyn Store,
+        owner: &str,
+        version: i64,
+        local_now: DateTime<FixedOffset>,
+        client: Option<ClientContext>,
+    ) -> StoreResult<Self> {
+        let today = local_now.date_naive();
+        let data = match cache.get(owner, version, today) {
+            Some(data) => data,
+            None => {
+                let (tasks, delegations, digest, notes) = tokio::try_join!(
+                    store.tasks(owner, true),
+                    store.delegations(owner, false),
+                    store.digest_on_or_before(owner, today),
+                    store.recent_notes(owner, MAX_NOTES)
+                )?;
+                let data = Arc::new(OpsData {
+                    tasks,
+                    delegations,
+                    digest,
+                    notes,
+                });
+                cache.put(owner, version, today, data.clone());
+                data
+            }
+        };
+        let mut ctx = Self::new(
+            local_now,
+            data.tasks.clone(),
+            data.delegations.clone(),
+            data.digest.clone(),
+            client,
+        );
+        ctx.notes = data.notes.clone();
         Ok(ctx)
     }
 

@@ -239,6 +239,13 @@ pub trait Store:
     ) -> StoreResult<(Session, Message)>;
     /// The owner's session `id`; another owner's is `None`, as if it did not exist.
     async fn session(&self, owner: &str, id: Uuid) -> StoreResult<Option<Session>>;
+    /// `session` together with the owner's workspace version (see `workspace_version`), in one
+    /// read: what a turn that continues a session starts with.
+    async fn session_for_turn(&self, owner: &str, id: Uuid) -> StoreResult<Option<(Session, i64)>>;
+    /// A number that moves, in the same transaction, with every write to the owner's tasks,
+    /// delegations, delegation notes or digests (database triggers, migration 0016); 0 before
+    /// the first. Equal versions mean the operations data is unchanged, on every instance.
+    async fn workspace_version(&self, owner: &str) -> StoreResult<i64>;
     /// The owner's latest session whose conversation, as of its last OpenAI-compatible
     /// exchange, has the digest `key`, and that has since gained at most one message (a
     /// question whose answer failed).

@@ -417,6 +417,35 @@ macro_rules! sql_store {
                 row.as_ref().map(session_row).transpose()
             }
 
+            async fn session_for_turn(
+                &self,
+                owner: &str,
+                sid: uuid::Uuid,
+            ) -> StoreResult<Option<(Session, i64)>> {
+                let sql = format!(
+                    "SELECT {SESSION_COLUMNS}, COALESCE((SELECT version FROM workspace_versions \
+                       WHERE user_id = $2), 0) AS workspace_version \
+                     FROM chat_sessions WHERE id = $1 AND user_id = $2"
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id(sid))
+                    .bind(owner)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref()
+                    .map(|r| Ok((session_row(r)?, r.try_get::<i64, _>("workspace_version")?)))
+                    .transpose()
+            }
+
+            async fn workspace_version(&self, owner: &str) -> StoreResult<i64> {
+                let v: Option<i64> =
+                    sqlx::query_scalar("SELECT version FROM workspace_versions WHERE user_id = $1")
+                        .bind(owner)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(v.unwrap_or(0))
+            }
+
             async fn session_by_thread(
                 &self,
                 owner: &str,

@@ -204,3 +204,55 @@ both!(health_names_the_database, |db: TestDb| async move {
         }
     );
 });
+
+// A turn reuses the operations data an earlier turn read while the owner's workspace version is
+// unchanged (`OpsCache`). Any write to the data moves the version in the database itself, so
+// even a change made behind opschat's back (here, plain SQL) is in the very next answer.
+both!(
+    answers_see_every_change_to_the_data_at_once,
+    |db: TestDb| async move {
+        let app = TestApp::start(config(&db.url), false).await;
+        app.import_fixture().await;
+        let cooler = "Fix walk-in cooler door gasket";
+        let first = app.ask("What's overdue?", None).await;
+        assert!(
+            first["response"].as_str().unwrap().contains(cooler),
+            "{first}"
+        );
+        let sid = first["session_id"].as_str().unwrap().to_string();
+        let again = app.ask("What's overdue?", Some(&sid)).await;
+        assert_eq!(
+            again["response"], first["response"],
+            "same data, same answer"
+        );
+
+        crate::support::exec(
+            &db.url,
+            &format!("UPDATE tasks SET status = 'completed' WHERE title = '{cooler}'"),
+        )
+        .await;
+        let after = app.ask("What's overdue?", Some(&sid)).await;
+        let answer = after["response"].as_str().unwrap();
+        assert!(!answer.is_empty() && !answer.contains(cooler), "{after}");
+        let (_, today) = app.get("/api/operations/today").await;
+        assert_eq!(today["counts"]["overdue"], 0, "{today}");
+
+        // A new session sees it too, and so does a change to the digest.
+        crate::support::exec(
+            &db.url,
+            "UPDATE daily_digests SET text = 'Fryer two is down until Thursday.' \
+             WHERE date = (SELECT MAX(date) FROM daily_digests)",
+        )
+        .await;
+        let digest = app.ask("What does today's digest say?", None).await;
+        assert!(
+            digest["response"]
+                .as_str()
+                .unwrap()
+                .contains("Fryer two is down"),
+            "{digest}"
+        );
+        let (_, today) = app.get("/api/operations/today").await;
+        assert_eq!(today["digest"]["text"], "Fryer two is down until Thursday.");
+    }
+);

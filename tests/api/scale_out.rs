@@ -114,8 +114,9 @@ async fn two_instances_on_one_postgresql_act_as_one() {
         assert_eq!(h["message_count"], 2);
     }
 
-    // A task completed through one leaves two's answers at once: no instance caches the
-    // operations data.
+    // A task completed through one leaves two's answers at once, in the session two answered
+    // before: two reuses the operations data it read only while the workspace version it reads
+    // from the database with each turn is unchanged, and the completion moved it.
     let cooler = "Fix walk-in cooler door gasket";
     let before = two.ask("What's overdue?", None).await;
     assert!(
@@ -134,7 +135,8 @@ async fn two_instances_on_one_postgresql_act_as_one() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let after = two.ask("What's overdue?", None).await;
+    let sid = before["session_id"].as_str().unwrap();
+    let after = two.ask("What's overdue?", Some(sid)).await;
     let answer = after["response"].as_str().unwrap_or("");
     assert!(!answer.is_empty() && !answer.contains(cooler), "{after}");
     let (_, today) = two.get("/api/operations/today").await;
