@@ -33,8 +33,12 @@ concise; use Markdown lists, and a table for a time-boxed plan.\n\n";
 /// The model name stored on a reply that confirmed or cancelled proposed changes.
 pub const ACTIONS_MODEL: &str = "opschat-actions";
 
-/// History is read newest first in pages of this many messages until the token budget is spent.
-const HISTORY_PAGE: i64 = 32;
+/// History is read newest first, a page at a time, until the token budget is spent. A page
+/// holds the budget's worth of messages of this many tokens (short answers and questions, as
+/// most are), so that one read usually covers the whole budget.
+const HISTORY_PAGE_TOKENS: i32 = 64;
+/// The fewest messages a history page holds.
+const HISTORY_PAGE_MIN: i64 = 16;
 /// The most messages ever sent as history, whatever the budget.
 const HISTORY_MAX: usize = 200;
 
@@ -749,12 +753,14 @@ impl ChatService {
         if before_seq <= 1 {
             return Ok((Vec::new(), Vec::new(), 0));
         }
+        let page_size = i64::from(self.history_tokens / HISTORY_PAGE_TOKENS)
+            .clamp(HISTORY_PAGE_MIN, HISTORY_MAX as i64);
         'pages: loop {
             let page = self
                 .store
-                .recent_conversation(session_id, cursor, HISTORY_PAGE)
+                .recent_conversation(session_id, cursor, page_size)
                 .await?;
-            let full = page.len() as i64 == HISTORY_PAGE;
+            let full = page.len() as i64 == page_size;
             for m in page {
                 cursor = m.seq;
                 if m.content.is_empty() {
