@@ -6,6 +6,7 @@
 #   DURATION=60s bash bench/run.sh
 #   BENCH_DB=sqlite bash bench/run.sh # the same on the embedded SQLite file
 #   BIN=/path/to/opschat bash bench/run.sh  # another build (an older one without accounts works too)
+#   MODES=new bash bench/run.sh       # only turns that start a session (default: continuing new)
 #   INSTANCES=2 bash bench/run.sh     # two instances on the one PostgreSQL database, half the
 #                                     # connections each (CPU and RSS are then the sum of both)
 #
@@ -21,6 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-20s}
 LEVELS=${LEVELS:-"1 16 64"}
+MODES=${MODES:-"continuing new"}
 PORT=${PORT:-18099}
 PG=${OPSCHAT_BENCH_PG:-postgres://postgres@127.0.0.1:5432/postgres}
 OUT=bench/out
@@ -84,38 +86,53 @@ status_kib() { awk -v k="^$1:" '$0 ~ k {print $2}' "/proc/$2/status"; }
 HZ=$(getconf CLK_TCK)
 
 echo "database: ${BENCH_DB:-postgres}  instances: ${INSTANCES:-1}  duration: $DURATION  idle RSS: $(rss_kib) KiB"
-printf '%-6s %10s %9s %9s %9s %14s %10s\n' conc turns/s p50 p90 p99 cpu/turn_us rss_KiB
 declare -A RPS
-for c in $LEVELS; do
-  t=$(( c < 2 ? 1 : 2 ))
-  before=$(cpu_ticks)
-  wrk -t"$t" -c"$c" -d"$DURATION" --latency -s bench/turn.lua "http://127.0.0.1:$PORT" > "$OUT/wrk-c$c.txt" 2> "$OUT/wrk-c$c.err"
-  after=$(cpu_ticks)
-  reqs=$(awk '/requests in/ {print $1}' "$OUT/wrk-c$c.txt")
-  rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/wrk-c$c.txt")
-  p50=$(awk '$1=="50%" {print $2}' "$OUT/wrk-c$c.txt")
-  p90=$(awk '$1=="90%" {print $2}' "$OUT/wrk-c$c.txt")
-  p99=$(awk '$1=="99%" {print $2}' "$OUT/wrk-c$c.txt")
-  cpu_us=$(( (after - before) * 1000000 / HZ / (reqs > 0 ? reqs : 1) ))
-  non200=$(grep -c unexpected "$OUT/wrk-c$c.err" || true)
-  printf '%-6s %10s %9s %9s %9s %14s %10s\n' "$c" "$rps" "$p50" "$p90" "$p99" "$cpu_us" "$(rss_kib)"
-  RPS[$c]=$rps
-  [ "$non200" = 0 ] || echo "  !! $non200 non-200 responses, see $OUT/wrk-c$c.err"
+for mode in $MODES; do
+  # continuing: each turn continues one of the 64 sessions; new: each turn starts a session.
+  export OPSCHAT_BENCH_NEW=$([ "$mode" = new ] && echo 1 || echo 0)
+  printf '\n%-11s %-6s %10s %9s %9s %9s %14s %10s\n' mode conc turns/s p50 p90 p99 cpu/turn_us rss_KiB
+  for c in $LEVELS; do
+    t=$(( c < 2 ? 1 : 2 ))
+    w="$OUT/wrk-$mode-c$c"
+    before=$(cpu_ticks)
+    wrk -t"$t" -c"$c" -d"$DURATION" --latency -s bench/turn.lua "http://127.0.0.1:$PORT" > "$w.txt" 2> "$w.err"
+    after=$(cpu_ticks)
+    reqs=$(awk '/requests in/ {print $1}' "$w.txt")
+    rps=$(awk '/Requests\/sec/ {print $2}' "$w.txt")
+    p50=$(awk '$1=="50%" {print $2}' "$w.txt")
+    p90=$(awk '$1=="90%" {print $2}' "$w.txt")
+    p99=$(awk '$1=="99%" {print $2}' "$w.txt")
+    cpu_us=$(( (after - before) * 1000000 / HZ / (reqs > 0 ? reqs : 1) ))
+    non200=$(grep -c unexpected "$w.err" || true)
+    printf '%-11s %-6s %10s %9s %9s %9s %14s %10s\n' "$mode" "$c" "$rps" "$p50" "$p90" "$p99" "$cpu_us" "$(rss_kib)"
+    RPS[$mode-$c]=$rps
+    [ "$non200" = 0 ] || echo "  !! $non200 non-200 responses, see $w.err"
+  done
+  if [ "$mode" = continuing ]; then
+    msgs=$(curl -sf "${AUTH[@]}" "http://127.0.0.1:$PORT/api/operations-chat/sessions?limit=100" | python3 -c 'import json,sys; print(sum(s["message_count"] for s in json.load(sys.stdin)["sessions"]))')
+    echo "messages stored across the 64 sessions: $msgs"
+  fi
 done
 echo "peak RSS: $(hwm_kib) KiB"
-msgs=$(curl -sf "${AUTH[@]}" "http://127.0.0.1:$PORT/api/operations-chat/sessions?limit=100" | python3 -c 'import json,sys; print(sum(s["message_count"] for s in json.load(sys.stdin)["sessions"]))')
-echo "messages stored across the 64 sessions: $msgs"
 
 # The yardstick on PostgreSQL: pgbench doing only a turn's own writes (bench/turn_writes.sql) on
 # the same database at the same concurrency, with opschat idle. Each opschat figure as a ratio to
 # it is comparable from run to run on a noisy machine.
 if [ "${BENCH_DB:-postgres}" = postgres ] && command -v pgbench >/dev/null; then
   PGB_URL="${PG%/*}/opschat_bench"
-  printf '\n%-6s %10s %12s %8s\n' conc turns/s pgbench_tps ratio
+  # The rows pgbench writes: the latest question and reply opschat stored, as they are.
+  psql "$PGB_URL" -q -c "DROP TABLE IF EXISTS bench_turn" -c "CREATE TABLE bench_turn AS
+    WITH r AS (SELECT * FROM chat_messages WHERE role = 'assistant' AND status = 'complete'
+               ORDER BY created_at DESC LIMIT 1)
+    SELECT 1 AS n, q.* FROM chat_messages q JOIN r ON q.id = r.reply_to
+    UNION ALL SELECT 2, r.* FROM r"
+  printf '\n%-11s %-6s %10s %12s %8s\n' mode conc turns/s pgbench_tps ratio
   for c in $LEVELS; do
     tps=$(pgbench -n -c "$c" -j "$(( c < 2 ? 1 : 2 ))" -T "${DURATION%s}" -f bench/turn_writes.sql "$PGB_URL" 2>/dev/null \
       | awk '/^tps = / {print $3; exit}')
-    ratio=$(awk -v a="${RPS[$c]}" -v b="$tps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-    printf '%-6s %10s %12s %8s\n' "$c" "${RPS[$c]}" "$tps" "$ratio"
+    for mode in $MODES; do
+      ratio=$(awk -v a="${RPS[$mode-$c]}" -v b="$tps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+      printf '%-11s %-6s %10s %12s %8s\n' "$mode" "$c" "${RPS[$mode-$c]}" "$tps" "$ratio"
+    done
   done
 fi

@@ -1,4 +1,5 @@
--- wrk script: POST a chat turn into one of the pre-created sessions, round robin per thread.
+-- wrk script: POST a chat turn into one of the pre-created sessions, round robin per thread
+-- (or, with OPSCHAT_BENCH_NEW=1, a turn that starts a new session).
 -- Sessions come from bench/out/sessions.txt (one UUID per line), written by bench/run.sh.
 local questions = {
   "What's most urgent today?", "Who do I need to follow up with?", "What can I delegate?",
@@ -21,6 +22,8 @@ local counter = 0
 -- With a second instance (bench/run.sh INSTANCES=2), every other thread sends its turns there,
 -- as a load balancer spreading connections would.
 local second = os.getenv("OPSCHAT_BENCH_SECOND") or ""
+-- OPSCHAT_BENCH_NEW=1: every turn starts a new session instead of continuing one.
+local new_sessions = os.getenv("OPSCHAT_BENCH_NEW") == "1"
 
 function setup(thread)
   counter = counter + 1
@@ -36,6 +39,9 @@ request = function()
   local s = sessions[((thread_id * 7919 + n) % #sessions) + 1]
   local q = questions[(n % #questions) + 1]
   local body = '{"message": "' .. q .. '", "session_id": "' .. s .. '"}'
+  if new_sessions then
+    body = '{"message": "' .. q .. '"}'
+  end
   return wrk.format("POST", "/api/operations-chat", headers, body)
 end
 
