@@ -120,15 +120,21 @@ echo "peak RSS: $(hwm_kib) KiB"
 # it is comparable from run to run on a noisy machine.
 if [ "${BENCH_DB:-postgres}" = postgres ] && command -v pgbench >/dev/null; then
   PGB_URL="${PG%/*}/opschat_bench"
-  # The rows pgbench writes: the latest question and reply opschat stored, as they are.
+  # The rows pgbench writes: for each question bench/turn.lua asks, the latest complete reply
+  # opschat stored and its question, as they are (pair p: n = 1 the question, 2 the reply).
   psql "$PGB_URL" -q -c "DROP TABLE IF EXISTS bench_turn" -c "CREATE TABLE bench_turn AS
-    WITH r AS (SELECT * FROM chat_messages WHERE role = 'assistant' AND status = 'complete'
-               ORDER BY created_at DESC LIMIT 1)
-    SELECT 1 AS n, q.* FROM chat_messages q JOIN r ON q.id = r.reply_to
-    UNION ALL SELECT 2, r.* FROM r"
+    WITH r AS (SELECT DISTINCT ON (q.content) r.id FROM chat_messages r
+               JOIN chat_messages q ON q.id = r.reply_to
+               WHERE r.role = 'assistant' AND r.status = 'complete' AND q.content NOT LIKE '%(%'
+               ORDER BY q.content, r.created_at DESC),
+         p AS (SELECT row_number() OVER (ORDER BY r.id) AS p, r.id FROM r)
+    SELECT p.p, 1 AS n, q.* FROM p JOIN chat_messages a ON a.id = p.id
+      JOIN chat_messages q ON q.id = a.reply_to
+    UNION ALL SELECT p.p, 2, a.* FROM p JOIN chat_messages a ON a.id = p.id"
+  PAIRS=$(psql "$PGB_URL" -Atc "SELECT count(*) FROM bench_turn WHERE n = 2")
   printf '\n%-11s %-6s %10s %12s %8s\n' mode conc turns/s pgbench_tps ratio
   for c in $LEVELS; do
-    tps=$(pgbench -n -c "$c" -j "$(( c < 2 ? 1 : 2 ))" -T "${DURATION%s}" -f bench/turn_writes.sql "$PGB_URL" 2>/dev/null \
+    tps=$(pgbench -n -c "$c" -j "$(( c < 2 ? 1 : 2 ))" -T "${DURATION%s}" -D pairs="$PAIRS" -f bench/turn_writes.sql "$PGB_URL" 2>/dev/null \
       | awk '/^tps = / {print $3; exit}')
     for mode in $MODES; do
       ratio=$(awk -v a="${RPS[$mode-$c]}" -v b="$tps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
