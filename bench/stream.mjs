@@ -1,6 +1,8 @@
 // Streaming benchmark: opschat relaying an OpenAI-compatible stream.
 //
 //   node bench/stream.mjs            (after `cargo build --release`; PostgreSQL as in run.sh)
+//   LEVELS=1 RUNS=500 node bench/stream.mjs     # only c=1
+//   LEVELS= OPEN=500 node bench/stream.mjs      # only memory per open stream
 //
 // A local fake upstream streams TOKENS chunks. The same client measures, at concurrency 1 and
 // 64: time to first byte (the SSE `start` event), time to first delta, and time to the last
@@ -44,8 +46,10 @@ await new Promise((ok) => upstream.listen(0, "127.0.0.1", ok));
 const upstreamUrl = `http://127.0.0.1:${upstream.address().port}/v1`;
 
 execSync(`psql "${PG}" -qc "drop database if exists opschat_stream_bench with (force)" -c "create database opschat_stream_bench"`);
-const server = spawn("./target/release/opschat", ["serve"], {
-  env: { ...process.env, DATABASE_URL: DB, OPSCHAT_BIND: `127.0.0.1:${PORT}`, OPSCHAT_LOG: "warn",
+// BIN: another build.
+const BIN = process.env.BIN || "./target/release/opschat";
+const server = spawn(BIN, ["serve"], {
+  env: { ...process.env, DATABASE_URL: DB, OPSCHAT_BIND: `127.0.0.1:${PORT}`, OPSCHAT_LOG: process.env.OPSCHAT_LOG || "warn",
          OPENAI_API_KEY: "bench", OPENAI_BASE_URL: upstreamUrl },
   stdio: ["ignore", "inherit", "inherit"],
 });
@@ -54,12 +58,20 @@ for (let i = 0; i < 100; i++) {
   try { if ((await fetch(`${base}/healthz`)).ok) break; } catch { /* starting */ }
   await new Promise((r) => setTimeout(r, 100));
 }
+// The first account (created through the set-up endpoint) and an API token for every request.
+const setup = await fetch(`${base}/api/auth/setup`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "bench", password: "bench password" }) });
+const cookie = (setup.headers.get("set-cookie") || "").split(";")[0];
+const made = await fetch(`${base}/api/tokens`, { method: "POST", headers: { "content-type": "application/json", cookie, origin: base }, body: JSON.stringify({ name: "bench" }) });
+const { token } = await made.json();
+if (!token) throw new Error(`no API token: set-up ${setup.status}, token ${made.status}`);
 const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, "utf8"))[1]);
 
 // One stream: resolves with timings in ms from the request.
 async function one(url, body, { stopAfterFirst = false } = {}) {
   const t0 = performance.now();
-  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", accept: "text/event-stream" }, body: JSON.stringify(body) });
+  const headers = { "content-type": "application/json", accept: "text/event-stream" };
+  if (url.startsWith(base)) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(url, { method: "POST", headers, body: JSON.stringify(body) });
   const reader = res.body.getReader();
   const dec = new TextDecoder();
   let firstByte = null, firstDelta = null, lastDelta = null, buf = "";
@@ -96,7 +108,7 @@ async function level(fn, concurrency, runs) {
 const f = (x) => x.toFixed(2).padStart(8);
 console.log(`tokens per answer: ${TOKENS}, runs per level: ${RUNS}`);
 console.log("conc  path       ttfb_p50  first_p50  first_p99   last_p50   added_first  per_token_us");
-for (const c of [1, 64]) {
+for (const c of process.env.LEVELS !== undefined ? process.env.LEVELS.split(" ").filter(Boolean).map(Number) : [1, 64]) {
   await level(viaOpschat, c, Math.min(RUNS, 20)); // warm up
   const d = await level(direct, c, RUNS);
   const o = await level(viaOpschat, c, RUNS);
