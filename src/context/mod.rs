@@ -26,12 +26,29 @@ const MAX_NOTES: i64 = 300;
 pub const UPCOMING_DAYS: i64 = 7;
 
 /// What a turn's context is built from, as read for one owner and day.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct OpsData {
     tasks: Vec<Task>,
     delegations: Vec<Delegation>,
     digest: Option<Digest>,
     notes: Vec<DelegationNote>,
+}
+
+impl OpsData {
+    async fn read(store: &dyn Store, owner: &str, today: NaiveDate) -> StoreResult<Self> {
+        let (tasks, delegations, digest, notes) = tokio::try_join!(
+            store.tasks(owner, true),
+            store.delegations(owner, false),
+            store.digest_on_or_before(owner, today),
+            store.recent_notes(owner, MAX_NOTES)
+        )?;
+        Ok(Self {
+            tasks,
+            delegations,
+            digest,
+            notes,
+        })
+    }
 }
 
 /// How many owners' operations data `OpsCache` keeps.
@@ -179,16 +196,8 @@ impl OpsContext {
         local_now: DateTime<FixedOffset>,
         client: Option<ClientContext>,
     ) -> StoreResult<Self> {
-        let today = local_now.date_naive();
-        let (tasks, delegations, digest, notes) = tokio::try_join!(
-            store.tasks(owner, true),
-            store.delegations(owner, false),
-            store.digest_on_or_before(owner, today),
-            store.recent_notes(owner, MAX_NOTES)
-        )?;
-        let mut ctx = Self::new(local_now, tasks, delegations, digest, client);
-        ctx.notes = notes;
-        Ok(ctx)
+        let data = OpsData::read(store, owner, local_now.date_naive()).await?;
+        Ok(Self::with_data(local_now, data, client))
     }
 
     /// Loads the owner's data for the day `local_now` falls on, or reuses what `cache` loaded
@@ -206,31 +215,22 @@ impl OpsContext {
         let data = match cache.get(owner, version, today) {
             Some(data) => data,
             None => {
-                let (tasks, delegations, digest, notes) = tokio::try_join!(
-                    store.tasks(owner, true),
-                    store.delegations(owner, false),
-                    store.digest_on_or_before(owner, today),
-                    store.recent_notes(owner, MAX_NOTES)
-                )?;
-                let data = Arc::new(OpsData {
-                    tasks,
-                    delegations,
-                    digest,
-                    notes,
-                });
+                let data = Arc::new(OpsData::read(store, owner, today).await?);
                 cache.put(owner, version, today, data.clone());
                 data
             }
         };
-        let mut ctx = Self::new(
-            local_now,
-            data.tasks.clone(),
-            data.delegations.clone(),
-            data.digest.clone(),
-            client,
-        );
-        ctx.notes = data.notes.clone();
-        Ok(ctx)
+        Ok(Self::with_data(local_now, (*data).clone(), client))
+    }
+
+    fn with_data(
+        local_now: DateTime<FixedOffset>,
+        data: OpsData,
+        client: Option<ClientContext>,
+    ) -> Self {
+        let mut ctx = Self::new(local_now, data.tasks, data.delegations, data.digest, client);
+        ctx.notes = data.notes;
+        ctx
     }
 
     /// Builds a context from data already in hand.
