@@ -79,6 +79,8 @@ pub struct Prepared {
     pub replaces: Option<Uuid>,
     /// The client's own history (`TurnRequest::history`), when it sent one.
     pub history: Option<Vec<HistoryMessage>>,
+    /// The `streaming` reply row, when it was committed with the question (`ask_streamed`).
+    pub reply: Option<Message>,
 }
 
 /// Why a turn did not produce an answer.
@@ -298,6 +300,22 @@ impl ChatService {
     /// Validates a question and commits it (creating the session if needed) before any model
     /// is called: whatever happens next, it stays.
     pub async fn ask(&self, user: &User, req: TurnRequest) -> Result<Prepared, ChatError> {
+        self.open(user, req, false).await
+    }
+
+    /// `ask` for an answer that will be streamed (`stream`): the empty `streaming` reply row
+    /// is committed with the question, in the same statement, so that a stop or a restart
+    /// always finds it and the stream starts one round trip sooner.
+    pub async fn ask_streamed(&self, user: &User, req: TurnRequest) -> Result<Prepared, ChatError> {
+        self.open(user, req, true).await
+    }
+
+    async fn open(
+        &self,
+        user: &User,
+        req: TurnRequest,
+        streamed: bool,
+    ) -> Result<Prepared, ChatError> {
         let question = req.message.trim();
         if question.is_empty() {
             return Err(ChatError::Invalid("message must not be empty".into()));
@@ -314,36 +332,11 @@ impl ChatService {
             .resolve(req.model.as_deref())
             .map_err(ChatError::UnknownModel)?;
         let owner = user.owner_key();
-        // The session and the workspace version in one read; the operations data is read
-        // again only when the version (or the day) differs from the last turn's.
-        let (existing, version) = match req.session_id {
-            Some(id) => {
-                let (s, v) = self
-                    .store
-                    .session_for_turn(&owner, id)
-                    .await?
-                    .ok_or(ChatError::SessionNotFound)?;
-                (Some(s), v)
-            }
-            None => (None, self.store.workspace_version(&owner).await?),
-        };
-
         let now = self.clock.now();
         let local_now = self.clock.local_in(now, user.tz());
-        let ctx = OpsContext::load_cached(
-            &self.ops_cache,
-            self.store.as_ref(),
-            &owner,
-            version,
-            local_now,
-            client,
-        )
-        .await?;
-
-        // The question is committed before any model is called: whatever happens next, it stays.
         let user_msg = NewMessage {
             id: Uuid::now_v7(),
-            session_id: existing.as_ref().map_or_else(Uuid::now_v7, |s| s.id),
+            session_id: req.session_id.unwrap_or_else(Uuid::now_v7),
             role: Role::User,
             content: question.to_string(),
             context_used: req.context.clone().filter(|v| !v.is_null()),
@@ -357,19 +350,68 @@ impl ChatService {
             created_at: now,
             stats: Default::default(),
         };
-        let (session, question_msg) = match existing {
-            Some(s) => (s, self.store.append_message(&user_msg).await?.message),
+        // A "yes" or "no" may be answered without the model (below): its reply row is written
+        // once it is known who answers.
+        let reply_row = (streamed && actions::decision(question).is_none())
+            .then(|| self.streaming_row(user_msg.session_id, user_msg.id, provider.name(), &model));
+        let rows: Vec<NewMessage> = std::iter::once(user_msg).chain(reply_row).collect();
+
+        // The question (and a stream's reply row) is committed before any model is called:
+        // whatever happens next, it stays. The operations data is read again only when the
+        // workspace version (or the day) differs from the last turn's.
+        let (session, stored, ctx) = match req.session_id {
+            Some(id) => {
+                // The owner's check, the append and the version: one statement.
+                let continued = self
+                    .store
+                    .continue_session(&owner, id, &rows)
+                    .await?
+                    .ok_or(ChatError::SessionNotFound)?;
+                let loaded = OpsContext::load_cached(
+                    &self.ops_cache,
+                    self.store.as_ref(),
+                    &owner,
+                    continued.version,
+                    local_now,
+                    client,
+                )
+                .await;
+                match loaded {
+                    Ok(ctx) => (continued.session, continued.messages, ctx),
+                    Err(e) => {
+                        self.unanswered(&continued.messages, &model, provider.name(), &e)
+                            .await;
+                        return Err(e.into());
+                    }
+                }
+            }
             None => {
+                let version = self.store.workspace_version(&owner).await?;
+                let ctx = OpsContext::load_cached(
+                    &self.ops_cache,
+                    self.store.as_ref(),
+                    &owner,
+                    version,
+                    local_now,
+                    client,
+                )
+                .await?;
                 let new = NewSession {
-                    id: user_msg.session_id,
+                    id: rows[0].session_id,
                     user_id: owner,
                     title: title_from_question(question),
                     context_snapshot: Some(ctx.snapshot()),
                     started_at: now,
                 };
-                self.store.create_session(&new, &user_msg).await?
+                let (session, stored) = self.store.start_session(&new, &rows).await?;
+                (session, stored, ctx)
             }
         };
+        let mut stored = stored.into_iter();
+        let question_msg = stored
+            .next()
+            .ok_or_else(|| ChatError::Store(StoreError::NotFound))?;
+        let reply = stored.next();
         // "yes" / "no" to changes the last reply proposed: decided here, answered without a
         // model, so the transcript says what was done.
         let (provider, model) = match actions::decision(question) {
@@ -408,6 +450,7 @@ impl ChatService {
             model,
             replaces: None,
             history: req.history,
+            reply,
         })
     }
 
@@ -471,6 +514,7 @@ impl ChatService {
             model,
             replaces: replaced,
             history: None,
+            reply: None,
         })
     }
 
@@ -486,6 +530,7 @@ impl ChatService {
             model,
             replaces,
             history: client_history,
+            reply: _,
         } = p;
         let ctx = &ctx;
         let question = question_msg.content.as_str();
@@ -620,6 +665,55 @@ impl ChatService {
             items_used,
             actions,
         })
+    }
+
+    /// A question was stored but could not be prepared (the operations data could not be
+    /// read): its reply is recorded as failed, so the session offers Retry instead of an
+    /// unanswered question or a reply left `streaming`. Best effort: the store just failed.
+    async fn unanswered(
+        &self,
+        stored: &[Message],
+        model: &str,
+        provider: &str,
+        error: &StoreError,
+    ) {
+        let Some(question) = stored.first() else {
+            return;
+        };
+        let error = format!("the operations data could not be read: {error}");
+        let done = match stored.get(1) {
+            Some(reply) => self
+                .store
+                .finish_stream(
+                    reply.id,
+                    &crate::store::FinishedReply {
+                        content: String::new(),
+                        status: MessageStatus::Failed,
+                        error: Some(error),
+                        model_used: Some(model.to_string()),
+                        tokens_used: None,
+                        prompt_tokens: None,
+                        completion_tokens: None,
+                        context_used: None,
+                        stats: crate::domain::ReplyStats {
+                            provider: Some(provider.into()),
+                            ..Default::default()
+                        },
+                    },
+                )
+                .await
+                .map(|_| ()),
+            None => {
+                let mut failed =
+                    self.streaming_row(question.session_id, question.id, provider, model);
+                failed.status = MessageStatus::Failed;
+                failed.error = Some(error);
+                self.store.append_message(&failed).await.map(|_| ())
+            }
+        };
+        if let Err(e) = done {
+            tracing::error!(session = %question.session_id, error = %e, "could not record the failed reply");
+        }
     }
 
     /// The system prompt: how to behave, then the day's data.

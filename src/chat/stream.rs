@@ -48,27 +48,16 @@ impl ChatService {
         self: &Arc<Self>,
         p: Prepared,
     ) -> Result<mpsc::Receiver<StreamEvent>, ChatError> {
-        let reply_id = Uuid::now_v7();
-        // Written before the first event is sent, concurrently with the history read (in
-        // `drive`): a stop or a restart always finds the row.
-        let reply_row = NewMessage {
-            id: reply_id,
-            session_id: p.session.id,
-            role: Role::Assistant,
-            content: String::new(),
-            context_used: None,
-            model_used: Some(p.model.clone()),
-            tokens_used: None,
-            prompt_tokens: None,
-            completion_tokens: None,
-            status: MessageStatus::Streaming,
-            error: None,
-            reply_to: Some(p.question.id),
-            created_at: self.clock.now(),
-            stats: crate::domain::ReplyStats {
-                provider: Some(p.provider.name().into()),
-                ..Default::default()
-            },
+        // Written before the first event is sent (with the question by `ask_streamed`, else
+        // in `drive`, concurrently with the history read): a stop or a restart always finds it.
+        let (reply_row, reply_id) = match &p.reply {
+            Some(stored) => (None, stored.id),
+            None => {
+                let row =
+                    self.streaming_row(p.session.id, p.question.id, p.provider.name(), &p.model);
+                let id = row.id;
+                (Some(row), id)
+            }
         };
         let token = CancellationToken::new();
         if let Ok(mut live) = self.streams.lock() {
@@ -77,7 +66,7 @@ impl ChatService {
         let (tx, rx) = mpsc::channel(64);
         let this = self.clone();
         tokio::spawn(async move {
-            this.drive(p, reply_row, token, tx).await;
+            this.drive(p, reply_row, reply_id, token, tx).await;
             if let Ok(mut live) = this.streams.lock() {
                 live.remove(&reply_id);
             }
@@ -113,19 +102,55 @@ impl ChatService {
         Ok(stopped)
     }
 
+    /// The empty reply row a streamed answer starts as.
+    pub(super) fn streaming_row(
+        &self,
+        session_id: Uuid,
+        question_id: Uuid,
+        provider: &str,
+        model: &str,
+    ) -> NewMessage {
+        NewMessage {
+            id: Uuid::now_v7(),
+            session_id,
+            role: Role::Assistant,
+            content: String::new(),
+            context_used: None,
+            model_used: Some(model.to_string()),
+            tokens_used: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            status: MessageStatus::Streaming,
+            error: None,
+            reply_to: Some(question_id),
+            created_at: self.clock.now(),
+            stats: crate::domain::ReplyStats {
+                provider: Some(provider.into()),
+                ..Default::default()
+            },
+        }
+    }
+
     async fn drive(
         &self,
         mut p: Prepared,
-        reply_row: NewMessage,
+        reply_row: Option<NewMessage>,
+        reply_id: Uuid,
         token: CancellationToken,
         tx: mpsc::Sender<StreamEvent>,
     ) {
-        let reply_id = reply_row.id;
         let _active = crate::metrics::ActiveStream::start();
+        let insert = async {
+            match &reply_row {
+                Some(row) => self.store.append_message(row).await.map(|_| ()),
+                None => Ok(()),
+            }
+        };
         let (inserted, history) = tokio::join!(
-            self.store.append_message(&reply_row),
+            insert,
             self.history(p.history.take(), p.session.id, p.question.seq)
         );
+        drop(reply_row);
         if let Err(e) = inserted {
             tracing::error!(error = %e, "could not start a streaming reply");
             let _ = tx

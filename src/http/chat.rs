@@ -105,7 +105,7 @@ pub async fn turn(
         history: None,
     };
     if wants_stream(&headers) {
-        let prepared = s.chat.ask(&me.user, request).await?;
+        let prepared = s.chat.ask_streamed(&me.user, request).await?;
         return Ok(sse(s.chat.stream(prepared).await?));
     }
     let chat = s.chat.clone();

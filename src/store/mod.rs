@@ -138,6 +138,17 @@ pub struct Appended {
     pub last_message_at: DateTime<Utc>,
 }
 
+/// What `Store::continue_session` wrote and read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContinuedSession {
+    /// The session with its counters after the append.
+    pub session: Session,
+    /// The rows as stored, in the order given.
+    pub messages: Vec<Message>,
+    /// The owner's workspace version (`Store::workspace_version`), read in the same statement.
+    pub version: i64,
+}
+
 /// How a streamed reply ended.
 #[derive(Debug, Clone)]
 pub struct FinishedReply {
@@ -236,12 +247,33 @@ pub trait Store:
         &self,
         session: &NewSession,
         first: &NewMessage,
-    ) -> StoreResult<(Session, Message)>;
+    ) -> StoreResult<(Session, Message)> {
+        let (session, mut messages) = self
+            .start_session(session, std::slice::from_ref(first))
+            .await?;
+        let message = messages.pop().ok_or(StoreError::NotFound)?;
+        Ok((session, message))
+    }
+    /// Creates a session with its first messages, in order, in one atomic write (one
+    /// statement on PostgreSQL): a turn's question and, when it is streamed, the empty reply
+    /// row, so that both are committed before any model is called.
+    async fn start_session(
+        &self,
+        session: &NewSession,
+        rows: &[NewMessage],
+    ) -> StoreResult<(Session, Vec<Message>)>;
     /// The owner's session `id`; another owner's is `None`, as if it did not exist.
     async fn session(&self, owner: &str, id: Uuid) -> StoreResult<Option<Session>>;
-    /// `session` together with the owner's workspace version (see `workspace_version`), in one
-    /// read: what a turn that continues a session starts with.
-    async fn session_for_turn(&self, owner: &str, id: Uuid) -> StoreResult<Option<(Session, i64)>>;
+    /// Appends a turn's messages, in order, to one of the owner's sessions in one atomic write
+    /// (one statement on PostgreSQL) and reads the owner's workspace version with it: a
+    /// continuing turn's question and, when it is streamed, its empty reply row. `None`, with
+    /// nothing written, when the session is not the owner's.
+    async fn continue_session(
+        &self,
+        owner: &str,
+        id: Uuid,
+        rows: &[NewMessage],
+    ) -> StoreResult<Option<ContinuedSession>>;
     /// A number that moves, in the same transaction, with every write to the owner's tasks,
     /// delegations, delegation notes or digests (database triggers, migration 0016); 0 before
     /// the first. Equal versions mean the operations data is unchanged, on every instance.

@@ -45,6 +45,57 @@ pub(crate) const USER_COLUMNS: &str = "id, username, display_name, password_hash
 pub(crate) const USER_COLUMNS_U: &str = "u.id, u.username, u.display_name, u.password_hash, \
      u.role, u.time_zone, u.disabled_at, u.created_at";
 
+/// `SESSION_COLUMNS` of a CTE `s`, each renamed `s_<column>` (read by `session_row_with`).
+pub(crate) const SESSION_COLUMNS_S: &str = "s.id AS s_id, s.user_id AS s_user_id, \
+     s.title AS s_title, s.context_snapshot AS s_context_snapshot, s.started_at AS s_started_at, \
+     s.last_message_at AS s_last_message_at, s.message_count AS s_message_count, \
+     s.is_active AS s_is_active";
+
+/// The values of one new message in `MESSAGE_COLUMNS, question_key` order: its 20 parameters
+/// (bound by `bind_message`) start at `$base + 1`, its seq is the expression `seq`.
+pub(crate) fn message_values(base: usize, seq: &str) -> String {
+    let p = |k: usize| format!("${}", base + k);
+    let mut v = vec![p(4), p(1), seq.to_string()];
+    v.extend((5..=14).map(p));
+    v.push(p(3));
+    v.extend((15..=20).map(p));
+    v.join(", ")
+}
+
+/// The SELECTs of `n` new messages after a CTE `s` whose `last_seq` already counts them,
+/// each bound by `bind_message` in turn: the first gets seq `last_seq - n + 1`, the last
+/// `last_seq`.
+pub(crate) fn message_selects(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            let seq = match n - 1 - i {
+                0 => "s.last_seq".to_string(),
+                back => format!("s.last_seq - {back}"),
+            };
+            format!("SELECT {} FROM s", message_values(20 * i, &seq))
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
+/// What a batch of new messages adds to their session: how many, how many of them count in
+/// the conversation, and the latest time. `None` for an empty batch or one whose messages
+/// do not all belong to `session`.
+pub(crate) fn batch_totals(
+    session: uuid::Uuid,
+    rows: &[crate::store::NewMessage],
+) -> Option<(i64, i32, chrono::DateTime<chrono::Utc>)> {
+    let latest = rows.iter().map(|m| m.created_at).max()?;
+    if rows.iter().any(|m| m.session_id != session) {
+        return None;
+    }
+    let counted = rows
+        .iter()
+        .map(|m| i32::from(m.status.in_conversation()))
+        .sum();
+    Some((rows.len() as i64, counted, latest))
+}
+
 /// Parses a stored enum word; a bad word means the row was written by something else.
 pub(crate) fn stored<T: std::str::FromStr>(word: String) -> Result<T, crate::store::StoreError>
 where
@@ -57,8 +108,9 @@ where
 macro_rules! sql_store {
     ($store:ident, $db:ty, $row:ty, $id:ty, $one_statement_append:expr) => {
         use crate::store::sql::{
-            stored, IdRepr, DELEGATION_COLUMNS, DIGEST_COLUMNS, MESSAGE_COLUMNS, SESSION_COLUMNS,
-            TASK_COLUMNS, USER_COLUMNS, USER_COLUMNS_U,
+            batch_totals, message_selects, message_values, stored, IdRepr, DELEGATION_COLUMNS,
+            DIGEST_COLUMNS, MESSAGE_COLUMNS, SESSION_COLUMNS, SESSION_COLUMNS_S, TASK_COLUMNS,
+            USER_COLUMNS, USER_COLUMNS_U,
         };
         use crate::store::*;
         use sqlx::types::Json;
@@ -222,9 +274,6 @@ macro_rules! sql_store {
              message_count = message_count + $2, \
              last_message_at = CASE WHEN last_message_at < $3 THEN $3 ELSE last_message_at END \
              WHERE id = $1 RETURNING last_seq, message_count, last_message_at";
-        const INSERT_VALUES: &str =
-            "$4, $1, s.last_seq, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $3, $15, $16, $17, $18, $19, \
-             $20";
 
         fn appended(r: &$row) -> StoreResult<Appended> {
             Ok(Appended {
@@ -249,8 +298,9 @@ macro_rules! sql_store {
             let seq: i64 = bumped.try_get("last_seq")?;
             let sql = format!(
                 "INSERT INTO chat_messages ({MESSAGE_COLUMNS}, question_key) \
-                 SELECT {INSERT_VALUES} FROM (SELECT $21 AS last_seq) AS s \
-                 RETURNING {MESSAGE_COLUMNS}"
+                 SELECT {} FROM (SELECT $21 AS last_seq) AS s \
+                 RETURNING {MESSAGE_COLUMNS}",
+                message_values(0, "s.last_seq")
             );
             let row = bind_message(sqlx::query(sqlx::AssertSqlSafe(sql)), m)
                 .bind(seq)
@@ -261,6 +311,28 @@ macro_rules! sql_store {
                 message_count: bumped.try_get("message_count")?,
                 last_message_at: bumped.try_get("last_message_at")?,
             })
+        }
+
+        /// Takes the row lock of a message's session before the message is changed, in a
+        /// transaction that then updates the session's counters. Appends lock the session
+        /// first (the bump comes before the insert and its analytics triggers); a change that
+        /// locked the message and its analytics rows first and the session last would deadlock
+        /// with a concurrent append to the same session (PostgreSQL; SQLite's writes are
+        /// serialised by `begin_write`).
+        async fn lock_session_of(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            mid: uuid::Uuid,
+        ) -> StoreResult<()> {
+            if $one_statement_append {
+                sqlx::query(
+                    "SELECT 1 FROM chat_sessions WHERE id = \
+                     (SELECT session_id FROM chat_messages WHERE id = $1) FOR UPDATE",
+                )
+                .bind(id(mid))
+                .execute(&mut **tx)
+                .await?;
+            }
+            Ok(())
         }
 
         /// Finds the row an imported record updates: by external id when it has one.
@@ -351,42 +423,58 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn create_session(
+            async fn start_session(
                 &self,
                 s: &NewSession,
-                first: &NewMessage,
-            ) -> StoreResult<(Session, Message)> {
+                rows: &[NewMessage],
+            ) -> StoreResult<(Session, Vec<Message>)> {
+                let (n, counted, latest) = batch_totals(s.id, rows).ok_or_else(|| {
+                    StoreError::Backend(anyhow::anyhow!("a session starts with its own messages"))
+                })?;
                 if $one_statement_append {
-                    // The session and its first message in one statement, one round trip.
+                    // The session and its first messages in one statement, one round trip.
+                    let b = 20 * rows.len();
                     let sql = format!(
                         "WITH s AS (INSERT INTO chat_sessions ({SESSION_COLUMNS}, last_seq) \
-                           VALUES ($1, $21, $22, $23, $24, $3, $2, TRUE, 1) \
+                           VALUES ($1, ${u}, ${t}, ${c}, ${a}, ${l}, ${k}, TRUE, ${n}) \
                            RETURNING {SESSION_COLUMNS}, last_seq), \
                          m AS (INSERT INTO chat_messages ({MESSAGE_COLUMNS}, question_key) \
-                               SELECT {INSERT_VALUES} FROM s RETURNING {MESSAGE_COLUMNS}) \
-                         SELECT m.*, s.id AS s_id, s.user_id AS s_user_id, s.title AS s_title, \
-                           s.context_snapshot AS s_context_snapshot, s.started_at AS s_started_at, \
-                           s.last_message_at AS s_last_message_at, \
-                           s.message_count AS s_message_count, s.is_active AS s_is_active \
-                         FROM m CROSS JOIN s"
+                               {rows} RETURNING {MESSAGE_COLUMNS}) \
+                         SELECT m.*, {SESSION_COLUMNS_S} FROM m CROSS JOIN s ORDER BY m.seq",
+                        u = b + 1,
+                        t = b + 2,
+                        c = b + 3,
+                        a = b + 4,
+                        l = b + 5,
+                        k = b + 6,
+                        n = b + 7,
+                        rows = message_selects(rows.len()),
                     );
-                    let row = bind_message(sqlx::query(sqlx::AssertSqlSafe(sql)), first)
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for m in rows {
+                        q = bind_message(q, m);
+                    }
+                    let got = q
                         .bind(&s.user_id)
                         .bind(&s.title)
                         .bind(s.context_snapshot.as_ref().map(Json))
                         .bind(s.started_at)
-                        .fetch_one(&self.pool)
+                        .bind(latest)
+                        .bind(counted)
+                        .bind(n)
+                        .fetch_all(&self.pool)
                         .await?;
-                    let message = message_row(&row)?;
-                    let session = session_row_with(&row, "s_")?;
-                    return Ok((session, message));
+                    let first = got.first().ok_or(StoreError::NotFound)?;
+                    let session = session_row_with(first, "s_")?;
+                    let messages = got.iter().map(message_row).collect::<StoreResult<_>>()?;
+                    return Ok((session, messages));
                 }
                 let (_writing, mut tx) = self.begin_write().await?;
                 let sql = format!(
                     "INSERT INTO chat_sessions ({SESSION_COLUMNS}, last_seq) \
                      VALUES ($1, $2, $3, $4, $5, $5, 0, TRUE, 0) RETURNING {SESSION_COLUMNS}"
                 );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(id(s.id))
                     .bind(&s.user_id)
                     .bind(&s.title)
@@ -394,15 +482,16 @@ macro_rules! sql_store {
                     .bind(s.started_at)
                     .fetch_one(&mut *tx)
                     .await?;
-                let message = insert_message(&mut tx, first).await?.message;
-                let sql = format!("SELECT {SESSION_COLUMNS} FROM chat_sessions WHERE id = $1");
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id(s.id))
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let session = session_row(&row)?;
+                let mut session = session_row(&row)?;
+                let mut messages = Vec::with_capacity(rows.len());
+                for m in rows {
+                    let a = insert_message(&mut tx, m).await?;
+                    session.message_count = a.message_count;
+                    session.last_message_at = a.last_message_at;
+                    messages.push(a.message);
+                }
                 tx.commit().await?;
-                Ok((session, message))
+                Ok((session, messages))
             }
 
             async fn session(&self, owner: &str, sid: uuid::Uuid) -> StoreResult<Option<Session>> {
@@ -417,24 +506,82 @@ macro_rules! sql_store {
                 row.as_ref().map(session_row).transpose()
             }
 
-            async fn session_for_turn(
+            async fn continue_session(
                 &self,
                 owner: &str,
                 sid: uuid::Uuid,
-            ) -> StoreResult<Option<(Session, i64)>> {
+                rows: &[NewMessage],
+            ) -> StoreResult<Option<ContinuedSession>> {
+                let (n, counted, latest) = batch_totals(sid, rows).ok_or_else(|| {
+                    StoreError::Backend(anyhow::anyhow!("a turn appends its own session's messages"))
+                })?;
+                if $one_statement_append {
+                    // The owner's check, the session bump, the rows and the workspace version:
+                    // one statement, one round trip, one commit.
+                    let b = 20 * rows.len();
+                    let sql = format!(
+                        "WITH s AS (UPDATE chat_sessions SET last_seq = last_seq + ${n}, \
+                           message_count = message_count + ${k}, \
+                           last_message_at = CASE WHEN last_message_at < ${l} THEN ${l} \
+                             ELSE last_message_at END \
+                           WHERE id = $1 AND user_id = ${o} \
+                           RETURNING {SESSION_COLUMNS}, last_seq), \
+                         m AS (INSERT INTO chat_messages ({MESSAGE_COLUMNS}, question_key) \
+                               {rows} RETURNING {MESSAGE_COLUMNS}) \
+                         SELECT m.*, {SESSION_COLUMNS_S}, COALESCE((SELECT version \
+                           FROM workspace_versions WHERE user_id = ${o}), 0) AS workspace_version \
+                         FROM m CROSS JOIN s ORDER BY m.seq",
+                        n = b + 1,
+                        k = b + 2,
+                        l = b + 3,
+                        o = b + 4,
+                        rows = message_selects(rows.len()),
+                    );
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for m in rows {
+                        q = bind_message(q, m);
+                    }
+                    let got = q
+                        .bind(n)
+                        .bind(counted)
+                        .bind(latest)
+                        .bind(owner)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    let Some(first) = got.first() else {
+                        return Ok(None);
+                    };
+                    return Ok(Some(ContinuedSession {
+                        session: session_row_with(first, "s_")?,
+                        version: first.try_get("workspace_version")?,
+                        messages: got.iter().map(message_row).collect::<StoreResult<_>>()?,
+                    }));
+                }
+                let (_writing, mut tx) = self.begin_write().await?;
                 let sql = format!(
                     "SELECT {SESSION_COLUMNS}, COALESCE((SELECT version FROM workspace_versions \
                        WHERE user_id = $2), 0) AS workspace_version \
                      FROM chat_sessions WHERE id = $1 AND user_id = $2"
                 );
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(id(sid))
                     .bind(owner)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.as_ref()
-                    .map(|r| Ok((session_row(r)?, r.try_get::<i64, _>("workspace_version")?)))
-                    .transpose()
+                    .fetch_optional(&mut *tx)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let mut session = session_row(&row)?;
+                let version = row.try_get("workspace_version")?;
+                let mut messages = Vec::with_capacity(rows.len());
+                for m in rows {
+                    let a = insert_message(&mut tx, m).await?;
+                    session.message_count = a.message_count;
+                    session.last_message_at = a.last_message_at;
+                    messages.push(a.message);
+                }
+                tx.commit().await?;
+                Ok(Some(ContinuedSession { session, messages, version }))
             }
 
             async fn workspace_version(&self, owner: &str) -> StoreResult<i64> {
@@ -533,9 +680,10 @@ macro_rules! sql_store {
                     let sql = format!(
                         "WITH s AS ({BUMP_SESSION}), \
                          m AS (INSERT INTO chat_messages ({MESSAGE_COLUMNS}, question_key) \
-                               SELECT {INSERT_VALUES} FROM s RETURNING {MESSAGE_COLUMNS}) \
+                               {} RETURNING {MESSAGE_COLUMNS}) \
                          SELECT m.*, s.message_count AS session_message_count, \
-                                s.last_message_at AS session_last_message_at FROM m CROSS JOIN s"
+                                s.last_message_at AS session_last_message_at FROM m CROSS JOIN s",
+                        message_selects(1)
                     );
                     let row = bind_message(sqlx::query(sqlx::AssertSqlSafe(sql)), m)
                         .fetch_optional(&self.pool)
@@ -564,6 +712,7 @@ macro_rules! sql_store {
 
             async fn finish_stream(&self, mid: uuid::Uuid, d: &FinishedReply) -> StoreResult<Appended> {
                 let (_writing, mut tx) = self.begin_write().await?;
+                lock_session_of(&mut tx, mid).await?;
                 let sql = format!(
                     "UPDATE chat_messages SET content = $2, \
                      status = CASE WHEN status = 'stopped' THEN 'stopped' ELSE $3 END, \
@@ -642,6 +791,7 @@ macro_rules! sql_store {
 
             async fn supersede(&self, mid: uuid::Uuid) -> StoreResult<i32> {
                 let (_writing, mut tx) = self.begin_write().await?;
+                lock_session_of(&mut tx, mid).await?;
                 let sid: Option<$id> = sqlx::query_scalar(
                     "UPDATE chat_messages SET status = 'superseded' WHERE id = $1 \
                      AND role = 'assistant' AND status IN ('complete', 'stopped', 'interrupted') \

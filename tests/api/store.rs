@@ -182,6 +182,116 @@ both!(sessions_and_messages_round_trip, |db: TestDb| async move {
     assert!(s.session("john", Uuid::now_v7()).await.unwrap().is_none());
 });
 
+// A turn's question and a stream's empty reply row are written together (one statement on
+// PostgreSQL), only into the owner's session, with the workspace version read alongside.
+both!(a_turns_rows_are_written_together, |db: TestDb| async move {
+    let s = store(&db).await;
+    let sid = Uuid::now_v7();
+    let new = NewSession {
+        id: sid,
+        user_id: "john".into(),
+        title: "Plan".into(),
+        context_snapshot: None,
+        started_at: at(0),
+    };
+    let q1 = msg(sid, Role::User, "first", MessageStatus::Complete, at(0));
+    let mut r1 = msg(sid, Role::Assistant, "", MessageStatus::Streaming, at(1));
+    r1.reply_to = Some(q1.id);
+    let (session, rows) = s
+        .start_session(&new, &[q1.clone(), r1.clone()])
+        .await
+        .unwrap();
+    assert_eq!((session.message_count, session.last_message_at), (2, at(1)));
+    assert_eq!(
+        rows.iter()
+            .map(|m| (m.id, m.seq, m.status, m.reply_to))
+            .collect::<Vec<_>>(),
+        [
+            (q1.id, 1, MessageStatus::Complete, None),
+            (r1.id, 2, MessageStatus::Streaming, Some(q1.id))
+        ]
+    );
+    assert_eq!(rows[1].stats, r1.stats);
+
+    // Another owner's session: nothing written, as if it did not exist.
+    let q2 = msg(sid, Role::User, "second", MessageStatus::Complete, at(2));
+    let mut r2 = msg(sid, Role::Assistant, "", MessageStatus::Streaming, at(2));
+    r2.reply_to = Some(q2.id);
+    let two = [q2.clone(), r2.clone()];
+    assert!(
+        s.continue_session("maria", sid, &two)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.continue_session("john", Uuid::now_v7(), &two)
+            .await
+            .is_err(),
+        "rows of another session are refused"
+    );
+    assert_eq!(s.messages("john", sid, None, 10).await.unwrap().len(), 2);
+
+    let went = s
+        .continue_session("john", sid, &two)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(went.version, 0, "no operations data yet");
+    assert_eq!(
+        (
+            went.session.id,
+            went.session.message_count,
+            went.session.last_message_at
+        ),
+        (sid, 4, at(2))
+    );
+    assert_eq!(
+        went.messages
+            .iter()
+            .map(|m| (m.id, m.seq, m.content.as_str()))
+            .collect::<Vec<_>>(),
+        [(q2.id, 3, "second"), (r2.id, 4, "")]
+    );
+    let stored = s.messages("john", sid, None, 10).await.unwrap();
+    assert_eq!(
+        stored.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    assert_eq!(stored[2], went.messages[0]);
+    assert_eq!(stored[3], went.messages[1]);
+
+    // The version moves with the operations data and is read with the append.
+    s.import(
+        "john",
+        &OpsBatch {
+            tasks: vec![task(Some("a"), "A", TaskStatus::Todo)],
+            ..Default::default()
+        },
+        &tester(),
+        at(3),
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    let version = s.workspace_version("john").await.unwrap();
+    assert!(version > 0);
+    let q3 = msg(sid, Role::User, "third", MessageStatus::Complete, at(4));
+    let went = s
+        .continue_session("john", sid, &[q3])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            went.version,
+            went.session.message_count,
+            went.messages[0].seq
+        ),
+        (version, 5, 5)
+    );
+});
+
 both!(sessions_list_by_recency_per_user, |db: TestDb| async move {
     let s = store(&db).await;
     let mut ids = Vec::new();

@@ -460,3 +460,92 @@ both!(
         }
     }
 );
+
+// A streamed turn in an existing session writes its question and its empty reply row in one
+// statement; a "yes" or "no" writes its reply row once it is known who answers. Concurrent
+// streamed turns in one session still get distinct seqs and an exact message_count.
+both!(
+    streamed_turns_continue_a_session_with_exact_counts,
+    |db: TestDb| async move {
+        let fake = FakeOpenAi::start(Step::Stream {
+            pieces: pieces(3),
+            delay: Duration::from_millis(10),
+            fail_after: None,
+            usage: Some((40, 3)),
+        })
+        .await;
+        let app = std::sync::Arc::new(app_with(&db, &fake).await);
+        let first = read_events(
+            start_stream(&app, json!({"message": "What's most urgent today?"})).await,
+            |_| false,
+        )
+        .await;
+        assert_eq!(first.last().unwrap().name, "done", "{first:?}");
+        let sid = first[0].data["session_id"].as_str().unwrap().to_string();
+        let mut tasks = Vec::new();
+        for i in 0..6 {
+            let (app, sid) = (app.clone(), sid.clone());
+            tasks.push(tokio::spawn(async move {
+                // Two of them are a "yes" with nothing pending: the model answers those too.
+                let message = if i % 3 == 0 {
+                    "yes".to_string()
+                } else {
+                    format!("and then {i}?")
+                };
+                let events = read_events(
+                    start_stream(&app, json!({"message": message, "session_id": sid})).await,
+                    |_| false,
+                )
+                .await;
+                let start = events.first().unwrap().clone();
+                let done = events.last().unwrap().clone();
+                assert_eq!(
+                    (start.name.as_str(), done.name.as_str()),
+                    ("start", "done"),
+                    "{done:?}"
+                );
+                assert_eq!(start.data["session_id"], sid.as_str());
+                assert_eq!(start.data["message_id"], done.data["message_id"]);
+                (start, done)
+            }));
+        }
+        let mut ends = Vec::new();
+        for t in tasks {
+            ends.push(t.await.unwrap());
+        }
+        let h = app.history(&sid).await;
+        assert_eq!(h["message_count"], 14, "{h}");
+        let messages = h["messages"].as_array().unwrap();
+        assert_eq!(
+            messages
+                .iter()
+                .map(|m| m["seq"].as_i64().unwrap())
+                .collect::<Vec<_>>(),
+            (1..=14).collect::<Vec<_>>()
+        );
+        for (start, done) in &ends {
+            let question = messages
+                .iter()
+                .find(|m| m["id"] == start.data["user_message_id"])
+                .expect("the question is stored");
+            let reply = messages
+                .iter()
+                .find(|m| m["id"] == done.data["message_id"])
+                .expect("the reply is stored");
+            assert_eq!(question["role"], "user");
+            assert_eq!(
+                (
+                    reply["status"].as_str(),
+                    reply["content"].as_str(),
+                    reply["reply_to"].as_str()
+                ),
+                (
+                    Some("complete"),
+                    Some(pieces(3).concat().as_str()),
+                    question["id"].as_str()
+                ),
+                "{reply}"
+            );
+        }
+    }
+);
