@@ -3,6 +3,7 @@
 //   node bench/stream.mjs            (after `cargo build --release`; PostgreSQL as in run.sh)
 //   LEVELS=1 RUNS=500 node bench/stream.mjs     # only c=1
 //   LEVELS= OPEN=500 node bench/stream.mjs      # only memory per open stream
+//   LEVELS= OPEN=500 WRAP="heaptrack -o /tmp/opschat-heap" node bench/stream.mjs   # its heap
 //
 // A local fake upstream streams TOKENS chunks. The same client measures, at concurrency 1 and
 // 64: time to first byte (the SSE `start` event), time to first delta, and time to the last
@@ -48,13 +49,19 @@ const upstreamUrl = `http://127.0.0.1:${upstream.address().port}/v1`;
 execSync(`psql "${PG}" -qc "drop database if exists opschat_stream_bench with (force)" -c "create database opschat_stream_bench"`);
 // BIN: another build.
 const BIN = process.env.BIN || "./target/release/opschat";
-const server = spawn(BIN, ["serve"], {
+// WRAP: a command the server runs under, e.g. WRAP="heaptrack -o /tmp/opschat-heap" for the heap
+// per open stream; the server's own pid is then found by name, for RSS and for the SIGTERM at
+// the end, after which the wrapper writes its file.
+const WRAP = (process.env.WRAP || "").split(" ").filter(Boolean);
+const spawned = Date.now();
+const since = () => `${((Date.now() - spawned) / 1000).toFixed(1)} s after the server started`;
+const server = spawn(WRAP.length ? WRAP[0] : BIN, WRAP.length ? [...WRAP.slice(1), BIN, "serve"] : ["serve"], {
   env: { ...process.env, DATABASE_URL: DB, OPSCHAT_BIND: `127.0.0.1:${PORT}`, OPSCHAT_LOG: process.env.OPSCHAT_LOG || "warn",
          OPENAI_API_KEY: "bench", OPENAI_BASE_URL: upstreamUrl },
   stdio: ["ignore", "inherit", "inherit"],
 });
 const base = `http://127.0.0.1:${PORT}`;
-for (let i = 0; i < 100; i++) {
+for (let i = 0; i < 300; i++) {
   try { if ((await fetch(`${base}/healthz`)).ok) break; } catch { /* starting */ }
   await new Promise((r) => setTimeout(r, 100));
 }
@@ -64,7 +71,8 @@ const cookie = (setup.headers.get("set-cookie") || "").split(";")[0];
 const made = await fetch(`${base}/api/tokens`, { method: "POST", headers: { "content-type": "application/json", cookie, origin: base }, body: JSON.stringify({ name: "bench" }) });
 const { token } = await made.json();
 if (!token) throw new Error(`no API token: set-up ${setup.status}, token ${made.status}`);
-const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, "utf8"))[1]);
+const pid = WRAP.length ? Number(execSync(`pgrep -n -f "^${BIN} serve"`).toString().trim()) : server.pid;
+const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]);
 
 // One stream: resolves with timings in ms from the request.
 async function one(url, body, { stopAfterFirst = false } = {}) {
@@ -120,15 +128,20 @@ for (const c of process.env.LEVELS !== undefined ? process.env.LEVELS.split(" ")
 // Memory per open stream.
 slow = true;
 const before = rss();
+console.log(`opening ${OPEN} streams ${since()}`);
 const open = [];
 for (let i = 0; i < OPEN; i++) open.push(one(`${base}/api/operations-chat`, { message: `hold ${i}` }, { stopAfterFirst: true }));
 const held = await Promise.all(open);
 await new Promise((r) => setTimeout(r, 1500));
 const during = rss();
+console.log(`all open ${since()}`);
 console.log(`open streams: ${OPEN}  RSS before: ${before} KiB  with them open: ${during} KiB  per open stream: ${((during - before) / OPEN).toFixed(1)} KiB`);
+await new Promise((r) => setTimeout(r, WRAP.length ? 3000 : 0));
 for (const h of held) h.reader.cancel();
 await new Promise((r) => setTimeout(r, 1500));
 console.log(`RSS after they closed: ${rss()} KiB`);
-server.kill("SIGTERM");
+const exited = new Promise((r) => server.on("exit", r));
+process.kill(pid, "SIGTERM");
+await exited;
 upstream.close();
 process.exit(0);
