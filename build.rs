@@ -1,7 +1,10 @@
 //! Writes the o200k_base (gpt-4o) tokenizer's ranks compactly for `src/assistant/tokens.rs`:
 //! every token's bytes in rank order, where each token ends (u32, little-endian), and the
-//! pattern that splits text into pieces. The server then counts tokens from these tables,
-//! compiled into the binary, instead of building `tiktoken-rs`'s hash maps at start-up.
+//! pattern that splits text into pieces, and the hash table from bytes to rank
+//! (`src/assistant/token_table.rs`). The server counts tokens from these tables, compiled into
+//! the binary as read-only data, instead of building hash maps at start-up.
+
+include!("src/assistant/token_table.rs");
 
 use std::error::Error;
 use std::path::PathBuf;
@@ -11,6 +14,7 @@ const O200K_RANKS: u32 = 199_998;
 
 fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     println!("cargo::rerun-if-changed=build.rs");
+    println!("cargo::rerun-if-changed=src/assistant/token_table.rs");
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     let bpe = tiktoken_rs::o200k_base()?;
     let mut bytes = Vec::with_capacity(1 << 21);
@@ -19,6 +23,16 @@ fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
         bytes.extend_from_slice(&bpe.decode_bytes(&[rank])?);
         ends.extend_from_slice(&u32::try_from(bytes.len())?.to_le_bytes());
     }
+    let end = |rank: usize| -> usize {
+        let at = 4 * rank;
+        u32::from_le_bytes([ends[at], ends[at + 1], ends[at + 2], ends[at + 3]]) as usize
+    };
+    let slots = token_slots(O200K_RANKS as usize, |rank| {
+        let start = if rank == 0 { 0 } else { end(rank - 1) };
+        &bytes[start..end(rank)]
+    });
+    let slots: Vec<u8> = slots.iter().flat_map(|s| s.to_le_bytes()).collect();
+    std::fs::write(out.join("o200k.slots"), slots)?;
     std::fs::write(out.join("o200k.bytes"), bytes)?;
     std::fs::write(out.join("o200k.ends"), ends)?;
     std::fs::write(out.join("o200k.pattern"), tiktoken_rs::O200K_BASE_PAT_STR)?;

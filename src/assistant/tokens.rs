@@ -2,8 +2,9 @@
 //!
 //! Only counts are needed, never token ids or decoding, so the 200,000 ranks are kept compactly:
 //! every token's bytes in rank order and where each ends, written by `build.rs` from
-//! `tiktoken-rs` and compiled into the binary (3 MiB, read-only and shared), plus a 2 MiB
-//! open-addressing table from bytes to rank built at start-up. `tiktoken-rs` itself holds three
+//! `tiktoken-rs` and compiled into the binary (3 MiB, read-only and shared), with a 2 MiB
+//! open-addressing table from bytes to rank that `build.rs` writes too (nothing is built at
+//! start-up, and only the pages a lookup touches are read in). `tiktoken-rs` itself holds three
 //! hash maps of owned byte vectors (about 30 MiB, which was half the idle server) and is now only
 //! a build and test dependency. The pieces come from the same pattern and are merged by the same
 //! rule (lowest rank first, leftmost of equals), so every count equals `tiktoken`'s (tested on a
@@ -56,7 +57,7 @@ static TOKENIZER: LazyLock<Option<Tokenizer>> =
     LazyLock::new(|| match fancy_regex::Regex::new(PATTERN) {
         Ok(pattern) => Some(Tokenizer {
             pattern,
-            ranks: Ranks::index(),
+            ranks: Ranks,
         }),
         Err(e) => {
             tracing::error!(error = %e, "cannot compile the o200k pattern; counting roughly");
@@ -69,13 +70,17 @@ struct Tokenizer {
     ranks: Ranks,
 }
 
-/// A hash table from token bytes to rank over the compiled-in tables.
-struct Ranks {
-    /// Open addressing with linear probing: `rank + 1`, or 0 for an empty slot.
-    slots: Vec<u32>,
-}
+/// The hash table from token bytes to rank, over the compiled-in tables: written by `build.rs`
+/// (`token_table.rs`), read-only and shared like the tables themselves.
+struct Ranks;
+
+include!("token_table.rs");
+
+/// The table's slots: little-endian u32s, `rank + 1` or 0 for an empty slot.
+static SLOTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/o200k.slots"));
 
 impl Ranks {
+    #[cfg(test)]
     fn len() -> usize {
         TOKEN_ENDS.len() / 4
     }
@@ -92,26 +97,18 @@ impl Ranks {
         &TOKEN_BYTES[start..Self::end(rank)]
     }
 
-    /// Builds the table at most half full, so probes stay short.
-    fn index() -> Self {
-        let size = (Self::len() * 2).next_power_of_two();
-        let mut slots = vec![0; size];
-        let mask = size - 1;
-        for rank in 0..Self::len() {
-            let mut i = hash(Self::token(rank)) & mask;
-            while slots[i] != 0 {
-                i = (i + 1) & mask;
-            }
-            slots[i] = u32::try_from(rank + 1).unwrap_or(u32::MAX);
-        }
-        Self { slots }
+    fn slot(i: usize) -> u32 {
+        let at = 4 * i;
+        let mut le = [0u8; 4];
+        le.copy_from_slice(&SLOTS[at..at + 4]);
+        u32::from_le_bytes(le)
     }
 
     fn get(&self, piece: &[u8]) -> Option<u32> {
-        let mask = self.slots.len().checked_sub(1)?;
-        let mut i = hash(piece) & mask;
+        let mask = (SLOTS.len() / 4).checked_sub(1)?;
+        let mut i = token_hash(piece) & mask;
         loop {
-            let slot = self.slots[i];
+            let slot = Self::slot(i);
             if slot == 0 {
                 return None;
             }
@@ -222,16 +219,6 @@ impl Ranks {
 }
 
 /// FNV-1a: tokens are short, and this needs no state or seed.
-fn hash(bytes: &[u8]) -> usize {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    // Fold the high bits in: the table index takes only the low ones.
-    (h ^ (h >> 29)) as usize
-}
-
 #[cfg(test)]
 mod tests {
     use super::count;
@@ -240,6 +227,21 @@ mod tests {
         tiktoken_rs::o200k_base_singleton()
             .encode_ordinary(text)
             .len() as i32
+    }
+
+    #[test]
+    fn the_compiled_table_finds_every_token() {
+        let built = super::token_slots(super::Ranks::len(), super::Ranks::token);
+        let compiled: Vec<u32> = super::SLOTS
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        assert_eq!(built, compiled);
+        for rank in (0..super::Ranks::len()).step_by(97) {
+            let token = super::Ranks::token(rank);
+            assert_eq!(super::Ranks.get(token), Some(rank as u32), "{token:?}");
+        }
+        assert_eq!(super::Ranks.get(b"no such token, surely not one"), None);
     }
 
     #[test]
