@@ -62,11 +62,11 @@ pub(crate) fn message_values(base: usize, seq: &str) -> String {
     v.join(", ")
 }
 
-/// The SELECTs of `n` new messages after a CTE `s` whose `last_seq` already counts them,
-/// each bound by `bind_message` in turn: the first gets seq `last_seq - n + 1`, the last
-/// `last_seq`.
-pub(crate) fn message_selects(n: usize) -> String {
-    (0..n)
+/// The data-modifying CTE `m` that inserts `n` new messages after a CTE `s` whose `last_seq`
+/// already counts them, each bound by `bind_message` in turn: the first gets seq
+/// `last_seq - n + 1`, the last `last_seq`.
+pub(crate) fn messages_cte(n: usize) -> String {
+    let selects = (0..n)
         .map(|i| {
             let seq = match n - 1 - i {
                 0 => "s.last_seq".to_string(),
@@ -75,7 +75,11 @@ pub(crate) fn message_selects(n: usize) -> String {
             format!("SELECT {} FROM s", message_values(20 * i, &seq))
         })
         .collect::<Vec<_>>()
-        .join(" UNION ALL ")
+        .join(" UNION ALL ");
+    format!(
+        "m AS (INSERT INTO chat_messages ({MESSAGE_COLUMNS}, question_key) {selects} \
+         RETURNING {MESSAGE_COLUMNS})"
+    )
 }
 
 /// What a batch of new messages adds to their session: how many, how many of them count in
@@ -108,7 +112,7 @@ where
 macro_rules! sql_store {
     ($store:ident, $db:ty, $row:ty, $id:ty, $one_statement_append:expr) => {
         use crate::store::sql::{
-            batch_totals, message_selects, message_values, stored, IdRepr, DELEGATION_COLUMNS,
+            batch_totals, message_values, messages_cte, stored, IdRepr, DELEGATION_COLUMNS,
             DIGEST_COLUMNS, MESSAGE_COLUMNS, SESSION_COLUMNS, SESSION_COLUMNS_S, TASK_COLUMNS,
             USER_COLUMNS, USER_COLUMNS_U,
         };
@@ -335,6 +339,22 @@ macro_rules! sql_store {
             Ok(())
         }
 
+        /// `insert_message` for each row in turn, keeping `session`'s counters up to date.
+        async fn insert_messages(
+            tx: &mut sqlx::Transaction<'static, $db>,
+            session: &mut Session,
+            rows: &[NewMessage],
+        ) -> StoreResult<Vec<Message>> {
+            let mut messages = Vec::with_capacity(rows.len());
+            for m in rows {
+                let a = insert_message(tx, m).await?;
+                session.message_count = a.message_count;
+                session.last_message_at = a.last_message_at;
+                messages.push(a.message);
+            }
+            Ok(messages)
+        }
+
         /// Finds the row an imported record updates: by external id when it has one.
         async fn existing_id(
             tx: &mut sqlx::Transaction<'static, $db>,
@@ -438,8 +458,7 @@ macro_rules! sql_store {
                         "WITH s AS (INSERT INTO chat_sessions ({SESSION_COLUMNS}, last_seq) \
                            VALUES ($1, ${u}, ${t}, ${c}, ${a}, ${l}, ${k}, TRUE, ${n}) \
                            RETURNING {SESSION_COLUMNS}, last_seq), \
-                         m AS (INSERT INTO chat_messages ({MESSAGE_COLUMNS}, question_key) \
-                               {rows} RETURNING {MESSAGE_COLUMNS}) \
+                         {rows} \
                          SELECT m.*, {SESSION_COLUMNS_S} FROM m CROSS JOIN s ORDER BY m.seq",
                         u = b + 1,
                         t = b + 2,
@@ -448,13 +467,11 @@ macro_rules! sql_store {
                         l = b + 5,
                         k = b + 6,
                         n = b + 7,
-                        rows = message_selects(rows.len()),
+                        rows = messages_cte(rows.len()),
                     );
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for m in rows {
-                        q = bind_message(q, m);
-                    }
-                    let got = q
+                    let got = rows
+                        .iter()
+                        .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), bind_message)
                         .bind(&s.user_id)
                         .bind(&s.title)
                         .bind(s.context_snapshot.as_ref().map(Json))
@@ -483,13 +500,7 @@ macro_rules! sql_store {
                     .fetch_one(&mut *tx)
                     .await?;
                 let mut session = session_row(&row)?;
-                let mut messages = Vec::with_capacity(rows.len());
-                for m in rows {
-                    let a = insert_message(&mut tx, m).await?;
-                    session.message_count = a.message_count;
-                    session.last_message_at = a.last_message_at;
-                    messages.push(a.message);
-                }
+                let messages = insert_messages(&mut tx, &mut session, rows).await?;
                 tx.commit().await?;
                 Ok((session, messages))
             }
@@ -526,8 +537,7 @@ macro_rules! sql_store {
                              ELSE last_message_at END \
                            WHERE id = $1 AND user_id = ${o} \
                            RETURNING {SESSION_COLUMNS}, last_seq), \
-                         m AS (INSERT INTO chat_messages ({MESSAGE_COLUMNS}, question_key) \
-                               {rows} RETURNING {MESSAGE_COLUMNS}) \
+                         {rows} \
                          SELECT m.*, {SESSION_COLUMNS_S}, COALESCE((SELECT version \
                            FROM workspace_versions WHERE user_id = ${o}), 0) AS workspace_version \
                          FROM m CROSS JOIN s ORDER BY m.seq",
@@ -535,13 +545,11 @@ macro_rules! sql_store {
                         k = b + 2,
                         l = b + 3,
                         o = b + 4,
-                        rows = message_selects(rows.len()),
+                        rows = messages_cte(rows.len()),
                     );
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    for m in rows {
-                        q = bind_message(q, m);
-                    }
-                    let got = q
+                    let got = rows
+                        .iter()
+                        .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), bind_message)
                         .bind(n)
                         .bind(counted)
                         .bind(latest)
@@ -573,13 +581,7 @@ macro_rules! sql_store {
                 };
                 let mut session = session_row(&row)?;
                 let version = row.try_get("workspace_version")?;
-                let mut messages = Vec::with_capacity(rows.len());
-                for m in rows {
-                    let a = insert_message(&mut tx, m).await?;
-                    session.message_count = a.message_count;
-                    session.last_message_at = a.last_message_at;
-                    messages.push(a.message);
-                }
+                let messages = insert_messages(&mut tx, &mut session, rows).await?;
                 tx.commit().await?;
                 Ok(Some(ContinuedSession { session, messages, version }))
             }
@@ -679,11 +681,10 @@ macro_rules! sql_store {
                     // concurrent appends to a session, as the transaction does.
                     let sql = format!(
                         "WITH s AS ({BUMP_SESSION}), \
-                         m AS (INSERT INTO chat_messages ({MESSAGE_COLUMNS}, question_key) \
-                               {} RETURNING {MESSAGE_COLUMNS}) \
+                         {} \
                          SELECT m.*, s.message_count AS session_message_count, \
                                 s.last_message_at AS session_last_message_at FROM m CROSS JOIN s",
-                        message_selects(1)
+                        messages_cte(1)
                     );
                     let row = bind_message(sqlx::query(sqlx::AssertSqlSafe(sql)), m)
                         .fetch_optional(&self.pool)
