@@ -256,3 +256,84 @@ both!(
         assert_eq!(today["digest"]["text"], "Fryer two is down until Thursday.");
     }
 );
+
+// A turn stores its question before it reads the operations data (the read needs the workspace
+// version the append reads). If that read fails, the question stays, with a failed reply that
+// Retry answers, streamed or not.
+both!(
+    a_failed_read_of_the_data_keeps_the_question,
+    |db: TestDb| async move {
+        let app = TestApp::start(config(&db.url), false).await;
+        app.import_fixture().await;
+        let sid = app.ask("What's overdue?", None).await["session_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // Any change moves the version, so the next turn reads the data again; that read fails.
+        crate::support::exec(&db.url, "UPDATE tasks SET priority = priority").await;
+        crate::support::exec(
+            &db.url,
+            "ALTER TABLE delegation_notes RENAME TO delegation_notes_away",
+        )
+        .await;
+        let (status, body) = app
+            .post(
+                "/api/operations-chat",
+                &json!({"message": "And now?", "session_id": sid}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (503, Some("database_unavailable")),
+            "{body}"
+        );
+        let streamed = app
+            .http
+            .post(app.url("/api/operations-chat"))
+            .header("accept", "text/event-stream")
+            .json(&json!({"message": "And streamed?", "session_id": sid}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(streamed.status(), 503);
+
+        let h = app.history(&sid).await;
+        let messages = h["messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 6, "{h}");
+        for (q, text) in [(2, "And now?"), (4, "And streamed?")] {
+            let (question, reply) = (&messages[q], &messages[q + 1]);
+            assert_eq!(
+                (question["role"].as_str(), question["content"].as_str()),
+                (Some("user"), Some(text))
+            );
+            assert_eq!(
+                (reply["status"].as_str(), reply["reply_to"].as_str()),
+                (Some("failed"), question["id"].as_str()),
+                "{reply}"
+            );
+            assert!(
+                reply["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("operations data could not be read"),
+                "{reply}"
+            );
+        }
+        assert_eq!(h["message_count"], 4, "failed replies are not counted");
+
+        crate::support::exec(
+            &db.url,
+            "ALTER TABLE delegation_notes_away RENAME TO delegation_notes",
+        )
+        .await;
+        let (status, retried) = app
+            .post(
+                &format!("/api/operations-chat/sessions/{sid}/retry"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "{retried}");
+        assert!(!retried["response"].as_str().unwrap().is_empty());
+        assert_eq!(retried["message_count"], 5, "{retried}");
+    }
+);
