@@ -352,8 +352,15 @@ impl ChatService {
         };
         // A "yes" or "no" may be answered without the model (below): its reply row is written
         // once it is known who answers.
-        let reply_row = (streamed && actions::decision(question).is_none())
-            .then(|| self.streaming_row(user_msg.session_id, user_msg.id, provider.name(), &model));
+        let reply_row = (streamed && actions::decision(question).is_none()).then(|| {
+            self.reply_row(
+                user_msg.session_id,
+                user_msg.id,
+                provider.name(),
+                &model,
+                MessageStatus::Streaming,
+            )
+        });
         let rows: Vec<NewMessage> = std::iter::once(user_msg).chain(reply_row).collect();
 
         // The question (and a stream's reply row) is committed before any model is called:
@@ -553,26 +560,16 @@ impl ChatService {
             Ok(reply) => reply,
             Err(error) => {
                 tracing::warn!(session = %session.id, model = %model, %error, "model call failed; question kept");
-                let failed = NewMessage {
-                    id: Uuid::now_v7(),
-                    session_id: session.id,
-                    role: Role::Assistant,
-                    content: String::new(),
-                    context_used: Some(ctx.manifest(&history_ids, history_tokens)),
-                    model_used: Some(model.clone()),
-                    tokens_used: None,
-                    prompt_tokens: None,
-                    completion_tokens: None,
-                    status: MessageStatus::Failed,
-                    error: Some(error.to_string()),
-                    reply_to: Some(question_msg.id),
-                    created_at: self.clock.now(),
-                    stats: crate::domain::ReplyStats {
-                        provider: Some(provider.name().into()),
-                        latency_ms: Some(millis(took)),
-                        ..Default::default()
-                    },
-                };
+                let mut failed = self.reply_row(
+                    session.id,
+                    question_msg.id,
+                    provider.name(),
+                    &model,
+                    MessageStatus::Failed,
+                );
+                failed.error = Some(error.to_string());
+                failed.context_used = Some(ctx.manifest(&history_ids, history_tokens));
+                failed.stats.latency_ms = Some(millis(took));
                 crate::metrics::reply(&model, MessageStatus::Failed, &failed.stats, 0, 0);
                 if let Err(e) = self.store.append_message(&failed).await {
                     tracing::error!(session = %session.id, error = %e, "could not record the failed reply");
@@ -704,9 +701,13 @@ impl ChatService {
                 .await
                 .map(|_| ()),
             None => {
-                let mut failed =
-                    self.streaming_row(question.session_id, question.id, provider, model);
-                failed.status = MessageStatus::Failed;
+                let mut failed = self.reply_row(
+                    question.session_id,
+                    question.id,
+                    provider,
+                    model,
+                    MessageStatus::Failed,
+                );
                 failed.error = Some(error);
                 self.store.append_message(&failed).await.map(|_| ())
             }

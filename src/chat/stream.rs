@@ -53,8 +53,13 @@ impl ChatService {
         let (reply_row, reply_id) = match &p.reply {
             Some(stored) => (None, stored.id),
             None => {
-                let row =
-                    self.streaming_row(p.session.id, p.question.id, p.provider.name(), &p.model);
+                let row = self.reply_row(
+                    p.session.id,
+                    p.question.id,
+                    p.provider.name(),
+                    &p.model,
+                    MessageStatus::Streaming,
+                );
                 let id = row.id;
                 (Some(row), id)
             }
@@ -102,13 +107,15 @@ impl ChatService {
         Ok(stopped)
     }
 
-    /// The empty reply row a streamed answer starts as.
-    pub(super) fn streaming_row(
+    /// An empty reply row to `question_id`: with status `Streaming`, what a streamed answer
+    /// starts as; with `Failed`, a reply that could not be produced.
+    pub(super) fn reply_row(
         &self,
         session_id: Uuid,
         question_id: Uuid,
         provider: &str,
         model: &str,
+        status: MessageStatus,
     ) -> NewMessage {
         NewMessage {
             id: Uuid::now_v7(),
@@ -120,7 +127,7 @@ impl ChatService {
             tokens_used: None,
             prompt_tokens: None,
             completion_tokens: None,
-            status: MessageStatus::Streaming,
+            status,
             error: None,
             reply_to: Some(question_id),
             created_at: self.clock.now(),
