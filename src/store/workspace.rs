@@ -738,7 +738,7 @@ macro_rules! sql_workspace {
                      ON d.id = n.delegation_id AND d.user_id = n.user_id \
                      WHERE n.user_id = $1 AND d.status <> 'completed' AND d.deleted_at IS NULL \
                      AND n.deleted_at IS NULL \
-                     ORDER BY n.id DESC LIMIT $2",
+                     ORDER BY n.id DESC LIMIT {limit}", // written in, as recent_conversation's
                     NOTE_COLUMNS
                         .split(", ")
                         .map(|c| format!("n.{c}"))
@@ -747,7 +747,6 @@ macro_rules! sql_workspace {
                 );
                 let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(owner)
-                    .bind(limit)
                     .fetch_all(&self.pool)
                     .await?;
                 rows.iter().map(note_row).collect()
