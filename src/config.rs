@@ -20,9 +20,10 @@ pub struct Config {
     )]
     pub database_url: String,
 
-    /// Connections in the database pool.
-    #[arg(long, env = "OPSCHAT_DB_POOL", default_value_t = 16, global = true)]
-    pub db_pool: u32,
+    /// Connections in the database pool [default: 16 on PostgreSQL; on SQLite twice the CPU
+    /// cores, 4 to 16].
+    #[arg(long, env = "OPSCHAT_DB_POOL", global = true)]
+    pub db_pool: Option<u32>,
 
     /// Key for an OpenAI-compatible Chat Completions API; without it the offline analyst answers.
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true, global = true)]
@@ -149,7 +150,7 @@ impl Config {
     pub fn with_database(url: impl Into<String>) -> Self {
         Self {
             database_url: url.into(),
-            db_pool: 16,
+            db_pool: None,
             openai_api_key: None,
             openai_base_url: "https://api.openai.com/v1".into(),
             openai_model: "gpt-4o".into(),

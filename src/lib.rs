@@ -57,7 +57,10 @@ impl App {
         let clock = cfg.clock()?;
         // Installed before anything is counted.
         metrics::handle();
-        let store = store::connect(&cfg.database_url, cfg.db_pool).await?;
+        let pool = cfg
+            .db_pool
+            .unwrap_or_else(|| store::default_pool(&cfg.database_url));
+        let store = store::connect(&cfg.database_url, pool).await?;
         if opts.migrate {
             store.migrate().await.context("migrating the database")?;
         }

@@ -81,6 +81,19 @@ mod tests {
         );
         assert_eq!(super::redact("sqlite:opschat.db"), "sqlite:opschat.db");
     }
+
+    #[test]
+    fn the_default_pool_follows_the_database_and_the_cores() {
+        assert_eq!(super::default_pool("postgres://postgres@127.0.0.1/ops"), 16);
+        assert_eq!(super::default_pool("postgresql://db/ops"), 16);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let want = u32::try_from(2 * cores).unwrap_or(16).clamp(4, 16);
+        for url in ["sqlite:opschat.db", "sqlite://data/ops.db", "ops.db"] {
+            assert_eq!(super::default_pool(url), want, "{url}");
+        }
+        // Never fewer than the turn, the checkpointer, analytics and one more reader need.
+        assert!(super::default_pool("sqlite:opschat.db") >= 4);
+    }
 }
 
 /// Which database a store talks to.
@@ -507,9 +520,29 @@ pub fn redact(url: &str) -> String {
     url.to_string()
 }
 
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// The pool size when none is configured. PostgreSQL: 16, its connections are cheap for
+/// opschat and the server does the work. SQLite: twice the cores, 4 to 16. Its statements run
+/// in-process on one thread per connection, so more connections than the machine can run at once
+/// add hand-offs and memory (each has its own page cache and prepared statements) but no
+/// throughput: 4 instead of 16 on 2 cores held 3.5 MiB less at c=64 with as many turns per second
+/// (`bench/RESULTS.md`). Writes are serialised anyway, and analytics takes at most half the cores.
+pub fn default_pool(url: &str) -> u32 {
+    if is_postgres(url) {
+        return 16;
+    }
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    u32::try_from(cores.saturating_mul(2))
+        .unwrap_or(16)
+        .clamp(4, 16)
+}
+
 /// Opens the store a URL names: `postgres://…` or `sqlite:…` (a bare path is a SQLite file).
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Arc<dyn Store>> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+    if is_postgres(url) {
         Ok(Arc::new(PgStore::connect(url, max_connections).await?))
     } else {
         Ok(Arc::new(SqliteStore::connect(url, max_connections).await?))

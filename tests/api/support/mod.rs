@@ -127,7 +127,7 @@ pub fn config(url: &str) -> Config {
     let mut c = Config::with_database(url);
     c.now = Some(NOW.into());
     c.utc_offset = Some("+00:00".into());
-    c.db_pool = 8;
+    c.db_pool = Some(8);
     c
 }
 
