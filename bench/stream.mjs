@@ -4,6 +4,7 @@
 //   LEVELS=1 RUNS=500 node bench/stream.mjs     # only c=1
 //   LEVELS= OPEN=500 node bench/stream.mjs      # only memory per open stream
 //   LEVELS= OPEN=500 WRAP="heaptrack -o /tmp/opschat-heap" node bench/stream.mjs   # its heap
+//   BENCH_DB=sqlite node bench/stream.mjs       # on the embedded SQLite file (bench/out/stream.db)
 //
 // A local fake upstream streams TOKENS chunks. The same client measures, at concurrency 1 and
 // 64: time to first byte (the SSE `start` event), time to first delta, and time to the last
@@ -12,14 +13,18 @@
 // RSS to get memory per open stream.
 import http from "node:http";
 import { spawn, execSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 
 const TOKENS = Number(process.env.TOKENS || 100);
 const RUNS = Number(process.env.RUNS || 200);
 const OPEN = Number(process.env.OPEN || 500);
 const PORT = Number(process.env.PORT || 18097);
 const PG = process.env.OPSCHAT_BENCH_PG || "postgres://postgres@127.0.0.1:5432/postgres";
-const DB = `${PG.replace(/\/[^/]*$/, "")}/opschat_stream_bench${process.env.PG_PARAMS ? "?" + process.env.PG_PARAMS : ""}`;
+const SQLITE = process.env.BENCH_DB === "sqlite";
+const SQLITE_FILE = "bench/out/stream.db";
+const DB = SQLITE
+  ? `sqlite:${SQLITE_FILE}`
+  : `${PG.replace(/\/[^/]*$/, "")}/opschat_stream_bench${process.env.PG_PARAMS ? "?" + process.env.PG_PARAMS : ""}`;
 
 let slow = false;
 const upstream = http.createServer((req, res) => {
@@ -46,7 +51,12 @@ const upstream = http.createServer((req, res) => {
 await new Promise((ok) => upstream.listen(0, "127.0.0.1", ok));
 const upstreamUrl = `http://127.0.0.1:${upstream.address().port}/v1`;
 
-execSync(`psql "${PG}" -qc "drop database if exists opschat_stream_bench with (force)" -c "create database opschat_stream_bench"`);
+if (SQLITE) {
+  mkdirSync("bench/out", { recursive: true });
+  for (const f of [SQLITE_FILE, `${SQLITE_FILE}-wal`, `${SQLITE_FILE}-shm`]) rmSync(f, { force: true });
+} else {
+  execSync(`psql "${PG}" -qc "drop database if exists opschat_stream_bench with (force)" -c "create database opschat_stream_bench"`);
+}
 // BIN: another build.
 const BIN = process.env.BIN || "./target/release/opschat";
 // WRAP: a command the server runs under, e.g. WRAP="heaptrack -o /tmp/opschat-heap" for the heap
