@@ -859,7 +859,7 @@ macro_rules! sql_store {
                     .bind(id(sid))
                     .bind(before_seq)
                     .fetch_all(&self.pool)
-                .await?;
+                    .await?;
                 rows.iter()
                     .map(|r| {
                         Ok(HistoryEntry {
