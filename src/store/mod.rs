@@ -86,13 +86,24 @@ mod tests {
     fn the_default_pool_follows_the_database_and_the_cores() {
         assert_eq!(super::default_pool("postgres://postgres@127.0.0.1/ops"), 16);
         assert_eq!(super::default_pool("postgresql://db/ops"), 16);
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let want = u32::try_from(2 * cores).unwrap_or(16).clamp(4, 16);
-        for url in ["sqlite:opschat.db", "sqlite://data/ops.db", "ops.db"] {
-            assert_eq!(super::default_pool(url), want, "{url}");
+        // Never fewer than the turn, the checkpointer, analytics and one more reader need;
+        // never more than PostgreSQL's.
+        for (cores, pool) in [
+            (1, 4),
+            (2, 4),
+            (3, 6),
+            (4, 8),
+            (8, 16),
+            (64, 16),
+            (usize::MAX, 16),
+        ] {
+            assert_eq!(super::sqlite_pool(cores), pool, "{cores} cores");
         }
-        // Never fewer than the turn, the checkpointer, analytics and one more reader need.
-        assert!(super::default_pool("sqlite:opschat.db") >= 4);
+        let here = super::default_pool("sqlite:opschat.db");
+        for url in ["sqlite://data/ops.db", "ops.db"] {
+            assert_eq!(super::default_pool(url), here, "{url}");
+        }
+        assert!((4..=16).contains(&here));
     }
 }
 
@@ -534,7 +545,11 @@ pub fn default_pool(url: &str) -> u32 {
     if is_postgres(url) {
         return 16;
     }
-    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    sqlite_pool(std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get))
+}
+
+/// SQLite's pool for a machine with `cores` cores: twice the cores, 4 to 16.
+fn sqlite_pool(cores: usize) -> u32 {
     u32::try_from(cores.saturating_mul(2))
         .unwrap_or(16)
         .clamp(4, 16)
