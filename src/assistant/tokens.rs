@@ -2,9 +2,11 @@
 //!
 //! Only counts are needed, never token ids or decoding, so the 200,000 ranks are kept compactly:
 //! every token's bytes in rank order and where each ends, written by `build.rs` from
-//! `tiktoken-rs` and compiled into the binary (3 MiB, read-only and shared), with a 2 MiB
+//! `tiktoken-rs` and compiled into the binary (2.2 MiB, read-only and shared), with a 1 MiB
 //! open-addressing table from bytes to rank that `build.rs` writes too (nothing is built at
-//! start-up, and only the pages a lookup touches are read in). `tiktoken-rs` itself holds three
+//! start-up, and only the pages a lookup touches are read in: each slot carries a tag of its
+//! token's hash, so a probe reads another token's bytes only when the tags agree, and the
+//! pages of the rare tokens stay on disk). `tiktoken-rs` itself holds three
 //! hash maps of owned byte vectors (about 30 MiB, which was half the idle server) and is now only
 //! a build and test dependency. The pieces come from the same pattern and are merged by the same
 //! rule (lowest rank first, leftmost of equals), so every count equals `tiktoken`'s (tested on a
@@ -76,7 +78,8 @@ struct Ranks;
 
 include!("token_table.rs");
 
-/// The table's slots: little-endian u32s, `rank + 1` or 0 for an empty slot.
+/// The table's slots: little-endian u32s, `tag << RANK_BITS | (rank + 1)` or 0 for an empty
+/// slot.
 static SLOTS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/o200k.slots"));
 
 impl Ranks {
@@ -106,15 +109,19 @@ impl Ranks {
 
     fn get(&self, piece: &[u8]) -> Option<u32> {
         let mask = (SLOTS.len() / 4).checked_sub(1)?;
-        let mut i = token_hash(piece) & mask;
+        let hash = token_hash(piece);
+        let tag = token_tag(hash);
+        let mut i = hash as usize & mask;
         loop {
             let slot = Self::slot(i);
             if slot == 0 {
                 return None;
             }
-            let rank = slot - 1;
-            if Self::token(rank as usize) == piece {
-                return Some(rank);
+            if slot >> RANK_BITS == tag {
+                let rank = (slot & RANK_MASK) - 1;
+                if Self::token(rank as usize) == piece {
+                    return Some(rank);
+                }
             }
             i = (i + 1) & mask;
         }
@@ -218,7 +225,6 @@ impl Ranks {
     }
 }
 
-/// FNV-1a: tokens are short, and this needs no state or seed.
 #[cfg(test)]
 mod tests {
     use super::count;
