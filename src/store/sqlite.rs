@@ -16,6 +16,13 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 const TRUNCATE_AFTER_FRAMES: i64 = 16_384;
 /// What SQLite may leave of the WAL file on disk after it restarts it.
 const WAL_SIZE_LIMIT: &str = "67108864";
+/// Each connection's page cache, in KiB (negative: SQLite's unit for a size in KiB; its default
+/// is 2,000). In WAL mode a connection drops its whole cache when another has committed since
+/// its last read, so between chat turns it holds little, and a search or analytics scan of a
+/// large history reads more than either size: 512 KiB searches and sums a 200,000-message
+/// history as fast as 2 MiB did, while the pool's caches stop growing to 8 MiB and more
+/// (bench/RESULTS.md, 2026-12-05).
+const PAGE_CACHE: &str = "-512";
 
 /// Storage in one SQLite file.
 #[derive(Clone)]
@@ -101,7 +108,8 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             // The checkpointer below does this off the turn path.
             .pragma("wal_autocheckpoint", "0")
-            .pragma("journal_size_limit", WAL_SIZE_LIMIT);
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT)
+            .pragma("cache_size", PAGE_CACHE);
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
