@@ -35,6 +35,7 @@ for DB in ${DBS:-sqlite postgres}; do
   echo "== $DB: $N messages"
   OPSCHAT_LOG=warn DATABASE_URL="$URL" OPSCHAT_BIND=127.0.0.1:$PORT "$BIN" serve &
   PID=$!
+  trap 'kill $PID 2>/dev/null || true' EXIT
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
   python3 bench/analytics_load.py "http://127.0.0.1:$PORT" "$TOKEN" 2 1 >/dev/null   # warm up
   python3 bench/analytics_load.py "http://127.0.0.1:$PORT" "$TOKEN" "$ROUNDS" "$DURATION"

@@ -33,6 +33,7 @@ for DB in ${DBS:-sqlite postgres}; do
   echo "== $DB: restored $N messages in $(echo "$(date +%s.%N) - $start" | bc) s"
   OPSCHAT_LOG=warn DATABASE_URL="$URL" OPSCHAT_BIND=127.0.0.1:$PORT "$BIN" serve &
   PID=$!
+  trap 'kill $PID 2>/dev/null || true' EXIT
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
   python3 bench/search_load.py "http://127.0.0.1:$PORT" "$TOKEN" 3 1 >/dev/null   # warm up
   python3 bench/search_load.py "http://127.0.0.1:$PORT" "$TOKEN" "$DURATION" 1
@@ -46,7 +47,8 @@ for DB in ${DBS:-sqlite postgres}; do
   open_turn_sessions
   turns "with the index"
   if [ "$DB" = sqlite ]; then
-    sqlite3 "$OUT/search.db" "drop trigger chat_messages_fts_insert; drop trigger chat_messages_fts_update; drop trigger chat_messages_fts_delete;"
+    # The server's checkpointer may hold the write lock for a moment: wait for it.
+    sqlite3 -cmd ".timeout 10000" "$OUT/search.db" "drop trigger chat_messages_fts_insert; drop trigger chat_messages_fts_update; drop trigger chat_messages_fts_delete;"
   else
     psql "$URL" -qc "drop index chat_messages_search" -c "alter table chat_messages drop column search, drop column search_pairs"
   fi
