@@ -194,7 +194,6 @@ impl ChatService {
             }
         };
         let system = self.system_prompt(&p.ctx);
-        let estimate = self.prompt_estimate(&system, history.len(), history_tokens, &p.question);
         let request = ModelRequest {
             model: &p.model,
             system: &system,
@@ -209,6 +208,10 @@ impl ChatService {
             _ = token.cancelled() => None,
             _ = tx.closed() => None,
         };
+        // Counted once the model has been asked, not before: the count is only used when the
+        // provider reports no usage, and a prompt the last turn did not have (a new minute,
+        // another user) takes a few hundred microseconds to count.
+        let estimate = self.prompt_estimate(&system, history.len(), history_tokens, &p.question);
         // The prompt is sent: an open stream need not hold it (memory per open stream).
         drop(system);
         drop(history);
