@@ -5,6 +5,8 @@
 //   LEVELS= OPEN=500 node bench/stream.mjs      # only memory per open stream
 //   LEVELS= OPEN=500 WRAP="heaptrack -o /tmp/opschat-heap" node bench/stream.mjs   # its heap
 //   BENCH_DB=sqlite node bench/stream.mjs       # on the embedded SQLite file (bench/out/stream.db)
+//   USERS=2 node bench/stream.mjs               # turns of two accounts, alternating
+//   THINK_MS=20 node bench/stream.mjs           # the fake model thinks 20 ms before answering
 //
 // A local fake upstream streams TOKENS chunks. The same client measures, at concurrency 1 and
 // 64: time to first byte (the SSE `start` event), time to first delta, and time to the last
@@ -18,6 +20,8 @@ import { mkdirSync, readFileSync, rmSync } from "node:fs";
 const TOKENS = Number(process.env.TOKENS || 100);
 const RUNS = Number(process.env.RUNS || 200);
 const OPEN = Number(process.env.OPEN || 500);
+// THINK_MS: how long the fake model takes before its first token (a real one takes hundreds).
+const THINK_MS = Number(process.env.THINK_MS || 0);
 const PORT = Number(process.env.PORT || 18097);
 const PG = process.env.OPSCHAT_BENCH_PG || "postgres://postgres@127.0.0.1:5432/postgres";
 const SQLITE = process.env.BENCH_DB === "sqlite";
@@ -45,7 +49,7 @@ const upstream = http.createServer((req, res) => {
       res.write(`data: {"choices":[],"usage":{"prompt_tokens":500,"completion_tokens":${TOKENS},"total_tokens":${500 + TOKENS}}}\n\n`);
       res.end("data: [DONE]\n\n");
     };
-    send();
+    if (THINK_MS > 0) setTimeout(send, THINK_MS); else send();
   });
 });
 await new Promise((ok) => upstream.listen(0, "127.0.0.1", ok));
@@ -81,14 +85,27 @@ const cookie = (setup.headers.get("set-cookie") || "").split(";")[0];
 const made = await fetch(`${base}/api/tokens`, { method: "POST", headers: { "content-type": "application/json", cookie, origin: base }, body: JSON.stringify({ name: "bench" }) });
 const { token } = await made.json();
 if (!token) throw new Error(`no API token: set-up ${setup.status}, token ${made.status}`);
+// USERS=2: a second account (no data of its own) whose turns alternate with the first's, so that
+// no turn finds the previous turn's system prompt (what a server with several users sees).
+const tokens = [token];
+for (let u = 2; u <= Number(process.env.USERS || 1); u++) {
+  const json = { "content-type": "application/json", origin: base };
+  const account = { username: `bench${u}`, password: "bench password" };
+  const added = await fetch(`${base}/api/admin/users`, { method: "POST", headers: { ...json, cookie }, body: JSON.stringify(account) });
+  const login = await fetch(`${base}/api/auth/login`, { method: "POST", headers: json, body: JSON.stringify(account) });
+  const theirs = (login.headers.get("set-cookie") || "").split(";")[0];
+  const t = (await (await fetch(`${base}/api/tokens`, { method: "POST", headers: { ...json, cookie: theirs }, body: JSON.stringify({ name: "bench" }) })).json()).token;
+  if (!t) throw new Error(`no API token for user ${u}: account ${added.status}, sign-in ${login.status}`);
+  tokens.push(t);
+}
 const pid = WRAP.length ? Number(execSync(`pgrep -n -f "^${BIN} serve"`).toString().trim()) : server.pid;
 const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]);
 
 // One stream: resolves with timings in ms from the request.
-async function one(url, body, { stopAfterFirst = false } = {}) {
+async function one(url, body, { stopAfterFirst = false, as = token } = {}) {
   const t0 = performance.now();
   const headers = { "content-type": "application/json", accept: "text/event-stream" };
-  if (url.startsWith(base)) headers.authorization = `Bearer ${token}`;
+  if (url.startsWith(base)) headers.authorization = `Bearer ${as}`;
   const res = await fetch(url, { method: "POST", headers, body: JSON.stringify(body) });
   const reader = res.body.getReader();
   const dec = new TextDecoder();
@@ -110,7 +127,7 @@ async function one(url, body, { stopAfterFirst = false } = {}) {
   return { ttfb: firstByte - t0, first: firstDelta - t0, last: lastDelta - t0 };
 }
 
-const viaOpschat = (i) => one(`${base}/api/operations-chat`, { message: `What's most urgent today? (${i})` });
+const viaOpschat = (i) => one(`${base}/api/operations-chat`, { message: `What's most urgent today? (${i})` }, { as: tokens[i % tokens.length] });
 const direct = (i) => one(`${upstreamUrl}/chat/completions`, { model: "gpt-4o", stream: true, messages: [{ role: "user", content: `q${i}` }] });
 
 async function level(fn, concurrency, runs) {
