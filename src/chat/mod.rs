@@ -735,11 +735,26 @@ impl ChatService {
         history_tokens: i32,
         question: &Message,
     ) -> i32 {
+        Self::prompt_tokens(
+            self.count_prompt(system),
+            history_len,
+            history_tokens,
+            question,
+        )
+    }
+
+    /// `prompt_estimate` with the system prompt's tokens already counted.
+    fn prompt_tokens(
+        system_tokens: i32,
+        history_len: usize,
+        history_tokens: i32,
+        question: &Message,
+    ) -> i32 {
         let framing = tokens::PER_MESSAGE * (history_len as i32 + 2) + tokens::REPLY_PRIMING;
         let question_tokens = question
             .tokens_used
             .unwrap_or_else(|| tokens::count(&question.content));
-        self.count_prompt(system) + history_tokens + question_tokens + framing
+        system_tokens + history_tokens + question_tokens + framing
     }
 
     /// What analytics keeps of a reply: the provider, the times, the cached prompt tokens

@@ -139,7 +139,7 @@ impl ChatService {
     }
 
     async fn drive(
-        &self,
+        self: &Arc<Self>,
         mut p: Prepared,
         reply_row: Option<NewMessage>,
         reply_id: Uuid,
@@ -194,6 +194,15 @@ impl ChatService {
             }
         };
         let system = self.system_prompt(&p.ctx);
+        // The prompt's tokens are only needed when the provider reports no usage, and a prompt
+        // the last turn did not have (another user, a new minute) takes a few hundred
+        // microseconds to count: counted on a thread of its own, beside the model call.
+        let system_tokens = {
+            let this = self.clone();
+            let system = system.clone();
+            tokio::task::spawn_blocking(move || this.count_prompt(&system))
+        };
+        let history_len = history.len();
         let request = ModelRequest {
             model: &p.model,
             system: &system,
@@ -208,10 +217,6 @@ impl ChatService {
             _ = token.cancelled() => None,
             _ = tx.closed() => None,
         };
-        // Counted once the model has been asked, not before: the count is only used when the
-        // provider reports no usage, and a prompt the last turn did not have (a new minute,
-        // another user) takes a few hundred microseconds to count.
-        let estimate = self.prompt_estimate(&system, history.len(), history_tokens, &p.question);
         // The prompt is sent: an open stream need not hold it (memory per open stream).
         drop(system);
         drop(history);
@@ -289,6 +294,11 @@ impl ChatService {
         };
 
         let took = started.elapsed();
+        let system_tokens = system_tokens.await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "counting the prompt's tokens failed");
+            0
+        });
+        let estimate = Self::prompt_tokens(system_tokens, history_len, history_tokens, &p.question);
         let (prompt_tokens, completion_tokens) = Self::usage_or_count(usage, estimate, &content);
         let stats = self.reply_stats(
             p.provider.as_ref(),
