@@ -132,10 +132,8 @@ both!(
     |db: TestDb| async move {
         let app = TestApp::start(config(&db.url), false).await;
         app.import_fixture().await;
-        let whole = app.ask("Summarize my day", None).await["response"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let asked = app.ask("Summarize my day", None).await;
+        let whole = asked["response"].as_str().unwrap().to_string();
         let events = read_events(
             start_stream(&app, json!({"message": "Summarize my day"})).await,
             |_| false,
@@ -152,6 +150,10 @@ both!(
             done.data["completion_tokens"].as_i64().unwrap() > 0,
             "tokens counted with o200k"
         );
+        // No usage from this provider: the prompt is counted (beside the stream) as for a
+        // whole answer, system prompt included.
+        assert_eq!(done.data["prompt_tokens"], asked["prompt_tokens"]);
+        assert!(done.data["prompt_tokens"].as_i64().unwrap() > 500);
         assert!(
             done.data["response_html"]
                 .as_str()
