@@ -4,11 +4,10 @@
 //! every token's bytes in rank order and where each ends, written by `build.rs` from
 //! `tiktoken-rs` and compiled into the binary (2.2 MiB, read-only and shared), with a 1 MiB
 //! open-addressing table from bytes to rank that `build.rs` writes too (nothing is built at
-//! start-up, and only the pages a lookup touches are read in: each slot carries a tag of its
-//! token's hash, so a probe reads another token's bytes only when the tags agree, and the
-//! pages of the rare tokens stay on disk). `tiktoken-rs` itself holds three
-//! hash maps of owned byte vectors (about 30 MiB, which was half the idle server) and is now only
-//! a build and test dependency. The pieces come from the same pattern and are merged by the same
+//! start-up, and only the pages a lookup touches are read in; each slot carries a tag of its
+//! token's hash, so a probe reads another token's bytes only when the tags agree). `tiktoken-rs`
+//! itself holds three hash maps of owned byte vectors (about 30 MiB, which was half the idle
+//! server) and is now only a build and test dependency. The pieces come from the same pattern and are merged by the same
 //! rule (lowest rank first, leftmost of equals), so every count equals `tiktoken`'s (tested on a
 //! corpus below).
 
