@@ -196,11 +196,13 @@ impl ChatService {
         let system = self.system_prompt(&p.ctx);
         // The prompt's tokens are only needed when the provider reports no usage, and a prompt
         // the last turn did not have (another user, a new minute) takes a few hundred
-        // microseconds to count: counted on a thread of its own, beside the model call.
+        // microseconds to count: counted in a task of its own, which runs once this one has
+        // sent the request and waits for the model. A runtime task, not a blocking thread: many
+        // streams starting at once would each start a thread of the blocking pool.
         let system_tokens = {
             let this = self.clone();
             let system = system.clone();
-            tokio::task::spawn_blocking(move || this.count_prompt(&system))
+            tokio::spawn(async move { this.count_prompt(&system) })
         };
         let history_len = history.len();
         let request = ModelRequest {
