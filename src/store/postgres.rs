@@ -39,6 +39,11 @@ impl PgStore {
         Ok((None, self.pool.begin().await?))
     }
 
+    /// No turn to wait for: PostgreSQL orders its writers itself.
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        None
+    }
+
     async fn run_migrations(&self) -> crate::store::StoreResult<()> {
         sqlx::migrate!("./migrations/postgres")
             .run(&self.pool)

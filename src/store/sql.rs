@@ -66,20 +66,26 @@ pub(crate) fn message_values(base: usize, seq: &str) -> String {
 /// already counts them, each bound by `bind_message` in turn: the first gets seq
 /// `last_seq - n + 1`, the last `last_seq`.
 pub(crate) fn messages_cte(n: usize) -> String {
-    let selects = (0..n)
+    format!(
+        "m AS (INSERT INTO chat_messages ({MESSAGE_COLUMNS}, question_key) {} \
+         RETURNING {MESSAGE_COLUMNS})",
+        message_selects(n, "s")
+    )
+}
+
+/// `n` new messages as a `SELECT … UNION ALL …` from `from`, a source of one row `s` whose
+/// `last_seq` already counts them: the first gets seq `last_seq - n + 1`, the last `last_seq`.
+pub(crate) fn message_selects(n: usize, from: &str) -> String {
+    (0..n)
         .map(|i| {
             let seq = match n - 1 - i {
                 0 => "s.last_seq".to_string(),
                 back => format!("s.last_seq - {back}"),
             };
-            format!("SELECT {} FROM s", message_values(20 * i, &seq))
+            format!("SELECT {} FROM {from}", message_values(20 * i, &seq))
         })
         .collect::<Vec<_>>()
-        .join(" UNION ALL ");
-    format!(
-        "m AS (INSERT INTO chat_messages ({MESSAGE_COLUMNS}, question_key) {selects} \
-         RETURNING {MESSAGE_COLUMNS})"
-    )
+        .join(" UNION ALL ")
 }
 
 /// What a batch of new messages adds to their session: how many, how many of them count in
@@ -112,7 +118,7 @@ where
 macro_rules! sql_store {
     ($store:ident, $db:ty, $row:ty, $id:ty, $one_statement_append:expr) => {
         use crate::store::sql::{
-            batch_totals, message_values, messages_cte, stored, IdRepr, DELEGATION_COLUMNS,
+            batch_totals, message_selects, messages_cte, stored, IdRepr, DELEGATION_COLUMNS,
             DIGEST_COLUMNS, MESSAGE_COLUMNS, SESSION_COLUMNS, SESSION_COLUMNS_S, TASK_COLUMNS,
             USER_COLUMNS, USER_COLUMNS_U,
         };
@@ -247,7 +253,7 @@ macro_rules! sql_store {
         /// so that analytics never has to compute it later.
         fn bind_message<'q>(
             q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
-            m: &'q NewMessage,
+            m: &NewMessage,
         ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
             q.bind(id(m.session_id))
                 .bind(i32::from(m.status.in_conversation()))
@@ -287,36 +293,6 @@ macro_rules! sql_store {
             })
         }
 
-        /// Appends inside an open transaction: the session bump and the insert, two statements.
-        async fn insert_message(
-            tx: &mut sqlx::Transaction<'static, $db>,
-            m: &NewMessage,
-        ) -> StoreResult<Appended> {
-            let bumped = sqlx::query(BUMP_SESSION)
-                .bind(id(m.session_id))
-                .bind(i32::from(m.status.in_conversation()))
-                .bind(m.created_at)
-                .fetch_optional(&mut **tx)
-                .await?
-                .ok_or(StoreError::NotFound)?;
-            let seq: i64 = bumped.try_get("last_seq")?;
-            let sql = format!(
-                "INSERT INTO chat_messages ({MESSAGE_COLUMNS}, question_key) \
-                 SELECT {} FROM (SELECT $21 AS last_seq) AS s \
-                 RETURNING {MESSAGE_COLUMNS}",
-                message_values(0, "s.last_seq")
-            );
-            let row = bind_message(sqlx::query(sqlx::AssertSqlSafe(sql)), m)
-                .bind(seq)
-                .fetch_one(&mut **tx)
-                .await?;
-            Ok(Appended {
-                message: message_row(&row)?,
-                message_count: bumped.try_get("message_count")?,
-                last_message_at: bumped.try_get("last_message_at")?,
-            })
-        }
-
         /// Takes the row lock of a message's session before the message is changed, in a
         /// transaction that then updates the session's counters. Appends lock the session
         /// first (the bump comes before the insert and its analytics triggers); a change that
@@ -339,20 +315,46 @@ macro_rules! sql_store {
             Ok(())
         }
 
-        /// `insert_message` for each row in turn, keeping `session`'s counters up to date.
-        async fn insert_messages(
-            tx: &mut sqlx::Transaction<'static, $db>,
-            session: &mut Session,
-            rows: &[NewMessage],
-        ) -> StoreResult<Vec<Message>> {
-            let mut messages = Vec::with_capacity(rows.len());
-            for m in rows {
-                let a = insert_message(tx, m).await?;
-                session.message_count = a.message_count;
-                session.last_message_at = a.last_message_at;
-                messages.push(a.message);
-            }
+        /// Message rows in seq order (SQLite's RETURNING gives no order).
+        fn in_order(rows: &[$row]) -> StoreResult<Vec<Message>> {
+            let mut messages = rows.iter().map(message_row).collect::<StoreResult<Vec<_>>>()?;
+            messages.sort_by_key(|m| m.seq);
             Ok(messages)
+        }
+
+        impl $store {
+            /// Runs `q`, a script that begins its write transaction (`BEGIN IMMEDIATE`) and
+            /// commits it, in this process's turn to write (SQLite only). SQLite runs a whole
+            /// script on the connection's thread in one hand-off, where a transaction of separate
+            /// statements takes one per statement, each a wake-up of two threads: most of a
+            /// streamed turn's time before its first token.
+            ///
+            /// In a task of its own: a caller that goes away part-way (a client hanging up)
+            /// must not leave the transaction open on a pooled connection. A script that fails
+            /// part-way is rolled back, and its connection closed if even that fails.
+            async fn run_script(
+                &self,
+                q: sqlx::query::Query<'static, $db, <$db as sqlx::Database>::Arguments>,
+            ) -> StoreResult<Vec<$row>> {
+                let store = self.clone();
+                let ran = tokio::spawn(async move {
+                    let _writing = store.write_turn().await;
+                    let mut conn = store.pool.acquire().await?;
+                    match q.fetch_all(&mut *conn).await {
+                        Ok(rows) => Ok(rows),
+                        Err(e) => {
+                            if let Err(r) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+                                tracing::debug!(error = %r, "rolling back a failed write script");
+                                let _ = conn.close().await;
+                            }
+                            Err(e)
+                        }
+                    }
+                })
+                .await
+                .map_err(|e| StoreError::Backend(anyhow::anyhow!("a write script's task: {e}")))?;
+                Ok(ran?)
+            }
         }
 
         /// Finds the row an imported record updates: by external id when it has one.
@@ -451,58 +453,62 @@ macro_rules! sql_store {
                 let (n, counted, latest) = batch_totals(s.id, rows).ok_or_else(|| {
                     StoreError::Backend(anyhow::anyhow!("a session starts with its own messages"))
                 })?;
-                if $one_statement_append {
-                    // The session and its first messages in one statement, one round trip.
-                    let b = 20 * rows.len();
-                    let sql = format!(
+                // The session with its final counters and its first messages: one statement
+                // (PostgreSQL) or one script (SQLite), one round trip. `$1` is the messages'
+                // session id, bound first by `bind_message`.
+                let b = 20 * rows.len();
+                let session_values = format!(
+                    "VALUES ($1, ${u}, ${t}, ${c}, ${a}, ${l}, ${k}, TRUE, ${n})",
+                    u = b + 1,
+                    t = b + 2,
+                    c = b + 3,
+                    a = b + 4,
+                    l = b + 5,
+                    k = b + 6,
+                    n = b + 7,
+                );
+                let sql = if $one_statement_append {
+                    format!(
                         "WITH s AS (INSERT INTO chat_sessions ({SESSION_COLUMNS}, last_seq) \
-                           VALUES ($1, ${u}, ${t}, ${c}, ${a}, ${l}, ${k}, TRUE, ${n}) \
-                           RETURNING {SESSION_COLUMNS}, last_seq), \
+                           {session_values} RETURNING {SESSION_COLUMNS}, last_seq), \
                          {rows} \
                          SELECT m.*, {SESSION_COLUMNS_S} FROM m CROSS JOIN s ORDER BY m.seq",
-                        u = b + 1,
-                        t = b + 2,
-                        c = b + 3,
-                        a = b + 4,
-                        l = b + 5,
-                        k = b + 6,
-                        n = b + 7,
                         rows = messages_cte(rows.len()),
-                    );
-                    let got = rows
-                        .iter()
-                        .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), bind_message)
-                        .bind(&s.user_id)
-                        .bind(&s.title)
-                        .bind(s.context_snapshot.as_ref().map(Json))
-                        .bind(s.started_at)
-                        .bind(latest)
-                        .bind(counted)
-                        .bind(n)
-                        .fetch_all(&self.pool)
-                        .await?;
+                    )
+                } else {
+                    format!(
+                        "BEGIN IMMEDIATE; \
+                         INSERT INTO chat_sessions ({SESSION_COLUMNS}, last_seq) \
+                           {session_values} RETURNING {SESSION_COLUMNS}; \
+                         INSERT INTO chat_messages ({MESSAGE_COLUMNS}, question_key) \
+                           {rows} RETURNING {MESSAGE_COLUMNS}; \
+                         COMMIT",
+                        rows = message_selects(
+                            rows.len(),
+                            &format!("(SELECT ${n} AS last_seq) AS s", n = b + 7)
+                        ),
+                    )
+                };
+                let q = rows
+                    .iter()
+                    .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), bind_message)
+                    .bind(s.user_id.clone())
+                    .bind(s.title.clone())
+                    .bind(s.context_snapshot.clone().map(Json))
+                    .bind(s.started_at)
+                    .bind(latest)
+                    .bind(counted)
+                    .bind(n);
+                if $one_statement_append {
+                    let got = q.fetch_all(&self.pool).await?;
                     let first = got.first().ok_or(StoreError::NotFound)?;
                     let session = session_row_with(first, "s_")?;
                     let messages = got.iter().map(message_row).collect::<StoreResult<_>>()?;
                     return Ok((session, messages));
                 }
-                let (_writing, mut tx) = self.begin_write().await?;
-                let sql = format!(
-                    "INSERT INTO chat_sessions ({SESSION_COLUMNS}, last_seq) \
-                     VALUES ($1, $2, $3, $4, $5, $5, 0, TRUE, 0) RETURNING {SESSION_COLUMNS}"
-                );
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id(s.id))
-                    .bind(&s.user_id)
-                    .bind(&s.title)
-                    .bind(s.context_snapshot.as_ref().map(Json))
-                    .bind(s.started_at)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let mut session = session_row(&row)?;
-                let messages = insert_messages(&mut tx, &mut session, rows).await?;
-                tx.commit().await?;
-                Ok((session, messages))
+                let got = self.run_script(q).await?;
+                let (first, rest) = got.split_first().ok_or(StoreError::NotFound)?;
+                Ok((session_row(first)?, in_order(rest)?))
             }
 
             async fn session(&self, owner: &str, sid: uuid::Uuid) -> StoreResult<Option<Session>> {
@@ -526,36 +532,62 @@ macro_rules! sql_store {
                 let (n, counted, latest) = batch_totals(sid, rows).ok_or_else(|| {
                     StoreError::Backend(anyhow::anyhow!("a turn appends its own session's messages"))
                 })?;
-                if $one_statement_append {
-                    // The owner's check, the session bump, the rows and the workspace version:
-                    // one statement, one round trip, one commit.
-                    let b = 20 * rows.len();
-                    let sql = format!(
-                        "WITH s AS (UPDATE chat_sessions SET last_seq = last_seq + ${n}, \
-                           message_count = message_count + ${k}, \
-                           last_message_at = CASE WHEN last_message_at < ${l} THEN ${l} \
-                             ELSE last_message_at END \
-                           WHERE id = $1 AND user_id = ${o} \
-                           RETURNING {SESSION_COLUMNS}, last_seq), \
-                         {rows} \
-                         SELECT m.*, {SESSION_COLUMNS_S}, COALESCE((SELECT version \
-                           FROM workspace_versions WHERE user_id = ${o}), 0) AS workspace_version \
+                // The owner's check, the session bump, the rows and the workspace version:
+                // one statement (PostgreSQL) or one script (SQLite), one round trip, one commit.
+                let b = 20 * rows.len();
+                let bump = format!(
+                    "UPDATE chat_sessions SET last_seq = last_seq + ${n}, \
+                       message_count = message_count + ${k}, \
+                       last_message_at = CASE WHEN last_message_at < ${l} THEN ${l} \
+                         ELSE last_message_at END \
+                     WHERE id = $1 AND user_id = ${o} \
+                     RETURNING {SESSION_COLUMNS}, last_seq",
+                    n = b + 1,
+                    k = b + 2,
+                    l = b + 3,
+                    o = b + 4,
+                );
+                let version = format!(
+                    "COALESCE((SELECT version FROM workspace_versions WHERE user_id = ${o}), 0) \
+                     AS workspace_version",
+                    o = b + 4
+                );
+                let sql = if $one_statement_append {
+                    format!(
+                        "WITH s AS ({bump}), {rows} \
+                         SELECT m.*, {SESSION_COLUMNS_S}, {version} \
                          FROM m CROSS JOIN s ORDER BY m.seq",
-                        n = b + 1,
-                        k = b + 2,
-                        l = b + 3,
-                        o = b + 4,
                         rows = messages_cte(rows.len()),
-                    );
-                    let got = rows
-                        .iter()
-                        .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), bind_message)
-                        .bind(n)
-                        .bind(counted)
-                        .bind(latest)
-                        .bind(owner)
-                        .fetch_all(&self.pool)
-                        .await?;
+                    )
+                } else {
+                    // The version first, so that rows come back as: version, the session if
+                    // it is the owner's, its new messages. Nothing is written for another
+                    // owner's session: the bump and the inserts find no row.
+                    format!(
+                        "BEGIN IMMEDIATE; \
+                         SELECT {version}; \
+                         {bump}; \
+                         INSERT INTO chat_messages ({MESSAGE_COLUMNS}, question_key) \
+                           {rows} RETURNING {MESSAGE_COLUMNS}; \
+                         COMMIT",
+                        rows = message_selects(
+                            rows.len(),
+                            &format!(
+                                "chat_sessions s WHERE s.id = $1 AND s.user_id = ${o}",
+                                o = b + 4
+                            )
+                        ),
+                    )
+                };
+                let q = rows
+                    .iter()
+                    .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), bind_message)
+                    .bind(n)
+                    .bind(counted)
+                    .bind(latest)
+                    .bind(owner.to_string());
+                if $one_statement_append {
+                    let got = q.fetch_all(&self.pool).await?;
                     let Some(first) = got.first() else {
                         return Ok(None);
                     };
@@ -565,25 +597,15 @@ macro_rules! sql_store {
                         messages: got.iter().map(message_row).collect::<StoreResult<_>>()?,
                     }));
                 }
-                let (_writing, mut tx) = self.begin_write().await?;
-                let sql = format!(
-                    "SELECT {SESSION_COLUMNS}, COALESCE((SELECT version FROM workspace_versions \
-                       WHERE user_id = $2), 0) AS workspace_version \
-                     FROM chat_sessions WHERE id = $1 AND user_id = $2"
-                );
-                let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id(sid))
-                    .bind(owner)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                else {
+                let got = self.run_script(q).await?;
+                let [version, session, messages @ ..] = got.as_slice() else {
                     return Ok(None);
                 };
-                let mut session = session_row(&row)?;
-                let version = row.try_get("workspace_version")?;
-                let messages = insert_messages(&mut tx, &mut session, rows).await?;
-                tx.commit().await?;
-                Ok(Some(ContinuedSession { session, messages, version }))
+                Ok(Some(ContinuedSession {
+                    session: session_row(session)?,
+                    version: version.try_get("workspace_version")?,
+                    messages: in_order(messages)?,
+                }))
             }
 
             async fn workspace_version(&self, owner: &str) -> StoreResult<i64> {
@@ -692,10 +714,25 @@ macro_rules! sql_store {
                         .ok_or(StoreError::NotFound)?;
                     return appended(&row);
                 }
-                let (_writing, mut tx) = self.begin_write().await?;
-                let out = insert_message(&mut tx, m).await?;
-                tx.commit().await?;
-                Ok(out)
+                // One script: the bump, then the insert with the bumped seq.
+                let sql = format!(
+                    "BEGIN IMMEDIATE; {BUMP_SESSION}; \
+                     INSERT INTO chat_messages ({MESSAGE_COLUMNS}, question_key) {} \
+                       RETURNING {MESSAGE_COLUMNS}; \
+                     COMMIT",
+                    message_selects(1, "chat_sessions s WHERE s.id = $1")
+                );
+                let got = self
+                    .run_script(bind_message(sqlx::query(sqlx::AssertSqlSafe(sql)), m))
+                    .await?;
+                let [bumped, row] = got.as_slice() else {
+                    return Err(StoreError::NotFound);
+                };
+                Ok(Appended {
+                    message: message_row(row)?,
+                    message_count: bumped.try_get("message_count")?,
+                    last_message_at: bumped.try_get("last_message_at")?,
+                })
             }
 
             async fn stream_progress(&self, mid: uuid::Uuid, content: &str) -> StoreResult<bool> {

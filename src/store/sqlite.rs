@@ -138,10 +138,16 @@ impl SqliteStore {
     /// write lock up front, so that a writer of another process (the CLI) waits on busy_timeout
     /// instead of failing with SQLITE_BUSY when a read transaction tries to upgrade.
     async fn begin_write(&self) -> sqlx::Result<crate::store::WriteTx<'_, sqlx::Sqlite>> {
+        let turn = self.write_turn().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok((turn, tx))
+    }
+
+    /// This process's turn to write (see [`Writes`]), held until the guard is dropped.
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         let turn = self.writes.gate.lock().await;
         self.writes.dirty.store(true, Ordering::Release);
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok((Some(turn), tx))
+        Some(turn)
     }
 
     async fn run_migrations(&self) -> crate::store::StoreResult<()> {

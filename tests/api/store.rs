@@ -292,6 +292,105 @@ both!(a_turns_rows_are_written_together, |db: TestDb| async move {
     );
 });
 
+// A turn's write that fails after its first statement (here a trigger refuses a message)
+// leaves nothing behind: not the session's bump, not a new session, and no transaction held
+// open on a pooled connection, which would stall or swallow every later write.
+both!(
+    a_write_that_fails_part_way_changes_nothing,
+    |db: TestDb| async move {
+        let s = store(&db).await;
+        let sid = Uuid::now_v7();
+        let new = NewSession {
+            id: sid,
+            user_id: "john".into(),
+            title: "Plan".into(),
+            context_snapshot: None,
+            started_at: at(0),
+        };
+        let q1 = msg(sid, Role::User, "first", MessageStatus::Complete, at(0));
+        s.start_session(&new, std::slice::from_ref(&q1))
+            .await
+            .unwrap();
+        if db.url.starts_with("postgres") {
+            crate::support::exec(
+                &db.url,
+                "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'boom refused'; END $$; \
+             CREATE TRIGGER refuse_boom BEFORE INSERT ON chat_messages FOR EACH ROW \
+             WHEN (NEW.content = 'boom') EXECUTE FUNCTION refuse_boom();",
+            )
+            .await;
+        } else {
+            crate::support::exec(
+                &db.url,
+                "CREATE TRIGGER refuse_boom BEFORE INSERT ON chat_messages \
+             WHEN NEW.content = 'boom' BEGIN SELECT RAISE(ABORT, 'boom refused'); END;",
+            )
+            .await;
+        }
+        // More failures than the pool has connections: each would keep one if not rolled back.
+        for i in 0..6 {
+            let q = msg(sid, Role::User, "fine", MessageStatus::Complete, at(1));
+            let mut r = msg(
+                sid,
+                Role::Assistant,
+                "boom",
+                MessageStatus::Streaming,
+                at(1),
+            );
+            r.reply_to = Some(q.id);
+            let refused = match i % 3 {
+                0 => s.continue_session("john", sid, &[q, r]).await.map(|_| ()),
+                1 => s.append_message(&r).await.map(|_| ()),
+                _ => {
+                    let other = NewSession {
+                        id: Uuid::now_v7(),
+                        ..new.clone()
+                    };
+                    let q = msg(other.id, Role::User, "fine", MessageStatus::Complete, at(1));
+                    let r = msg(
+                        other.id,
+                        Role::Assistant,
+                        "boom",
+                        MessageStatus::Failed,
+                        at(1),
+                    );
+                    s.start_session(&other, &[q, r]).await.map(|_| ())
+                }
+            };
+            assert!(refused.is_err(), "the trigger refuses write {i}");
+        }
+        // Later writes go through at once, on every connection, and number on from the last.
+        for n in 0..6u32 {
+            let q = msg(sid, Role::User, "next", MessageStatus::Complete, at(2 + n));
+            let went = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                s.continue_session("john", sid, std::slice::from_ref(&q)),
+            )
+            .await
+            .expect("no write waits on a transaction left open")
+            .unwrap()
+            .unwrap();
+            assert_eq!(went.messages[0].seq, 2 + i64::from(n));
+            assert_eq!(went.session.message_count, 2 + i32::try_from(n).unwrap());
+        }
+        // What another connection sees: one session, its seven questions, nothing of the failures.
+        let url = &db.url;
+        assert_eq!(
+            crate::support::count(url, "SELECT COUNT(*) FROM chat_sessions").await,
+            1
+        );
+        assert_eq!(
+            crate::support::count(url, "SELECT COUNT(*) FROM chat_messages").await,
+            7
+        );
+        assert_eq!(
+            crate::support::count(url, "SELECT MAX(last_seq) FROM chat_sessions").await,
+            7
+        );
+    }
+);
+
 both!(sessions_list_by_recency_per_user, |db: TestDb| async move {
     let s = store(&db).await;
     let mut ids = Vec::new();
