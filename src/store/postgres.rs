@@ -39,6 +39,11 @@ impl PgStore {
         Ok((None, self.pool.begin().await?))
     }
 
+    /// Writes share the pool.
+    fn write_pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// No turn to wait for: PostgreSQL orders its writers itself.
     async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         None

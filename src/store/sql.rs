@@ -339,7 +339,7 @@ macro_rules! sql_store {
                 let store = self.clone();
                 let ran = tokio::spawn(async move {
                     let _writing = store.write_turn().await;
-                    let mut conn = store.pool.acquire().await?;
+                    let mut conn = store.write_pool().acquire().await?;
                     match q.fetch_all(&mut *conn).await {
                         Ok(rows) => Ok(rows),
                         Err(e) => {

@@ -28,6 +28,8 @@ const PAGE_CACHE: &str = "-512";
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One connection for the writes that take this process's turn (see [`Writes`]).
+    writer: SqlitePool,
     writes: Arc<Writes>,
 }
 
@@ -110,19 +112,34 @@ impl SqliteStore {
             .pragma("wal_autocheckpoint", "0")
             .pragma("journal_size_limit", WAL_SIZE_LIMIT)
             .pragma("cache_size", PAGE_CACHE);
+        // The turn's writes go one at a time through the gate below, so they need one
+        // connection, and the same one each time: in WAL mode a connection drops its page cache
+        // whenever another connection has committed since its last transaction, so writes spread
+        // over the pool read every page they touch again (`pread`, most of a write's time).
+        // The readers are the rest of the pool.
         let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections.max(1))
+            .max_connections(max_connections.saturating_sub(1).max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await
+            .with_context(|| format!("opening SQLite database {url}"))?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await
-            .with_context(|| format!("opening SQLite database {url}"))?;
+            .with_context(|| format!("opening SQLite database {url} for writing"))?;
         let writes = Arc::new(Writes {
             gate: tokio::sync::Mutex::new(()),
             dirty: AtomicBool::new(false),
             pool: pool.clone(),
         });
         tokio::spawn(keep_wal_short(Arc::downgrade(&writes)));
-        Ok(Self { pool, writes })
+        Ok(Self {
+            pool,
+            writer,
+            writes,
+        })
     }
 
     /// The underlying pool, for tests and tools.
@@ -139,8 +156,13 @@ impl SqliteStore {
     /// instead of failing with SQLITE_BUSY when a read transaction tries to upgrade.
     async fn begin_write(&self) -> sqlx::Result<crate::store::WriteTx<'_, sqlx::Sqlite>> {
         let turn = self.write_turn().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         Ok((turn, tx))
+    }
+
+    /// The pool of the writes that take `write_turn`.
+    fn write_pool(&self) -> &SqlitePool {
+        &self.writer
     }
 
     /// This process's turn to write (see [`Writes`]), held until the guard is dropped.
