@@ -39,9 +39,9 @@ impl PgStore {
         Ok((None, self.pool.begin().await?))
     }
 
-    /// Writes share the pool.
-    fn write_pool(&self) -> &PgPool {
-        &self.pool
+    /// None: writes share the pool.
+    fn separate_writer(&self) -> Option<&PgPool> {
+        None
     }
 
     /// No turn to wait for: PostgreSQL orders its writers itself.

@@ -339,7 +339,8 @@ macro_rules! sql_store {
                 let store = self.clone();
                 let ran = tokio::spawn(async move {
                     let _writing = store.write_turn().await;
-                    let mut conn = store.write_pool().acquire().await?;
+                    let pool = store.separate_writer().unwrap_or(&store.pool);
+                    let mut conn = pool.acquire().await?;
                     match q.fetch_all(&mut *conn).await {
                         Ok(rows) => Ok(rows),
                         Err(e) => {
@@ -428,12 +429,14 @@ macro_rules! sql_store {
             }
 
             fn pool_stats(&self) -> (u32, u32, u32) {
-                let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
-                (
-                    self.pool.size().saturating_sub(idle),
-                    idle,
-                    self.pool.options().get_max_connections(),
-                )
+                let mut stats = (0, 0, 0);
+                for pool in std::iter::once(&self.pool).chain(self.separate_writer()) {
+                    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+                    stats.0 += pool.size().saturating_sub(idle);
+                    stats.1 += idle;
+                    stats.2 += pool.options().get_max_connections();
+                }
+                stats
             }
 
             async fn migrate(&self) -> StoreResult<()> {

@@ -160,9 +160,9 @@ impl SqliteStore {
         Ok((turn, tx))
     }
 
-    /// The pool of the writes that take `write_turn`.
-    fn write_pool(&self) -> &SqlitePool {
-        &self.writer
+    /// The pool of the writes that take `write_turn`, apart from the readers'.
+    fn separate_writer(&self) -> Option<&SqlitePool> {
+        Some(&self.writer)
     }
 
     /// This process's turn to write (see [`Writes`]), held until the guard is dropped.
