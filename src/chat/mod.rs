@@ -393,16 +393,26 @@ impl ChatService {
                 }
             }
             None => {
-                let version = self.store.workspace_version(&owner).await?;
-                let ctx = OpsContext::load_cached(
-                    &self.ops_cache,
-                    self.store.as_ref(),
-                    &owner,
-                    version,
-                    local_now,
-                    client,
-                )
-                .await?;
+                // With this user's data cached for today, the version it was cached under is
+                // checked by the write itself, one round trip less; the data is read again
+                // only when it changed meanwhile (the session then gets its snapshot after).
+                let cached = OpsContext::cached(&self.ops_cache, &owner, local_now, client.clone());
+                let (ctx, expected) = match cached {
+                    Some((version, ctx)) => (ctx, Some(version)),
+                    None => {
+                        let version = self.store.workspace_version(&owner).await?;
+                        let ctx = OpsContext::load_cached(
+                            &self.ops_cache,
+                            self.store.as_ref(),
+                            &owner,
+                            version,
+                            local_now,
+                            client.clone(),
+                        )
+                        .await?;
+                        (ctx, None)
+                    }
+                };
                 let new = NewSession {
                     id: rows[0].session_id,
                     user_id: owner,
@@ -410,8 +420,48 @@ impl ChatService {
                     context_snapshot: Some(ctx.snapshot()),
                     started_at: now,
                 };
-                let (session, stored) = self.store.start_session(&new, &rows).await?;
-                (session, stored, ctx)
+                // `stale`: the version now, when it is not the one the data was cached under.
+                let (mut session, stored, stale) = match expected {
+                    Some(cached) => {
+                        let (session, stored, version) =
+                            self.store.start_session_at(&new, &rows, cached).await?;
+                        (session, stored, (version != cached).then_some(version))
+                    }
+                    None => {
+                        let (session, stored) = self.store.start_session(&new, &rows).await?;
+                        (session, stored, None)
+                    }
+                };
+                if let Some(version) = stale {
+                    let reread = async {
+                        let ctx = OpsContext::load_cached(
+                            &self.ops_cache,
+                            self.store.as_ref(),
+                            &new.user_id,
+                            version,
+                            local_now,
+                            client,
+                        )
+                        .await?;
+                        let snapshot = ctx.snapshot();
+                        self.store
+                            .set_snapshot(&new.user_id, session.id, &snapshot)
+                            .await?;
+                        Ok::<_, StoreError>((ctx, snapshot))
+                    };
+                    match reread.await {
+                        Ok((ctx, snapshot)) => {
+                            session.context_snapshot = Some(snapshot);
+                            (session, stored, ctx)
+                        }
+                        Err(e) => {
+                            self.unanswered(&stored, &model, provider.name(), &e).await;
+                            return Err(e.into());
+                        }
+                    }
+                } else {
+                    (session, stored, ctx)
+                }
             }
         };
         let mut stored = stored.into_iter();

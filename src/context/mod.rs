@@ -74,6 +74,15 @@ impl OpsCache {
         }
     }
 
+    /// What was last loaded for `owner` on `today`, with the version it was loaded under.
+    fn latest(&self, owner: &str, today: NaiveDate) -> Option<(i64, Arc<OpsData>)> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        match entries.get(owner) {
+            Some((v, day, data)) if *day == today => Some((*v, data.clone())),
+            _ => None,
+        }
+    }
+
     fn put(&self, owner: &str, version: i64, today: NaiveDate, data: Arc<OpsData>) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= OPS_CACHE_OWNERS && !entries.contains_key(owner) {
@@ -221,6 +230,19 @@ impl OpsContext {
             }
         };
         Ok(Self::with_data(local_now, (*data).clone(), client))
+    }
+
+    /// The owner's data for the day `local_now` falls on as `cache` last loaded it, with the
+    /// workspace version it was loaded under, without reading anything: for a write that
+    /// checks the version itself (`Store::start_session_at`).
+    pub fn cached(
+        cache: &OpsCache,
+        owner: &str,
+        local_now: DateTime<FixedOffset>,
+        client: Option<ClientContext>,
+    ) -> Option<(i64, Self)> {
+        let (version, data) = cache.latest(owner, local_now.date_naive())?;
+        Some((version, Self::with_data(local_now, (*data).clone(), client)))
     }
 
     fn with_data(

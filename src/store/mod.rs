@@ -286,6 +286,24 @@ pub trait Store:
         session: &NewSession,
         rows: &[NewMessage],
     ) -> StoreResult<(Session, Vec<Message>)>;
+    /// `start_session` for a turn whose operations context came from the cache under the
+    /// workspace version `expected`: the owner's version is read in the same write (one round
+    /// trip less than reading it first) and the session's snapshot stored only while it is
+    /// still `expected`; otherwise the session starts without one, for the caller to give it
+    /// (`set_snapshot`) once it has read the changed data. Returns the version read.
+    async fn start_session_at(
+        &self,
+        session: &NewSession,
+        rows: &[NewMessage],
+        expected: i64,
+    ) -> StoreResult<(Session, Vec<Message>, i64)>;
+    /// Gives the owner's session `id` its context snapshot if it has none.
+    async fn set_snapshot(
+        &self,
+        owner: &str,
+        id: Uuid,
+        snapshot: &serde_json::Value,
+    ) -> StoreResult<()>;
     /// The owner's session `id`; another owner's is `None`, as if it did not exist.
     async fn session(&self, owner: &str, id: Uuid) -> StoreResult<Option<Session>>;
     /// Appends a turn's messages, in order, to one of the owner's sessions in one atomic write

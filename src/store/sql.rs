@@ -323,6 +323,95 @@ macro_rules! sql_store {
         }
 
         impl $store {
+            /// A new session with its final counters and its first messages, and the owner's
+            /// workspace version: one statement (PostgreSQL) or one script (SQLite), one round
+            /// trip. The snapshot is stored unless `expected` is given and the version is not it.
+            async fn start_with(
+                &self,
+                s: &NewSession,
+                rows: &[NewMessage],
+                expected: Option<i64>,
+            ) -> StoreResult<(Session, Vec<Message>, i64)> {
+                let (n, counted, latest) = batch_totals(s.id, rows).ok_or_else(|| {
+                    StoreError::Backend(anyhow::anyhow!("a session starts with its own messages"))
+                })?;
+                // `$1` is the messages' session id, bound first by `bind_message`.
+                let b = 20 * rows.len();
+                let version = format!(
+                    "SELECT COALESCE((SELECT version FROM workspace_versions \
+                       WHERE user_id = ${u}), 0) AS version",
+                    u = b + 1
+                );
+                let session_values = format!(
+                    "SELECT $1, ${u}, ${t}, \
+                       CASE WHEN ${e} IS NULL OR v.version = ${e} THEN ${c} END, \
+                       ${a}, ${l}, ${k}, TRUE, ${n} FROM v",
+                    u = b + 1,
+                    t = b + 2,
+                    c = b + 3,
+                    a = b + 4,
+                    l = b + 5,
+                    k = b + 6,
+                    n = b + 7,
+                    e = b + 8,
+                );
+                let sql = if $one_statement_append {
+                    format!(
+                        "WITH v AS ({version}), \
+                         s AS (INSERT INTO chat_sessions ({SESSION_COLUMNS}, last_seq) \
+                           {session_values} RETURNING {SESSION_COLUMNS}, last_seq), \
+                         {rows} \
+                         SELECT m.*, {SESSION_COLUMNS_S}, \
+                           (SELECT version FROM v) AS workspace_version \
+                         FROM m CROSS JOIN s ORDER BY m.seq",
+                        rows = messages_cte(rows.len()),
+                    )
+                } else {
+                    // Rows come back as: the version, the session, its messages.
+                    format!(
+                        "BEGIN IMMEDIATE; \
+                         {version}; \
+                         INSERT INTO chat_sessions ({SESSION_COLUMNS}, last_seq) \
+                           WITH v AS ({version}) {session_values} RETURNING {SESSION_COLUMNS}; \
+                         INSERT INTO chat_messages ({MESSAGE_COLUMNS}, question_key) \
+                           {rows} RETURNING {MESSAGE_COLUMNS}; \
+                         COMMIT",
+                        rows = message_selects(
+                            rows.len(),
+                            &format!("(SELECT ${n} AS last_seq) AS s", n = b + 7)
+                        ),
+                    )
+                };
+                let q = rows
+                    .iter()
+                    .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), bind_message)
+                    .bind(s.user_id.clone())
+                    .bind(s.title.clone())
+                    .bind(s.context_snapshot.clone().map(Json))
+                    .bind(s.started_at)
+                    .bind(latest)
+                    .bind(counted)
+                    .bind(n)
+                    .bind(expected);
+                if $one_statement_append {
+                    let got = q.fetch_all(&self.pool).await?;
+                    let first = got.first().ok_or(StoreError::NotFound)?;
+                    let session = session_row_with(first, "s_")?;
+                    let version = first.try_get("workspace_version")?;
+                    let messages = got.iter().map(message_row).collect::<StoreResult<_>>()?;
+                    return Ok((session, messages, version));
+                }
+                let got = self.run_script(q).await?;
+                let [version, session, messages @ ..] = got.as_slice() else {
+                    return Err(StoreError::NotFound);
+                };
+                Ok((
+                    session_row(session)?,
+                    in_order(messages)?,
+                    version.try_get("version")?,
+                ))
+            }
+
             /// Runs `q`, a script that begins its write transaction (`BEGIN IMMEDIATE`) and
             /// commits it, in this process's turn to write (SQLite only). SQLite runs a whole
             /// script on the connection's thread in one hand-off, where a transaction of separate
@@ -453,65 +542,40 @@ macro_rules! sql_store {
                 s: &NewSession,
                 rows: &[NewMessage],
             ) -> StoreResult<(Session, Vec<Message>)> {
-                let (n, counted, latest) = batch_totals(s.id, rows).ok_or_else(|| {
-                    StoreError::Backend(anyhow::anyhow!("a session starts with its own messages"))
-                })?;
-                // The session with its final counters and its first messages: one statement
-                // (PostgreSQL) or one script (SQLite), one round trip. `$1` is the messages'
-                // session id, bound first by `bind_message`.
-                let b = 20 * rows.len();
-                let session_values = format!(
-                    "VALUES ($1, ${u}, ${t}, ${c}, ${a}, ${l}, ${k}, TRUE, ${n})",
-                    u = b + 1,
-                    t = b + 2,
-                    c = b + 3,
-                    a = b + 4,
-                    l = b + 5,
-                    k = b + 6,
-                    n = b + 7,
-                );
-                let sql = if $one_statement_append {
-                    format!(
-                        "WITH s AS (INSERT INTO chat_sessions ({SESSION_COLUMNS}, last_seq) \
-                           {session_values} RETURNING {SESSION_COLUMNS}, last_seq), \
-                         {rows} \
-                         SELECT m.*, {SESSION_COLUMNS_S} FROM m CROSS JOIN s ORDER BY m.seq",
-                        rows = messages_cte(rows.len()),
-                    )
-                } else {
-                    format!(
-                        "BEGIN IMMEDIATE; \
-                         INSERT INTO chat_sessions ({SESSION_COLUMNS}, last_seq) \
-                           {session_values} RETURNING {SESSION_COLUMNS}; \
-                         INSERT INTO chat_messages ({MESSAGE_COLUMNS}, question_key) \
-                           {rows} RETURNING {MESSAGE_COLUMNS}; \
-                         COMMIT",
-                        rows = message_selects(
-                            rows.len(),
-                            &format!("(SELECT ${n} AS last_seq) AS s", n = b + 7)
-                        ),
-                    )
-                };
-                let q = rows
-                    .iter()
-                    .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), bind_message)
-                    .bind(s.user_id.clone())
-                    .bind(s.title.clone())
-                    .bind(s.context_snapshot.clone().map(Json))
-                    .bind(s.started_at)
-                    .bind(latest)
-                    .bind(counted)
-                    .bind(n);
+                let (session, messages, _) = self.start_with(s, rows, None).await?;
+                Ok((session, messages))
+            }
+
+            async fn start_session_at(
+                &self,
+                s: &NewSession,
+                rows: &[NewMessage],
+                expected: i64,
+            ) -> StoreResult<(Session, Vec<Message>, i64)> {
+                self.start_with(s, rows, Some(expected)).await
+            }
+
+            async fn set_snapshot(
+                &self,
+                owner: &str,
+                sid: uuid::Uuid,
+                snapshot: &serde_json::Value,
+            ) -> StoreResult<()> {
+                let q = sqlx::query(
+                    "UPDATE chat_sessions SET context_snapshot = $3 \
+                     WHERE id = $1 AND user_id = $2 AND context_snapshot IS NULL",
+                )
+                .bind(id(sid))
+                .bind(owner.to_string())
+                .bind(Json(snapshot.clone()));
                 if $one_statement_append {
-                    let got = q.fetch_all(&self.pool).await?;
-                    let first = got.first().ok_or(StoreError::NotFound)?;
-                    let session = session_row_with(first, "s_")?;
-                    let messages = got.iter().map(message_row).collect::<StoreResult<_>>()?;
-                    return Ok((session, messages));
+                    q.execute(&self.pool).await?;
+                } else {
+                    let (_writing, mut tx) = self.begin_write().await?;
+                    q.execute(&mut *tx).await?;
+                    tx.commit().await?;
                 }
-                let got = self.run_script(q).await?;
-                let (first, rest) = got.split_first().ok_or(StoreError::NotFound)?;
-                Ok((session_row(first)?, in_order(rest)?))
+                Ok(())
             }
 
             async fn session(&self, owner: &str, sid: uuid::Uuid) -> StoreResult<Option<Session>> {

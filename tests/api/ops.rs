@@ -142,6 +142,71 @@ both!(suggestions_come_from_todays_data, |db: TestDb| async move {
     }
 });
 
+// A new session starts from the data as it is, though the last turn's data is cached: the
+// write checks the version it was cached under, and a change since (here a task completed
+// through the API) means the data is read again and the session's snapshot is the new one.
+both!(
+    a_new_session_sees_what_changed_since_the_last_turn,
+    |db: TestDb| async move {
+        let app = TestApp::start(config(&db.url), false).await;
+        app.import_fixture().await;
+        let cooler = "Fix walk-in cooler door gasket";
+        let snapshot = |sid: String| {
+            let app = &app;
+            async move {
+                let (s, session) = app
+                    .get(&format!("/api/operations-chat/sessions/{sid}"))
+                    .await;
+                assert_eq!(s, 200, "{session}");
+                session["context_snapshot"].clone()
+            }
+        };
+        let first = app.ask("What's overdue?", None).await;
+        assert!(
+            first["response"].as_str().unwrap_or("").contains(cooler),
+            "{first}"
+        );
+        let snap = snapshot(first["session_id"].as_str().unwrap().to_string()).await;
+        assert_eq!(snap["open_tasks"], 7, "{snap}");
+        // Unchanged data: a second new session is built from the same (cached) data.
+        let again = app.ask("What's overdue?", None).await;
+        let snap = snapshot(again["session_id"].as_str().unwrap().to_string()).await;
+        assert_eq!(snap["open_tasks"], 7, "{snap}");
+
+        let (_, tasks) = app.get("/api/tasks?q=cooler").await;
+        let task = &tasks["tasks"][0];
+        assert_eq!(task["title"], cooler);
+        let r = app
+            .http
+            .patch(app.url(&format!("/api/tasks/{}", task["id"].as_str().unwrap())))
+            .json(&json!({"status": "completed", "version": task["version"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+
+        let after = app.ask("What's overdue?", None).await;
+        let answer = after["response"].as_str().unwrap_or("");
+        assert!(!answer.is_empty() && !answer.contains(cooler), "{after}");
+        let sid = after["session_id"].as_str().unwrap().to_string();
+        let snap = snapshot(sid.clone()).await;
+        assert_eq!(snap["open_tasks"], 6, "{snap}");
+        assert_eq!(snap["overdue"], json!([]), "{snap}");
+        let (_, h) = app
+            .get(&format!(
+                "/api/operations-chat/history/{sid}?include_context=true"
+            ))
+            .await;
+        let manifest = &h["messages"][1]["context_used"];
+        assert_eq!(
+            manifest["tasks"].as_array().map(Vec::len),
+            Some(6),
+            "{manifest}"
+        );
+        assert_eq!(h["message_count"], 2, "{h}");
+    }
+);
+
 both!(todays_view_reads_the_live_data, |db: TestDb| async move {
     let app = TestApp::start(config(&db.url), false).await;
     app.import_fixture().await;

@@ -292,6 +292,123 @@ both!(a_turns_rows_are_written_together, |db: TestDb| async move {
     );
 });
 
+// A new session from cached operations data checks the version the data was cached under in
+// the same write: the snapshot is kept while it is current, left for the caller to give when
+// the data changed meanwhile, and `set_snapshot` never replaces one or touches another's.
+both!(
+    a_new_session_checks_its_cached_version,
+    |db: TestDb| async move {
+        let s = store(&db).await;
+        let new = |owner: &str| NewSession {
+            id: Uuid::now_v7(),
+            user_id: owner.into(),
+            title: "Plan".into(),
+            context_snapshot: Some(json!({"open": 1})),
+            started_at: at(0),
+        };
+        let first = |n: &NewSession| {
+            let q = msg(n.id, Role::User, "hi", MessageStatus::Complete, at(0));
+            let mut r = msg(n.id, Role::Assistant, "", MessageStatus::Streaming, at(1));
+            r.reply_to = Some(q.id);
+            [q, r]
+        };
+        let current = new("john");
+        let (session, rows, version) = s
+            .start_session_at(&current, &first(&current), 0)
+            .await
+            .unwrap();
+        assert_eq!(version, 0);
+        assert_eq!(session.context_snapshot, Some(json!({"open": 1})));
+        assert_eq!((session.message_count, session.last_message_at), (2, at(1)));
+        assert_eq!(rows.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2]);
+
+        s.import(
+            "john",
+            &OpsBatch {
+                tasks: vec![task(Some("a"), "A", TaskStatus::Todo)],
+                ..Default::default()
+            },
+            &tester(),
+            at(1),
+            &|_| {},
+        )
+        .await
+        .unwrap();
+        let moved = s.workspace_version("john").await.unwrap();
+        assert!(moved > 0);
+
+        // Cached under 0, the data is now at `moved`: no snapshot, the version read is returned.
+        let stale = new("john");
+        let (session, rows, version) = s.start_session_at(&stale, &first(&stale), 0).await.unwrap();
+        assert_eq!((version, session.context_snapshot.clone()), (moved, None));
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            s.session("john", stale.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .context_snapshot,
+            None
+        );
+        // Another owner cannot give it one; its owner can, once.
+        s.set_snapshot("maria", stale.id, &json!({"open": 9}))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.session("john", stale.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .context_snapshot,
+            None
+        );
+        s.set_snapshot("john", stale.id, &json!({"open": 2}))
+            .await
+            .unwrap();
+        s.set_snapshot("john", stale.id, &json!({"open": 3}))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.session("john", stale.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .context_snapshot,
+            Some(json!({"open": 2}))
+        );
+        s.set_snapshot("john", current.id, &json!({"open": 4}))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.session("john", current.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .context_snapshot,
+            Some(json!({"open": 1}))
+        );
+        // Cached under the version now current: kept. Another owner's version is their own.
+        let fresh = new("john");
+        let (session, _, version) = s
+            .start_session_at(&fresh, &first(&fresh), moved)
+            .await
+            .unwrap();
+        assert_eq!(
+            (version, session.context_snapshot),
+            (moved, Some(json!({"open": 1})))
+        );
+        let theirs = new("maria");
+        let (session, _, version) = s
+            .start_session_at(&theirs, &first(&theirs), 0)
+            .await
+            .unwrap();
+        assert_eq!(
+            (version, session.context_snapshot),
+            (0, Some(json!({"open": 1})))
+        );
+    }
+);
+
 // A turn's write that fails after its first statement (here a trigger refuses a message)
 // leaves nothing behind: not the session's bump, not a new session, and no transaction held
 // open on a pooled connection, which would stall or swallow every later write.
