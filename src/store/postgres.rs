@@ -4,6 +4,9 @@ use anyhow::Context as _;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::time::Duration;
 
+/// How long a pooled connection may sit idle before it is pinged ahead of its next use.
+const PING_WHEN_IDLE: Duration = Duration::from_secs(1);
+
 /// Storage on PostgreSQL.
 #[derive(Clone)]
 pub struct PgStore {
@@ -13,7 +16,20 @@ pub struct PgStore {
 impl PgStore {
     /// Connects a pool to `url`.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        // A connection is pinged before use only when it has been idle a while: sqlx's default
+        // pings before every use, a round trip to the server ahead of each statement. One used
+        // a moment ago is alive; one idle longer may have been dropped (a restart, a proxy's
+        // idle timeout) and is replaced before it fails a request.
         let pool = PgPoolOptions::new()
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_WHEN_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)

@@ -117,13 +117,18 @@ impl SqliteStore {
         // whenever another connection has committed since its last transaction, so writes spread
         // over the pool read every page they touch again (`pread`, most of a write's time).
         // The readers are the rest of the pool.
+        // No ping before each use (sqlx's default): a SQLite connection is a thread of this
+        // process, it cannot drop like a network connection, and the ping was a hand-off to that
+        // thread and back before every statement.
         let pool = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(max_connections.saturating_sub(1).max(1))
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await
             .with_context(|| format!("opening SQLite database {url}"))?;
         let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
