@@ -385,9 +385,9 @@ macro_rules! sql_store {
                 let q = rows
                     .iter()
                     .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), bind_message)
-                    .bind(s.user_id.clone())
-                    .bind(s.title.clone())
-                    .bind(s.context_snapshot.clone().map(Json))
+                    .bind(&s.user_id)
+                    .bind(&s.title)
+                    .bind(s.context_snapshot.as_ref().map(Json))
                     .bind(s.started_at)
                     .bind(latest)
                     .bind(counted)
@@ -566,8 +566,8 @@ macro_rules! sql_store {
                      WHERE id = $1 AND user_id = $2 AND context_snapshot IS NULL",
                 )
                 .bind(id(sid))
-                .bind(owner.to_string())
-                .bind(Json(snapshot.clone()));
+                .bind(owner)
+                .bind(Json(snapshot));
                 if $one_statement_append {
                     q.execute(&self.pool).await?;
                 } else {
@@ -652,7 +652,7 @@ macro_rules! sql_store {
                     .bind(n)
                     .bind(counted)
                     .bind(latest)
-                    .bind(owner.to_string());
+                    .bind(owner);
                 if $one_statement_append {
                     let got = q.fetch_all(&self.pool).await?;
                     let Some(first) = got.first() else {

@@ -16,13 +16,16 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 const TRUNCATE_AFTER_FRAMES: i64 = 16_384;
 /// What SQLite may leave of the WAL file on disk after it restarts it.
 const WAL_SIZE_LIMIT: &str = "67108864";
-/// Each connection's page cache, in KiB (negative: SQLite's unit for a size in KiB; its default
-/// is 2,000). In WAL mode a connection drops its whole cache when another has committed since
-/// its last read, so between chat turns it holds little, and a search or analytics scan of a
-/// large history reads more than either size: 512 KiB searches and sums a 200,000-message
-/// history as fast as 2 MiB did, while the pool's caches stop growing to 8 MiB and more
-/// (bench/RESULTS.md, 2026-12-05).
-const PAGE_CACHE: &str = "-512";
+/// A reading connection's page cache, in KiB (negative: SQLite's unit for a size in KiB; its
+/// default is 2,000). In WAL mode a connection drops its whole cache when another has committed
+/// since its last read, so under chat turns a reader's holds little, and a search or analytics
+/// scan of a large history reads more than any of these sizes: 512 KiB searched and summed a
+/// 200,000-message history as fast as 2 MiB did, and 256 KiB keeps the peak under load 1-2 MiB
+/// lower again (bench/RESULTS.md, 2026-12-05).
+const READER_PAGE_CACHE: &str = "-256";
+/// The writer's: only its own commits change the file under it, so its cache stays warm with
+/// the pages every turn writes (the ends of the messages' tables and indexes).
+const WRITER_PAGE_CACHE: &str = "-512";
 
 /// Storage in one SQLite file.
 #[derive(Clone)]
@@ -110,8 +113,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             // The checkpointer below does this off the turn path.
             .pragma("wal_autocheckpoint", "0")
-            .pragma("journal_size_limit", WAL_SIZE_LIMIT)
-            .pragma("cache_size", PAGE_CACHE);
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT);
         // The turn's writes go one at a time through the gate below, so they need one
         // connection, and the same one each time: in WAL mode a connection drops its page cache
         // whenever another connection has committed since its last transaction, so writes spread
@@ -124,14 +126,14 @@ impl SqliteStore {
             .test_before_acquire(false)
             .max_connections(max_connections.saturating_sub(1).max(1))
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("cache_size", READER_PAGE_CACHE))
             .await
             .with_context(|| format!("opening SQLite database {url}"))?;
         let writer = SqlitePoolOptions::new()
             .test_before_acquire(false)
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.pragma("cache_size", WRITER_PAGE_CACHE))
             .await
             .with_context(|| format!("opening SQLite database {url} for writing"))?;
         let writes = Arc::new(Writes {
