@@ -312,6 +312,16 @@ both!(
             r.reply_to = Some(q.id);
             [q, r]
         };
+        let snapshot_of = |sid: Uuid| {
+            let s = s.clone();
+            async move {
+                s.session("john", sid)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .context_snapshot
+            }
+        };
         let current = new("john");
         let (session, rows, version) = s
             .start_session_at(&current, &first(&current), 0)
@@ -342,51 +352,23 @@ both!(
         let (session, rows, version) = s.start_session_at(&stale, &first(&stale), 0).await.unwrap();
         assert_eq!((version, session.context_snapshot.clone()), (moved, None));
         assert_eq!(rows.len(), 2);
-        assert_eq!(
-            s.session("john", stale.id)
-                .await
-                .unwrap()
-                .unwrap()
-                .context_snapshot,
-            None
-        );
+        assert_eq!(snapshot_of(stale.id).await, None);
         // Another owner cannot give it one; its owner can, once.
         s.set_snapshot("maria", stale.id, &json!({"open": 9}))
             .await
             .unwrap();
-        assert_eq!(
-            s.session("john", stale.id)
-                .await
-                .unwrap()
-                .unwrap()
-                .context_snapshot,
-            None
-        );
+        assert_eq!(snapshot_of(stale.id).await, None);
         s.set_snapshot("john", stale.id, &json!({"open": 2}))
             .await
             .unwrap();
         s.set_snapshot("john", stale.id, &json!({"open": 3}))
             .await
             .unwrap();
-        assert_eq!(
-            s.session("john", stale.id)
-                .await
-                .unwrap()
-                .unwrap()
-                .context_snapshot,
-            Some(json!({"open": 2}))
-        );
+        assert_eq!(snapshot_of(stale.id).await, Some(json!({"open": 2})));
         s.set_snapshot("john", current.id, &json!({"open": 4}))
             .await
             .unwrap();
-        assert_eq!(
-            s.session("john", current.id)
-                .await
-                .unwrap()
-                .unwrap()
-                .context_snapshot,
-            Some(json!({"open": 1}))
-        );
+        assert_eq!(snapshot_of(current.id).await, Some(json!({"open": 1})));
         // Cached under the version now current: kept. Another owner's version is their own.
         let fresh = new("john");
         let (session, _, version) = s
