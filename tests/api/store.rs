@@ -182,6 +182,25 @@ both!(sessions_and_messages_round_trip, |db: TestDb| async move {
     assert!(s.session("john", Uuid::now_v7()).await.unwrap().is_none());
 });
 
+/// Imports one task for john, which moves his workspace version; returns the new version.
+async fn import_a_task(s: &Arc<dyn Store>, when: DateTime<Utc>) -> i64 {
+    s.import(
+        "john",
+        &OpsBatch {
+            tasks: vec![task(Some("a"), "A", TaskStatus::Todo)],
+            ..Default::default()
+        },
+        &tester(),
+        when,
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    let version = s.workspace_version("john").await.unwrap();
+    assert!(version > 0);
+    version
+}
+
 // A turn's question and a stream's empty reply row are written together (one statement on
 // PostgreSQL), only into the owner's session, with the workspace version read alongside.
 both!(a_turns_rows_are_written_together, |db: TestDb| async move {
@@ -262,20 +281,7 @@ both!(a_turns_rows_are_written_together, |db: TestDb| async move {
     assert_eq!(stored[3], went.messages[1]);
 
     // The version moves with the operations data and is read with the append.
-    s.import(
-        "john",
-        &OpsBatch {
-            tasks: vec![task(Some("a"), "A", TaskStatus::Todo)],
-            ..Default::default()
-        },
-        &tester(),
-        at(3),
-        &|_| {},
-    )
-    .await
-    .unwrap();
-    let version = s.workspace_version("john").await.unwrap();
-    assert!(version > 0);
+    let version = import_a_task(&s, at(3)).await;
     let q3 = msg(sid, Role::User, "third", MessageStatus::Complete, at(4));
     let went = s
         .continue_session("john", sid, &[q3])
@@ -332,20 +338,7 @@ both!(
         assert_eq!((session.message_count, session.last_message_at), (2, at(1)));
         assert_eq!(rows.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2]);
 
-        s.import(
-            "john",
-            &OpsBatch {
-                tasks: vec![task(Some("a"), "A", TaskStatus::Todo)],
-                ..Default::default()
-            },
-            &tester(),
-            at(1),
-            &|_| {},
-        )
-        .await
-        .unwrap();
-        let moved = s.workspace_version("john").await.unwrap();
-        assert!(moved > 0);
+        let moved = import_a_task(&s, at(1)).await;
 
         // Cached under 0, the data is now at `moved`: no snapshot, the version read is returned.
         let stale = new("john");
