@@ -217,17 +217,39 @@ impl ChatService {
         user: &User,
         client: Option<ClientContext>,
     ) -> Result<OpsContext, StoreError> {
-        let owner = user.owner_key();
-        let version = self.store.workspace_version(&owner).await?;
+        self.ops_now(&user.owner_key(), self.local_now(user), client)
+            .await
+    }
+
+    /// The owner's operations context under workspace `version`, from the cache while it
+    /// holds that version and day.
+    async fn ops_at(
+        &self,
+        owner: &str,
+        version: i64,
+        local_now: chrono::DateTime<chrono::FixedOffset>,
+        client: Option<ClientContext>,
+    ) -> Result<OpsContext, StoreError> {
         OpsContext::load_cached(
             &self.ops_cache,
             self.store.as_ref(),
-            &owner,
+            owner,
             version,
-            self.local_now(user),
+            local_now,
             client,
         )
         .await
+    }
+
+    /// `ops_at` the owner's workspace version as the database has it now.
+    async fn ops_now(
+        &self,
+        owner: &str,
+        local_now: chrono::DateTime<chrono::FixedOffset>,
+        client: Option<ClientContext>,
+    ) -> Result<OpsContext, StoreError> {
+        let version = self.store.workspace_version(owner).await?;
+        self.ops_at(owner, version, local_now, client).await
     }
 
     /// One of the user's sessions; anyone else's is "not found", exactly like a missing one.
@@ -374,15 +396,9 @@ impl ChatService {
                     .continue_session(&owner, id, &rows)
                     .await?
                     .ok_or(ChatError::SessionNotFound)?;
-                let loaded = OpsContext::load_cached(
-                    &self.ops_cache,
-                    self.store.as_ref(),
-                    &owner,
-                    continued.version,
-                    local_now,
-                    client,
-                )
-                .await;
+                let loaded = self
+                    .ops_at(&owner, continued.version, local_now, client)
+                    .await;
                 match loaded {
                     Ok(ctx) => (continued.session, continued.messages, ctx),
                     Err(e) => {
@@ -399,19 +415,7 @@ impl ChatService {
                 let cached = OpsContext::cached(&self.ops_cache, &owner, local_now, client.clone());
                 let (ctx, expected) = match cached {
                     Some((version, ctx)) => (ctx, Some(version)),
-                    None => {
-                        let version = self.store.workspace_version(&owner).await?;
-                        let ctx = OpsContext::load_cached(
-                            &self.ops_cache,
-                            self.store.as_ref(),
-                            &owner,
-                            version,
-                            local_now,
-                            client.clone(),
-                        )
-                        .await?;
-                        (ctx, None)
-                    }
+                    None => (self.ops_now(&owner, local_now, client.clone()).await?, None),
                 };
                 let new = NewSession {
                     id: rows[0].session_id,
@@ -434,15 +438,9 @@ impl ChatService {
                 };
                 if let Some(version) = stale {
                     let reread = async {
-                        let ctx = OpsContext::load_cached(
-                            &self.ops_cache,
-                            self.store.as_ref(),
-                            &new.user_id,
-                            version,
-                            local_now,
-                            client,
-                        )
-                        .await?;
+                        let ctx = self
+                            .ops_at(&new.user_id, version, local_now, client)
+                            .await?;
                         let snapshot = ctx.snapshot();
                         self.store
                             .set_snapshot(&new.user_id, session.id, &snapshot)
