@@ -6,7 +6,7 @@ pub mod export;
 mod stream;
 pub mod suggestions;
 
-pub use stream::StreamEvent;
+pub use stream::{StreamEvent, StreamFailure, StreamStart};
 
 use serde_json::Value;
 use std::hash::{Hash, Hasher};

@@ -19,26 +19,36 @@ use crate::store::{FinishedReply, NewMessage};
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
 
 /// What a streaming client is told, in order: `Start`, `Delta`s, then `Done` or `Error`.
+/// Only `Delta` is unboxed: an open stream's channel holds a block of these, so they are kept
+/// small (memory per open stream).
 #[derive(Debug)]
 pub enum StreamEvent {
-    Start {
-        session_id: Uuid,
-        user_message_id: Uuid,
-        message_id: Uuid,
-        model: String,
-        title: String,
-    },
+    Start(Box<StreamStart>),
     Delta(String),
     /// The reply ended complete or stopped; it is stored as `answer`.
     Done(Box<TurnReply>),
     /// The model failed; whatever it produced is stored under `message_id`.
-    Error {
-        code: &'static str,
-        message: String,
-        session_id: Uuid,
-        user_message_id: Uuid,
-        message_id: Uuid,
-    },
+    Error(Box<StreamFailure>),
+}
+
+/// The first event of a stream: where the question and its reply are stored.
+#[derive(Debug)]
+pub struct StreamStart {
+    pub session_id: Uuid,
+    pub user_message_id: Uuid,
+    pub message_id: Uuid,
+    pub model: String,
+    pub title: String,
+}
+
+/// A stream's end when no answer could be produced or saved.
+#[derive(Debug)]
+pub struct StreamFailure {
+    pub code: &'static str,
+    pub message: String,
+    pub session_id: Uuid,
+    pub user_message_id: Uuid,
+    pub message_id: Uuid,
 }
 
 impl ChatService {
@@ -70,12 +80,13 @@ impl ChatService {
         }
         let (tx, rx) = mpsc::channel(64);
         let this = self.clone();
-        tokio::spawn(async move {
+        let fut = async move {
             this.drive(p, reply_row, reply_id, token, tx).await;
             if let Ok(mut live) = this.streams.lock() {
                 live.remove(&reply_id);
             }
-        });
+        };
+        tokio::spawn(fut);
         Ok(rx)
     }
 
@@ -161,25 +172,25 @@ impl ChatService {
         if let Err(e) = inserted {
             tracing::error!(error = %e, "could not start a streaming reply");
             let _ = tx
-                .send(StreamEvent::Error {
+                .send(StreamEvent::Error(Box::new(StreamFailure {
                     code: "database_unavailable",
                     message: "the reply could not be started; your message was saved, try again"
                         .into(),
                     session_id: p.session.id,
                     user_message_id: p.question.id,
                     message_id: reply_id,
-                })
+                })))
                 .await;
             return;
         }
         let _ = tx
-            .send(StreamEvent::Start {
+            .send(StreamEvent::Start(Box::new(StreamStart {
                 session_id: p.session.id,
                 user_message_id: p.question.id,
                 message_id: reply_id,
                 model: p.model.clone(),
                 title: p.session.title.clone(),
-            })
+            })))
             .await;
         let mut content = String::new();
         let mut usage: Option<Usage> = None;
@@ -329,13 +340,13 @@ impl ChatService {
             Err(e) => {
                 tracing::error!(reply = %reply_id, error = %e, "could not save the end of a stream");
                 let _ = tx
-                    .send(StreamEvent::Error {
+                    .send(StreamEvent::Error(Box::new(StreamFailure {
                         code: "database_unavailable",
                         message: "the reply could not be saved".into(),
                         session_id: p.session.id,
                         user_message_id: p.question.id,
                         message_id: reply_id,
-                    })
+                    })))
                     .await;
                 return;
             }
@@ -387,7 +398,7 @@ impl ChatService {
                     items_used,
                 }))
             }
-            _ => StreamEvent::Error {
+            _ => StreamEvent::Error(Box::new(StreamFailure {
                 code: if error
                     .as_deref()
                     .is_some_and(|e| e.contains("did not answer within"))
@@ -403,7 +414,7 @@ impl ChatService {
                 session_id: p.session.id,
                 user_message_id: p.question.id,
                 message_id: reply_id,
-            },
+            })),
         };
         let _ = tx.send(event).await;
     }

@@ -26,7 +26,6 @@ const MAX_NOTES: i64 = 300;
 pub const UPCOMING_DAYS: i64 = 7;
 
 /// What a turn's context is built from, as read for one owner and day.
-#[derive(Debug, Clone)]
 struct OpsData {
     tasks: Vec<Task>,
     delegations: Vec<Delegation>,
@@ -51,6 +50,59 @@ impl OpsData {
     }
 }
 
+/// An owner's operations for one day, sorted for the prompt. Built once per workspace version
+/// and day and shared by every turn that sees them: a turn, and an open stream, holds a
+/// reference, not a copy.
+#[derive(Debug, Default)]
+pub struct OpsItems {
+    /// Open tasks, most urgent first.
+    pub open_tasks: Vec<Task>,
+    /// Completed and cancelled tasks: never open work, but "when is X due" may name one.
+    pub closed_tasks: Vec<Task>,
+    /// Delegations that are not completed.
+    pub delegations: Vec<Delegation>,
+    /// The latest notes of open delegations, newest first.
+    pub notes: Vec<DelegationNote>,
+    pub digest: Option<Digest>,
+}
+
+impl OpsItems {
+    /// Splits and sorts what was read; the order depends on `today` (what is overdue).
+    pub fn new(
+        today: NaiveDate,
+        tasks: Vec<Task>,
+        delegations: Vec<Delegation>,
+        digest: Option<Digest>,
+        notes: Vec<DelegationNote>,
+    ) -> Self {
+        let (mut open_tasks, closed_tasks): (Vec<_>, Vec<_>) =
+            tasks.into_iter().partition(|t| t.status.is_open());
+        open_tasks.sort_by(|a, b| urgency_order(a, b, today));
+        let mut delegations: Vec<_> = delegations
+            .into_iter()
+            .filter(|d| d.status.is_open())
+            .collect();
+        delegations.sort_by(|a, b| {
+            a.follow_up_date
+                .or(a.due_date)
+                .cmp(&b.follow_up_date.or(b.due_date))
+                .then(b.priority.rank().cmp(&a.priority.rank()))
+                .then_with(|| a.assigned_to.cmp(&b.assigned_to))
+        });
+        Self {
+            open_tasks,
+            closed_tasks,
+            delegations,
+            notes,
+            digest,
+        }
+    }
+
+    fn from_data(today: NaiveDate, data: OpsData) -> Self {
+        Self::new(today, data.tasks, data.delegations, data.digest, data.notes)
+    }
+}
+
 /// How many owners' operations data `OpsCache` keeps.
 const OPS_CACHE_OWNERS: usize = 512;
 
@@ -62,11 +114,11 @@ pub struct OpsCache {
     entries: Mutex<HashMap<String, CachedOps>>,
 }
 
-/// An owner's data with the workspace version and day it was read for.
-type CachedOps = (i64, NaiveDate, Arc<OpsData>);
+/// An owner's items with the workspace version and day they were read for.
+type CachedOps = (i64, NaiveDate, Arc<OpsItems>);
 
 impl OpsCache {
-    fn get(&self, owner: &str, version: i64, today: NaiveDate) -> Option<Arc<OpsData>> {
+    fn get(&self, owner: &str, version: i64, today: NaiveDate) -> Option<Arc<OpsItems>> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         match entries.get(owner) {
             Some((v, day, data)) if *v == version && *day == today => Some(data.clone()),
@@ -75,7 +127,7 @@ impl OpsCache {
     }
 
     /// What was last loaded for `owner` on `today`, with the version it was loaded under.
-    fn latest(&self, owner: &str, today: NaiveDate) -> Option<(i64, Arc<OpsData>)> {
+    fn latest(&self, owner: &str, today: NaiveDate) -> Option<(i64, Arc<OpsItems>)> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         match entries.get(owner) {
             Some((v, day, data)) if *day == today => Some((*v, data.clone())),
@@ -83,7 +135,7 @@ impl OpsCache {
         }
     }
 
-    fn put(&self, owner: &str, version: i64, today: NaiveDate, data: Arc<OpsData>) {
+    fn put(&self, owner: &str, version: i64, today: NaiveDate, data: Arc<OpsItems>) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= OPS_CACHE_OWNERS && !entries.contains_key(owner) {
             // Full: forget the lot rather than track recency; it refills one turn per owner.
@@ -179,22 +231,23 @@ impl ClientContext {
     }
 }
 
-/// Today's operations as one turn sees them.
+/// Today's operations as one turn sees them. The items are shared (`OpsItems`, reached
+/// through `Deref`: `ctx.open_tasks`); what is the turn's own is the moment and the client's
+/// context.
 #[derive(Debug, Clone)]
 pub struct OpsContext {
     pub now: DateTime<Utc>,
     pub local_now: DateTime<FixedOffset>,
     pub today: NaiveDate,
-    /// Open tasks, most urgent first.
-    pub open_tasks: Vec<Task>,
-    /// Completed and cancelled tasks: never open work, but "when is X due" may name one.
-    pub closed_tasks: Vec<Task>,
-    /// Delegations that are not completed.
-    pub delegations: Vec<Delegation>,
-    /// The latest notes of open delegations, newest first.
-    pub notes: Vec<DelegationNote>,
-    pub digest: Option<Digest>,
+    pub items: Arc<OpsItems>,
     pub client: Option<ClientContext>,
+}
+
+impl std::ops::Deref for OpsContext {
+    type Target = OpsItems;
+    fn deref(&self) -> &OpsItems {
+        &self.items
+    }
 }
 
 impl OpsContext {
@@ -205,8 +258,10 @@ impl OpsContext {
         local_now: DateTime<FixedOffset>,
         client: Option<ClientContext>,
     ) -> StoreResult<Self> {
-        let data = OpsData::read(store, owner, local_now.date_naive()).await?;
-        Ok(Self::with_data(local_now, data, client))
+        let today = local_now.date_naive();
+        let data = OpsData::read(store, owner, today).await?;
+        let items = Arc::new(OpsItems::from_data(today, data));
+        Ok(Self::with_items(local_now, items, client))
     }
 
     /// Loads the owner's data for the day `local_now` falls on, or reuses what `cache` loaded
@@ -221,15 +276,16 @@ impl OpsContext {
         client: Option<ClientContext>,
     ) -> StoreResult<Self> {
         let today = local_now.date_naive();
-        let data = match cache.get(owner, version, today) {
-            Some(data) => data,
+        let items = match cache.get(owner, version, today) {
+            Some(items) => items,
             None => {
-                let data = Arc::new(OpsData::read(store, owner, today).await?);
-                cache.put(owner, version, today, data.clone());
-                data
+                let data = OpsData::read(store, owner, today).await?;
+                let items = Arc::new(OpsItems::from_data(today, data));
+                cache.put(owner, version, today, items.clone());
+                items
             }
         };
-        Ok(Self::with_data(local_now, (*data).clone(), client))
+        Ok(Self::with_items(local_now, items, client))
     }
 
     /// The owner's data for the day `local_now` falls on as `cache` last loaded it, with the
@@ -241,18 +297,23 @@ impl OpsContext {
         local_now: DateTime<FixedOffset>,
         client: Option<ClientContext>,
     ) -> Option<(i64, Self)> {
-        let (version, data) = cache.latest(owner, local_now.date_naive())?;
-        Some((version, Self::with_data(local_now, (*data).clone(), client)))
+        let (version, items) = cache.latest(owner, local_now.date_naive())?;
+        Some((version, Self::with_items(local_now, items, client)))
     }
 
-    fn with_data(
+    /// A context of items already derived for the day `local_now` falls on.
+    pub fn with_items(
         local_now: DateTime<FixedOffset>,
-        data: OpsData,
+        items: Arc<OpsItems>,
         client: Option<ClientContext>,
     ) -> Self {
-        let mut ctx = Self::new(local_now, data.tasks, data.delegations, data.digest, client);
-        ctx.notes = data.notes;
-        ctx
+        Self {
+            now: local_now.with_timezone(&Utc),
+            local_now,
+            today: local_now.date_naive(),
+            items,
+            client: client.filter(|c| !c.is_empty()),
+        }
     }
 
     /// Builds a context from data already in hand.
@@ -263,32 +324,14 @@ impl OpsContext {
         digest: Option<Digest>,
         client: Option<ClientContext>,
     ) -> Self {
-        let today = local_now.date_naive();
-        let (mut open_tasks, closed_tasks): (Vec<_>, Vec<_>) =
-            tasks.into_iter().partition(|t| t.status.is_open());
-        open_tasks.sort_by(|a, b| urgency_order(a, b, today));
-        let mut delegations: Vec<_> = delegations
-            .into_iter()
-            .filter(|d| d.status.is_open())
-            .collect();
-        delegations.sort_by(|a, b| {
-            a.follow_up_date
-                .or(a.due_date)
-                .cmp(&b.follow_up_date.or(b.due_date))
-                .then(b.priority.rank().cmp(&a.priority.rank()))
-                .then_with(|| a.assigned_to.cmp(&b.assigned_to))
-        });
-        Self {
-            now: local_now.with_timezone(&Utc),
-            local_now,
-            today,
-            open_tasks,
-            closed_tasks,
+        let items = OpsItems::new(
+            local_now.date_naive(),
+            tasks,
             delegations,
-            notes: Vec::new(),
             digest,
-            client: client.filter(|c| !c.is_empty()),
-        }
+            Vec::new(),
+        );
+        Self::with_items(local_now, Arc::new(items), client)
     }
 
     /// A delegation's latest notes, newest first.

@@ -42,16 +42,10 @@ fn sse(rx: tokio::sync::mpsc::Receiver<StreamEvent>) -> Response {
     let events = futures::stream::unfold(rx, |mut rx| async move {
         let ev = rx.recv().await?;
         let (name, data) = match ev {
-            StreamEvent::Start {
-                session_id,
-                user_message_id,
-                message_id,
-                model,
-                title,
-            } => (
+            StreamEvent::Start(s) => (
                 "start",
-                json!({"session_id": session_id, "user_message_id": user_message_id,
-                       "message_id": message_id, "model": model, "title": title}),
+                json!({"session_id": s.session_id, "user_message_id": s.user_message_id,
+                       "message_id": s.message_id, "model": s.model, "title": s.title}),
             ),
             StreamEvent::Delta(text) => ("delta", json!({ "text": text })),
             StreamEvent::Done(reply) => {
@@ -60,16 +54,10 @@ fn sse(rx: tokio::sync::mpsc::Receiver<StreamEvent>) -> Response {
                 v["status"] = json!(status);
                 ("done", v)
             }
-            StreamEvent::Error {
-                code,
-                message,
-                session_id,
-                user_message_id,
-                message_id,
-            } => (
+            StreamEvent::Error(e) => (
                 "error",
-                json!({"code": code, "message": message, "session_id": session_id,
-                       "user_message_id": user_message_id, "message_id": message_id}),
+                json!({"code": e.code, "message": e.message, "session_id": e.session_id,
+                       "user_message_id": e.user_message_id, "message_id": e.message_id}),
             ),
         };
         let event = Event::default().event(name).data(data.to_string());

@@ -414,13 +414,9 @@ impl Chunks {
     /// The events one stream event becomes.
     async fn events(&self, ev: StreamEvent, id: &mut String, model: &mut String) -> Vec<String> {
         match ev {
-            StreamEvent::Start {
-                message_id,
-                model: m,
-                ..
-            } => {
-                *id = completion_id(message_id);
-                *model = m;
+            StreamEvent::Start(start) => {
+                *id = completion_id(start.message_id);
+                *model = start.model;
                 let delta = json!({"role": "assistant", "content": ""});
                 vec![self.chunk(id, model, delta, None).to_string()]
             }
@@ -446,13 +442,14 @@ impl Chunks {
                 out.push("[DONE]".into());
                 out
             }
-            StreamEvent::Error {
-                code,
-                message,
-                session_id,
-                user_message_id,
-                ..
-            } => {
+            StreamEvent::Error(e) => {
+                let crate::chat::StreamFailure {
+                    code,
+                    message,
+                    session_id,
+                    user_message_id,
+                    ..
+                } = *e;
                 // What OpenAI's clients raise on: an error object in place of a chunk.
                 vec![
                     json!({"error": {

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::assistant::HistoryMessage;
-use crate::context::OpsContext;
+use crate::context::{OpsContext, OpsItems};
 use crate::domain::{Delegation, DelegationNote, Digest, Role, Task};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/analyst");
@@ -34,15 +34,14 @@ struct Dataset {
 
 impl Dataset {
     fn context(&self) -> OpsContext {
-        let mut ctx = OpsContext::new(
-            self.local_now,
+        let items = OpsItems::new(
+            self.local_now.date_naive(),
             self.tasks.clone(),
             self.delegations.clone(),
             self.digest.clone(),
-            None,
+            self.notes.clone(),
         );
-        ctx.notes = self.notes.clone();
-        ctx
+        OpsContext::with_items(self.local_now, std::sync::Arc::new(items), None)
     }
 }
 
