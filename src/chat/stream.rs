@@ -80,13 +80,12 @@ impl ChatService {
         }
         let (tx, rx) = mpsc::channel(64);
         let this = self.clone();
-        let fut = async move {
+        tokio::spawn(async move {
             this.drive(p, reply_row, reply_id, token, tx).await;
             if let Ok(mut live) = this.streams.lock() {
                 live.remove(&reply_id);
             }
-        };
-        tokio::spawn(fut);
+        });
         Ok(rx)
     }
 
@@ -164,10 +163,15 @@ impl ChatService {
                 None => Ok(()),
             }
         };
-        let (inserted, history) = tokio::join!(
-            insert,
-            self.history(p.history.take(), p.session.id, p.question.seq)
-        );
+        // The futures of the stream's start and end are boxed: held inline, their state would
+        // stay in the task for as long as the stream is open (memory per open stream).
+        let (inserted, history) = Box::pin(async {
+            tokio::join!(
+                insert,
+                self.history(p.history.take(), p.session.id, p.question.seq)
+            )
+        })
+        .await;
         drop(reply_row);
         if let Err(e) = inserted {
             tracing::error!(error = %e, "could not start a streaming reply");
@@ -285,137 +289,141 @@ impl ChatService {
                 end
             }
         };
-        if status != MessageStatus::Complete {
-            tracing::info!(reply = %reply_id, status = status.as_str(), chars = content.len(), "stream ended early");
-        }
-        // Proposed changes count only from a finished answer; their listing ends the reply.
-        let calls = calls.finish();
-        let (proposals, status) = if status == MessageStatus::Complete && !calls.is_empty() {
-            let (proposals, text) = super::actions::review(&calls, &p.ctx);
-            let mut extra = String::new();
-            if !text.is_empty() {
-                if !content.trim().is_empty() {
-                    extra.push_str("\n\n");
+        // The end of the turn, boxed: its state is not held while the stream is open.
+        Box::pin(async move {
+            if status != MessageStatus::Complete {
+                tracing::info!(reply = %reply_id, status = status.as_str(), chars = content.len(), "stream ended early");
+            }
+            // Proposed changes count only from a finished answer; their listing ends the reply.
+            let calls = calls.finish();
+            let (proposals, status) = if status == MessageStatus::Complete && !calls.is_empty() {
+                let (proposals, text) = super::actions::review(&calls, &p.ctx);
+                let mut extra = String::new();
+                if !text.is_empty() {
+                    if !content.trim().is_empty() {
+                        extra.push_str("\n\n");
+                    }
+                    extra.push_str(&text);
                 }
-                extra.push_str(&text);
-            }
-            content.push_str(&extra);
-            let _ = tx.send(StreamEvent::Delta(extra)).await;
-            (proposals, status)
-        } else {
-            (Vec::new(), status)
-        };
+                content.push_str(&extra);
+                let _ = tx.send(StreamEvent::Delta(extra)).await;
+                (proposals, status)
+            } else {
+                (Vec::new(), status)
+            };
 
-        let took = started.elapsed();
-        let system_tokens = system_tokens.await.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "counting the prompt's tokens failed");
-            0
-        });
-        let estimate = Self::prompt_tokens(system_tokens, history_len, history_tokens, &p.question);
-        let (prompt_tokens, completion_tokens) = Self::usage_or_count(usage, estimate, &content);
-        let stats = self.reply_stats(
-            p.provider.as_ref(),
-            &model,
-            usage,
-            (prompt_tokens, completion_tokens),
-            took,
-            first_token,
-        );
-        let items_used = exact_items.unwrap_or_else(|| p.ctx.items_mentioned_in(&content));
-        let mut manifest = p.ctx.manifest(&history_ids, history_tokens);
-        manifest["items_used"] = serde_json::to_value(&items_used).unwrap_or_default();
-        let finished = FinishedReply {
-            content,
-            status,
-            error: error.clone(),
-            model_used: Some(model),
-            tokens_used: Some(prompt_tokens.saturating_add(completion_tokens)),
-            prompt_tokens: Some(prompt_tokens),
-            completion_tokens: Some(completion_tokens),
-            context_used: Some(manifest),
-            stats,
-        };
-        let saved = match self.store.finish_stream(reply_id, &finished).await {
-            Ok(saved) => saved,
-            Err(e) => {
-                tracing::error!(reply = %reply_id, error = %e, "could not save the end of a stream");
-                let _ = tx
-                    .send(StreamEvent::Error(Box::new(StreamFailure {
-                        code: "database_unavailable",
-                        message: "the reply could not be saved".into(),
-                        session_id: p.session.id,
-                        user_message_id: p.question.id,
-                        message_id: reply_id,
-                    })))
-                    .await;
-                return;
+            let took = started.elapsed();
+            let system_tokens = system_tokens.await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "counting the prompt's tokens failed");
+                0
+            });
+            let estimate = Self::prompt_tokens(system_tokens, history_len, history_tokens, &p.question);
+            let (prompt_tokens, completion_tokens) = Self::usage_or_count(usage, estimate, &content);
+            let stats = self.reply_stats(
+                p.provider.as_ref(),
+                &model,
+                usage,
+                (prompt_tokens, completion_tokens),
+                took,
+                first_token,
+            );
+            let items_used = exact_items.unwrap_or_else(|| p.ctx.items_mentioned_in(&content));
+            let mut manifest = p.ctx.manifest(&history_ids, history_tokens);
+            manifest["items_used"] = serde_json::to_value(&items_used).unwrap_or_default();
+            let finished = FinishedReply {
+                content,
+                status,
+                error: error.clone(),
+                model_used: Some(model),
+                tokens_used: Some(prompt_tokens.saturating_add(completion_tokens)),
+                prompt_tokens: Some(prompt_tokens),
+                completion_tokens: Some(completion_tokens),
+                context_used: Some(manifest),
+                stats,
+            };
+            let saved = match self.store.finish_stream(reply_id, &finished).await {
+                Ok(saved) => saved,
+                Err(e) => {
+                    tracing::error!(reply = %reply_id, error = %e, "could not save the end of a stream");
+                    let _ = tx
+                        .send(StreamEvent::Error(Box::new(StreamFailure {
+                            code: "database_unavailable",
+                            message: "the reply could not be saved".into(),
+                            session_id: p.session.id,
+                            user_message_id: p.question.id,
+                            message_id: reply_id,
+                        })))
+                        .await;
+                    return;
+                }
+            };
+            crate::metrics::reply(
+                finished.model_used.as_deref().unwrap_or("unknown"),
+                saved.message.status,
+                &finished.stats,
+                prompt_tokens,
+                completion_tokens,
+            );
+            let mut message_count = saved.message_count;
+            if saved.message.status == MessageStatus::Complete
+                && let Some(old) = p.replaces
+            {
+                match self.store.supersede(old).await {
+                    Ok(n) => message_count = n,
+                    Err(e) => tracing::warn!(error = %e, "superseding the regenerated answer"),
+                }
             }
-        };
-        crate::metrics::reply(
-            finished.model_used.as_deref().unwrap_or("unknown"),
-            saved.message.status,
-            &finished.stats,
-            prompt_tokens,
-            completion_tokens,
-        );
-        let mut message_count = saved.message_count;
-        if saved.message.status == MessageStatus::Complete
-            && let Some(old) = p.replaces
-        {
-            match self.store.supersede(old).await {
-                Ok(n) => message_count = n,
-                Err(e) => tracing::warn!(error = %e, "superseding the regenerated answer"),
-            }
-        }
-        let actions = match self
-            .actions
-            .propose(
-                &p.session.user_id,
-                &crate::workspace::actor(&p.user, "chat"),
-                p.session.id,
-                reply_id,
-                proposals,
-            )
-            .await
-        {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::error!(reply = %reply_id, error = %e, "could not store the proposed changes");
-                Vec::new()
-            }
-        };
-        let event = match saved.message.status {
-            MessageStatus::Complete | MessageStatus::Stopped => {
-                StreamEvent::Done(Box::new(TurnReply {
-                    actions,
-                    session: crate::domain::Session {
-                        message_count,
-                        last_message_at: saved.last_message_at,
-                        ..p.session
+            let actions = match self
+                .actions
+                .propose(
+                    &p.session.user_id,
+                    &crate::workspace::actor(&p.user, "chat"),
+                    p.session.id,
+                    reply_id,
+                    proposals,
+                )
+                .await
+            {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::error!(reply = %reply_id, error = %e, "could not store the proposed changes");
+                    Vec::new()
+                }
+            };
+            let event = match saved.message.status {
+                MessageStatus::Complete | MessageStatus::Stopped => {
+                    StreamEvent::Done(Box::new(TurnReply {
+                        actions,
+                        session: crate::domain::Session {
+                            message_count,
+                            last_message_at: saved.last_message_at,
+                            ..p.session
+                        },
+                        question: p.question,
+                        answer: saved.message,
+                        items_used,
+                    }))
+                }
+                _ => StreamEvent::Error(Box::new(StreamFailure {
+                    code: if error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("did not answer within"))
+                    {
+                        "model_timeout"
+                    } else {
+                        "model_failed"
                     },
-                    question: p.question,
-                    answer: saved.message,
-                    items_used,
-                }))
-            }
-            _ => StreamEvent::Error(Box::new(StreamFailure {
-                code: if error
-                    .as_deref()
-                    .is_some_and(|e| e.contains("did not answer within"))
-                {
-                    "model_timeout"
-                } else {
-                    "model_failed"
-                },
-                message: format!(
-                    "{}. Your message was saved; you can retry.",
-                    error.unwrap_or_else(|| "the model failed".into())
-                ),
-                session_id: p.session.id,
-                user_message_id: p.question.id,
-                message_id: reply_id,
-            })),
-        };
-        let _ = tx.send(event).await;
+                    message: format!(
+                        "{}. Your message was saved; you can retry.",
+                        error.unwrap_or_else(|| "the model failed".into())
+                    ),
+                    session_id: p.session.id,
+                    user_message_id: p.question.id,
+                    message_id: reply_id,
+                })),
+            };
+            let _ = tx.send(event).await;
+        })
+        .await;
     }
 }
