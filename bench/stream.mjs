@@ -167,6 +167,8 @@ await new Promise((r) => setTimeout(r, WRAP.length ? 3000 : 0));
 for (const h of held) h.reader.cancel();
 await new Promise((r) => setTimeout(r, 1500));
 console.log(`RSS after they closed: ${rss()} KiB`);
+await new Promise((r) => setTimeout(r, 10000));
+console.log(`RSS 10 s later: ${rss()} KiB`);
 const exited = new Promise((r) => server.on("exit", r));
 process.kill(pid, "SIGTERM");
 await exited;

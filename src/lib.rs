@@ -13,6 +13,7 @@ pub mod domain;
 pub mod http;
 pub mod import;
 pub mod markdown;
+pub mod memory;
 pub mod metrics;
 pub mod pricing;
 pub mod store;
@@ -162,6 +163,7 @@ impl App {
             }
             None => None,
         };
+        let trimmer = memory::return_freed_memory();
         let store = self.chat.store().clone();
         let keyer = tokio::spawn(async move { key_questions(store.as_ref()).await });
         let store = self.chat.store().clone();
@@ -196,6 +198,9 @@ impl App {
             .context("serving HTTP");
         sweeper.abort();
         keyer.abort();
+        if let Some(t) = trimmer {
+            t.abort();
+        }
         if let Some(m) = metrics_server {
             m.abort();
         }
