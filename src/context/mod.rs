@@ -621,6 +621,31 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[tokio::test]
+    async fn turns_of_one_version_and_day_share_one_copy_of_the_items() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("ops.db").display());
+        let store = crate::store::connect(&url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        let cache = OpsCache::default();
+        let now = DateTime::parse_from_rfc3339("2026-12-05T09:00:00+01:00").unwrap();
+        let load =
+            |version, at| OpsContext::load_cached(&cache, store.as_ref(), "u:1", version, at, None);
+        let first = load(1, now).await.unwrap();
+        let again = load(1, now).await.unwrap();
+        assert!(Arc::ptr_eq(&first.items, &again.items));
+        let changed = load(2, now).await.unwrap();
+        assert!(!Arc::ptr_eq(&first.items, &changed.items));
+        let (version, cached) = OpsContext::cached(&cache, "u:1", now, None).unwrap();
+        assert_eq!(version, 2);
+        assert!(Arc::ptr_eq(&cached.items, &changed.items));
+        // Another day sorts what is overdue differently: read again, never shared.
+        let tomorrow = now + chrono::Days::new(1);
+        assert!(OpsContext::cached(&cache, "u:1", tomorrow, None).is_none());
+        let next_day = load(2, tomorrow).await.unwrap();
+        assert!(!Arc::ptr_eq(&next_day.items, &changed.items));
+    }
+
     #[test]
     fn client_context_reads_the_original_shape() {
         let c = ClientContext::from_json(&json!({
