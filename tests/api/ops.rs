@@ -173,17 +173,7 @@ both!(
         let snap = snapshot(again["session_id"].as_str().unwrap().to_string()).await;
         assert_eq!(snap["open_tasks"], 7, "{snap}");
 
-        let (_, tasks) = app.get("/api/tasks?q=cooler").await;
-        let task = &tasks["tasks"][0];
-        assert_eq!(task["title"], cooler);
-        let r = app
-            .http
-            .patch(app.url(&format!("/api/tasks/{}", task["id"].as_str().unwrap())))
-            .json(&json!({"status": "completed", "version": task["version"]}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        app.complete_task(cooler).await;
 
         let after = app.ask("What's overdue?", None).await;
         let answer = after["response"].as_str().unwrap_or("");

@@ -123,18 +123,7 @@ async fn two_instances_on_one_postgresql_act_as_one() {
         before["response"].as_str().unwrap_or("").contains(cooler),
         "{before}"
     );
-    let (s, tasks) = one.get("/api/tasks?q=cooler").await;
-    assert_eq!(s, 200, "{tasks}");
-    let task = &tasks["tasks"][0];
-    assert_eq!(task["title"], cooler);
-    let r = one
-        .http
-        .patch(one.url(&format!("/api/tasks/{}", task["id"].as_str().unwrap())))
-        .json(&json!({"status": "completed", "version": task["version"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    one.complete_task(cooler).await;
     let sid = before["session_id"].as_str().unwrap();
     let after = two.ask("What's overdue?", Some(sid)).await;
     let answer = after["response"].as_str().unwrap_or("");

@@ -264,6 +264,28 @@ impl TestApp {
         body
     }
 
+    /// Completes the task titled `title` through the API (found by search, at its version).
+    pub async fn complete_task(&self, title: &str) {
+        let q: String = title
+            .bytes()
+            .map(|b| match b {
+                b if b.is_ascii_alphanumeric() => char::from(b).to_string(),
+                b => format!("%{b:02X}"),
+            })
+            .collect();
+        let (status, tasks) = self.get(&format!("/api/tasks?q={q}")).await;
+        assert_eq!(status, 200, "{tasks}");
+        let task = &tasks["tasks"][0];
+        assert_eq!(task["title"], title, "{tasks}");
+        let (status, body) = self
+            .patch(
+                &format!("/api/tasks/{}", task["id"].as_str().expect("task id")),
+                &serde_json::json!({"status": "completed", "version": task["version"]}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
     pub async fn import_fixture(&self) {
         let doc: Value = serde_json::from_str(FIXTURE).expect("fixture");
         let (status, body) = self.post("/api/operations/import", &doc).await;
