@@ -316,24 +316,6 @@ impl OpsContext {
         }
     }
 
-    /// Builds a context from data already in hand.
-    pub fn new(
-        local_now: DateTime<FixedOffset>,
-        tasks: Vec<Task>,
-        delegations: Vec<Delegation>,
-        digest: Option<Digest>,
-        client: Option<ClientContext>,
-    ) -> Self {
-        let items = OpsItems::new(
-            local_now.date_naive(),
-            tasks,
-            delegations,
-            digest,
-            Vec::new(),
-        );
-        Self::with_items(local_now, Arc::new(items), client)
-    }
-
     /// A delegation's latest notes, newest first.
     pub fn notes_of(&self, delegation: uuid::Uuid) -> impl Iterator<Item = &DelegationNote> {
         self.notes
