@@ -816,33 +816,62 @@ macro_rules! sql_store {
             }
 
             async fn finish_stream(&self, mid: uuid::Uuid, d: &FinishedReply) -> StoreResult<Appended> {
-                let (_writing, mut tx) = self.begin_write().await?;
-                lock_session_of(&mut tx, mid).await?;
-                let sql = format!(
-                    "UPDATE chat_messages SET content = $2, \
+                const FINISH: &str = "UPDATE chat_messages SET content = $2, \
                      status = CASE WHEN status = 'stopped' THEN 'stopped' ELSE $3 END, \
                      error = $4, model_used = $5, tokens_used = $6, prompt_tokens = $7, \
                      completion_tokens = $8, context_used = $9, heartbeat_at = $10, \
                      provider = $11, latency_ms = $12, first_token_ms = $13, cached_tokens = $14, \
                      cost_usd = $15 \
-                     WHERE id = $1 AND status IN ('streaming', 'stopped') RETURNING {MESSAGE_COLUMNS}"
-                );
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id(mid))
-                    .bind(&d.content)
-                    .bind(d.status.as_str())
-                    .bind(&d.error)
-                    .bind(&d.model_used)
-                    .bind(d.tokens_used)
-                    .bind(d.prompt_tokens)
-                    .bind(d.completion_tokens)
-                    .bind(d.context_used.as_ref().map(Json))
-                    .bind(chrono::Utc::now())
-                    .bind(&d.stats.provider)
-                    .bind(d.stats.latency_ms)
-                    .bind(d.stats.first_token_ms)
-                    .bind(d.stats.cached_tokens)
-                    .bind(d.stats.cost_usd)
+                     WHERE id = $1 AND status IN ('streaming', 'stopped')";
+                let q = |sql: String| {
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(id(mid))
+                        .bind(&d.content)
+                        .bind(d.status.as_str())
+                        .bind(&d.error)
+                        .bind(&d.model_used)
+                        .bind(d.tokens_used)
+                        .bind(d.prompt_tokens)
+                        .bind(d.completion_tokens)
+                        .bind(d.context_used.as_ref().map(Json))
+                        .bind(chrono::Utc::now())
+                        .bind(&d.stats.provider)
+                        .bind(d.stats.latency_ms)
+                        .bind(d.stats.first_token_ms)
+                        .bind(d.stats.cached_tokens)
+                        .bind(d.stats.cost_usd)
+                };
+                if !$one_statement_append {
+                    // SQLite: one script, one hand-off to the writer's thread where a
+                    // transaction of separate statements took four, with the writers' turn held
+                    // across all of them. The session's count moves only when the reply's row
+                    // was updated (`changes()`: the rows the previous statement changed itself,
+                    // not its triggers); a failure leaves the conversation. Rows come back as:
+                    // the reply, then the session's count and latest time.
+                    let sql = format!(
+                        "BEGIN IMMEDIATE; \
+                         {FINISH} RETURNING {MESSAGE_COLUMNS}; \
+                         UPDATE chat_sessions SET message_count = message_count + \
+                           (SELECT CASE WHEN m.status IN ('failed', 'superseded') THEN -1 \
+                              ELSE 0 END FROM chat_messages m WHERE m.id = $1) \
+                         WHERE changes() = 1 \
+                           AND id = (SELECT session_id FROM chat_messages WHERE id = $1) \
+                         RETURNING message_count, last_message_at; \
+                         COMMIT"
+                    );
+                    let got = self.run_script(q(sql)).await?;
+                    let [row, session] = got.as_slice() else {
+                        return Err(StoreError::NotFound);
+                    };
+                    return Ok(Appended {
+                        message: message_row(row)?,
+                        message_count: session.try_get("message_count")?,
+                        last_message_at: session.try_get("last_message_at")?,
+                    });
+                }
+                let (_writing, mut tx) = self.begin_write().await?;
+                lock_session_of(&mut tx, mid).await?;
+                let row = q(format!("{FINISH} RETURNING {MESSAGE_COLUMNS}"))
                     .fetch_optional(&mut *tx)
                     .await?
                     .ok_or(StoreError::NotFound)?;

@@ -1195,3 +1195,110 @@ both!(
         );
     }
 );
+
+both!(
+    a_finished_stream_settles_its_row_and_count_once,
+    |db: TestDb| async move {
+        let s = store(&db).await;
+        let sid = Uuid::now_v7();
+        let new = NewSession {
+            id: sid,
+            user_id: "john".into(),
+            title: "Streams".into(),
+            context_snapshot: None,
+            started_at: at(0),
+        };
+        let q = msg(sid, Role::User, "what now?", MessageStatus::Complete, at(0));
+        s.create_session(&new, &q).await.unwrap();
+        let streaming = |when| msg(sid, Role::Assistant, "", MessageStatus::Streaming, when);
+        let (a, b, c) = (streaming(at(1)), streaming(at(2)), streaming(at(3)));
+        for m in [&a, &b, &c] {
+            s.append_message(m).await.unwrap();
+        }
+        assert_eq!(
+            s.session("john", sid).await.unwrap().unwrap().message_count,
+            4
+        );
+        let reply = |content: &str, status| FinishedReply {
+            content: content.into(),
+            status,
+            error: (status == MessageStatus::Failed).then(|| "upstream 502".into()),
+            model_used: Some("gpt-4o-mini".into()),
+            tokens_used: Some(30),
+            prompt_tokens: Some(20),
+            completion_tokens: Some(10),
+            context_used: Some(json!({"items_used": []})),
+            stats: opschat::domain::ReplyStats {
+                provider: Some("openai-compatible".into()),
+                latency_ms: Some(900),
+                first_token_ms: Some(120),
+                cached_tokens: Some(4),
+                cost_usd: Some(0.000_012_5),
+            },
+        };
+
+        // A complete reply keeps its place in the count and takes every field.
+        let done = s
+            .finish_stream(a.id, &reply("all of it", MessageStatus::Complete))
+            .await
+            .unwrap();
+        assert_eq!((done.message_count, done.last_message_at), (4, at(3)));
+        let m = &done.message;
+        assert_eq!(
+            (m.id, m.seq, m.status, m.content.as_str(), m.prompt_tokens),
+            (a.id, 2, MessageStatus::Complete, "all of it", Some(20))
+        );
+        assert_eq!(m.stats, reply("", MessageStatus::Complete).stats);
+        // A failed one leaves the conversation.
+        let failed = s
+            .finish_stream(b.id, &reply("half", MessageStatus::Failed))
+            .await
+            .unwrap();
+        assert_eq!(failed.message_count, 3);
+        assert_eq!(
+            (failed.message.status, failed.message.error.as_deref()),
+            (MessageStatus::Failed, Some("upstream 502"))
+        );
+        // A stopped one stays stopped when its end is saved.
+        assert_eq!(s.stop_streams("john", sid).await.unwrap(), vec![c.id]);
+        let stopped = s
+            .finish_stream(c.id, &reply("until the stop", MessageStatus::Complete))
+            .await
+            .unwrap();
+        assert_eq!(
+            (stopped.message_count, stopped.message.status),
+            (3, MessageStatus::Stopped)
+        );
+
+        // Finishing again, or a message that never streamed, changes nothing.
+        for (mid, what) in [(a.id, "finished"), (b.id, "failed"), (q.id, "a question")] {
+            let again = s
+                .finish_stream(mid, &reply("again", MessageStatus::Failed))
+                .await;
+            assert!(
+                matches!(again, Err(StoreError::NotFound)),
+                "{what}: {again:?}"
+            );
+        }
+        let missing = s
+            .finish_stream(Uuid::now_v7(), &reply("x", MessageStatus::Complete))
+            .await;
+        assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+        assert_eq!(
+            s.session("john", sid).await.unwrap().unwrap().message_count,
+            3
+        );
+        let rows = s.messages("john", sid, None, 10).await.unwrap();
+        assert_eq!(
+            rows.iter()
+                .map(|m| (m.content.as_str(), m.status))
+                .collect::<Vec<_>>(),
+            [
+                ("what now?", MessageStatus::Complete),
+                ("all of it", MessageStatus::Complete),
+                ("half", MessageStatus::Failed),
+                ("until the stop", MessageStatus::Stopped),
+            ]
+        );
+    }
+);
