@@ -9,8 +9,9 @@
 //   THINK_MS=20 node bench/stream.mjs           # the fake model thinks 20 ms before answering
 //
 // A local fake upstream streams TOKENS chunks. The same client measures, at concurrency 1 and
-// 64: time to first byte (the SSE `start` event), time to first delta, and time to the last
-// delta, through opschat and directly against the fake; the difference is what opschat adds.
+// 64: time to first byte (the SSE `start` event), time to first delta, time to the last delta
+// and time to the response's end (opschat saves the reply, then sends `done`), through opschat
+// and directly against the fake; the difference is what opschat adds.
 // Then it holds OPEN streams open (the fake sends one chunk per second) and reads the server's
 // RSS to get memory per open stream.
 import http from "node:http";
@@ -100,6 +101,12 @@ for (let u = 2; u <= Number(process.env.USERS || 1); u++) {
 }
 const pid = WRAP.length ? Number(execSync(`pgrep -n -f "^${BIN} serve"`).toString().trim()) : server.pid;
 const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]);
+// The server's user + system CPU time in clock ticks (`/proc/PID/stat` fields 14 and 15).
+const HZ = Number(execSync("getconf CLK_TCK").toString().trim());
+const cpuTicks = () => {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  return Number(f[11]) + Number(f[12]);
+};
 
 // One stream: resolves with timings in ms from the request.
 async function one(url, body, { stopAfterFirst = false, as = token } = {}) {
@@ -124,7 +131,7 @@ async function one(url, body, { stopAfterFirst = false, as = token } = {}) {
     }
     buf = buf.slice(-64);
   }
-  return { ttfb: firstByte - t0, first: firstDelta - t0, last: lastDelta - t0 };
+  return { ttfb: firstByte - t0, first: firstDelta - t0, last: lastDelta - t0, end: performance.now() - t0 };
 }
 
 const viaOpschat = (i) => one(`${base}/api/operations-chat`, { message: `What's most urgent today? (${i})` }, { as: tokens[i % tokens.length] });
@@ -137,19 +144,21 @@ async function level(fn, concurrency, runs) {
     while (next < runs) results.push(await fn(next++));
   }));
   const pct = (k, p) => { const v = results.map((r) => r[k]).sort((a, b) => a - b); return v[Math.min(v.length - 1, Math.floor(p * v.length))]; };
-  return { p50ttfb: pct("ttfb", 0.5), p50first: pct("first", 0.5), p99first: pct("first", 0.99), p50last: pct("last", 0.5) };
+  return { p50ttfb: pct("ttfb", 0.5), p50first: pct("first", 0.5), p99first: pct("first", 0.99), p50last: pct("last", 0.5), p50end: pct("end", 0.5) };
 }
 
 const f = (x) => x.toFixed(2).padStart(8);
 console.log(`tokens per answer: ${TOKENS}, runs per level: ${RUNS}`);
-console.log("conc  path       ttfb_p50  first_p50  first_p99   last_p50   added_first  per_token_us");
+console.log("conc  path       ttfb_p50  first_p50  first_p99   last_p50    end_p50   added_first  per_token_us  cpu/stream_us");
 for (const c of process.env.LEVELS !== undefined ? process.env.LEVELS.split(" ").filter(Boolean).map(Number) : [1, 64]) {
   await level(viaOpschat, c, Math.min(RUNS, 20)); // warm up
   const d = await level(direct, c, RUNS);
+  const ticks = cpuTicks();
   const o = await level(viaOpschat, c, RUNS);
+  const cpu = ((cpuTicks() - ticks) / HZ / RUNS) * 1e6;
   const perToken = ((o.p50last - o.p50first) - (d.p50last - d.p50first)) / (TOKENS - 1) * 1000;
-  console.log(`${String(c).padEnd(5)} direct    ${f(d.p50ttfb)}  ${f(d.p50first)}  ${f(d.p99first)}  ${f(d.p50last)}`);
-  console.log(`${String(c).padEnd(5)} opschat   ${f(o.p50ttfb)}  ${f(o.p50first)}  ${f(o.p99first)}  ${f(o.p50last)}   ${f(o.p50first - d.p50first)} ms  ${f(perToken)}`);
+  console.log(`${String(c).padEnd(5)} direct    ${f(d.p50ttfb)}  ${f(d.p50first)}  ${f(d.p99first)}  ${f(d.p50last)}   ${f(d.p50end)}`);
+  console.log(`${String(c).padEnd(5)} opschat   ${f(o.p50ttfb)}  ${f(o.p50first)}  ${f(o.p99first)}  ${f(o.p50last)}   ${f(o.p50end)}   ${f(o.p50first - d.p50first)} ms  ${f(perToken)}  ${cpu.toFixed(0).padStart(13)}`);
 }
 
 // Memory per open stream.
