@@ -7,6 +7,7 @@
 //   BENCH_DB=sqlite node bench/stream.mjs       # on the embedded SQLite file (bench/out/stream.db)
 //   USERS=2 node bench/stream.mjs               # turns of two accounts, alternating
 //   THINK_MS=20 node bench/stream.mjs           # the fake model thinks 20 ms before answering
+//   TOKEN_MS=10 node bench/stream.mjs           # ... and pauses 10 ms between chunks
 //
 // A local fake upstream streams TOKENS chunks. The same client measures, at concurrency 1 and
 // 64: time to first byte (the SSE `start` event), time to first delta, time to the last delta
@@ -23,6 +24,9 @@ const RUNS = Number(process.env.RUNS || 200);
 const OPEN = Number(process.env.OPEN || 500);
 // THINK_MS: how long the fake model takes before its first token (a real one takes hundreds).
 const THINK_MS = Number(process.env.THINK_MS || 0);
+// TOKEN_MS: the fake's pause between chunks, so that an answer takes as long as a real one's
+// (opschat saves a streaming reply's progress every 500 ms).
+const TOKEN_MS = Number(process.env.TOKEN_MS || 0);
 const PORT = Number(process.env.PORT || 18097);
 const PG = process.env.OPSCHAT_BENCH_PG || "postgres://postgres@127.0.0.1:5432/postgres";
 const SQLITE = process.env.BENCH_DB === "sqlite";
@@ -43,7 +47,7 @@ const upstream = http.createServer((req, res) => {
       if (res.destroyed) return;
       if (i < TOKENS) {
         res.write(chunk({ content: `tok${i++} ` }));
-        if (slow) setTimeout(send, 1000); else setImmediate(send);
+        if (slow) setTimeout(send, 1000); else if (TOKEN_MS > 0) setTimeout(send, TOKEN_MS); else setImmediate(send);
         return;
       }
       res.write(chunk({}, "stop"));
