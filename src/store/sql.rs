@@ -106,6 +106,10 @@ pub(crate) fn batch_totals(
     Some((rows.len() as i64, counted, latest))
 }
 
+/// The statuses that `MessageStatus::in_conversation` leaves out, as an SQL list: a reply that
+/// ends with one of them no longer counts in its session's `message_count`.
+pub(crate) const OUT_OF_CONVERSATION: &str = "('failed', 'superseded')";
+
 /// Parses a stored enum word; a bad word means the row was written by something else.
 pub(crate) fn stored<T: std::str::FromStr>(word: String) -> Result<T, crate::store::StoreError>
 where
@@ -119,8 +123,8 @@ macro_rules! sql_store {
     ($store:ident, $db:ty, $row:ty, $id:ty, $one_statement_append:expr) => {
         use crate::store::sql::{
             batch_totals, message_selects, messages_cte, stored, IdRepr, DELEGATION_COLUMNS,
-            DIGEST_COLUMNS, MESSAGE_COLUMNS, SESSION_COLUMNS, SESSION_COLUMNS_S, TASK_COLUMNS,
-            USER_COLUMNS, USER_COLUMNS_U,
+            DIGEST_COLUMNS, MESSAGE_COLUMNS, OUT_OF_CONVERSATION, SESSION_COLUMNS,
+            SESSION_COLUMNS_S, TASK_COLUMNS, USER_COLUMNS, USER_COLUMNS_U,
         };
         use crate::store::*;
         use sqlx::types::Json;
@@ -852,7 +856,7 @@ macro_rules! sql_store {
                         "BEGIN IMMEDIATE; \
                          {FINISH} RETURNING {MESSAGE_COLUMNS}; \
                          UPDATE chat_sessions SET message_count = message_count + \
-                           (SELECT CASE WHEN m.status IN ('failed', 'superseded') THEN -1 \
+                           (SELECT CASE WHEN m.status IN {OUT_OF_CONVERSATION} THEN -1 \
                               ELSE 0 END FROM chat_messages m WHERE m.id = $1) \
                          WHERE changes() = 1 \
                            AND id = (SELECT session_id FROM chat_messages WHERE id = $1) \
@@ -869,25 +873,27 @@ macro_rules! sql_store {
                         last_message_at: session.try_get("last_message_at")?,
                     });
                 }
-                let (_writing, mut tx) = self.begin_write().await?;
-                lock_session_of(&mut tx, mid).await?;
-                let row = q(format!("{FINISH} RETURNING {MESSAGE_COLUMNS}"))
-                    .fetch_optional(&mut *tx)
+                // PostgreSQL: one statement, one round trip where a transaction took five. The
+                // session's row is locked first (`l`), as every write that touches a session and
+                // one of its messages does, so that none waits on the other in turn; the count
+                // then moves by the status the reply was saved with (`m`'s, re-read after any
+                // wait for its row).
+                let sql = format!(
+                    "WITH l AS (SELECT id FROM chat_sessions \
+                       WHERE id = (SELECT session_id FROM chat_messages WHERE id = $1) FOR UPDATE), \
+                     m AS ({FINISH} AND EXISTS (SELECT 1 FROM l) RETURNING {MESSAGE_COLUMNS}), \
+                     c AS (UPDATE chat_sessions s SET message_count = s.message_count + \
+                         CASE WHEN m.status IN {OUT_OF_CONVERSATION} THEN -1 ELSE 0 END \
+                       FROM m WHERE s.id = m.session_id \
+                       RETURNING s.message_count, s.last_message_at) \
+                     SELECT m.*, c.message_count AS session_message_count, \
+                       c.last_message_at AS session_last_message_at FROM m CROSS JOIN c"
+                );
+                let row = q(sql)
+                    .fetch_optional(&self.pool)
                     .await?
                     .ok_or(StoreError::NotFound)?;
-                let message = message_row(&row)?;
-                // The row was counted when it started streaming; a failure leaves the conversation.
-                let delta = if message.status.in_conversation() { 0 } else { -1 };
-                let (count, last): (i32, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
-                    "UPDATE chat_sessions SET message_count = message_count + $2 WHERE id = $1 \
-                     RETURNING message_count, last_message_at",
-                )
-                .bind(id(message.session_id))
-                .bind(delta)
-                .fetch_one(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(Appended { message, message_count: count, last_message_at: last })
+                appended(&row)
             }
 
             async fn stop_streams(
@@ -1604,3 +1610,16 @@ macro_rules! sql_store {
 }
 
 pub(crate) use sql_store;
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::MessageStatus;
+
+    #[test]
+    fn the_sql_list_of_statuses_out_of_the_conversation_is_the_domain_rule() {
+        for s in MessageStatus::ALL {
+            let listed = super::OUT_OF_CONVERSATION.contains(&format!("'{}'", s.as_str()));
+            assert_eq!(listed, !s.in_conversation(), "{}", s.as_str());
+        }
+    }
+}
