@@ -856,11 +856,10 @@ macro_rules! sql_store {
                         "BEGIN IMMEDIATE; \
                          {FINISH} RETURNING {MESSAGE_COLUMNS}; \
                          UPDATE chat_sessions SET message_count = message_count + \
-                           (SELECT CASE WHEN m.status IN {OUT_OF_CONVERSATION} THEN -1 \
-                              ELSE 0 END FROM chat_messages m WHERE m.id = $1) \
-                         WHERE changes() = 1 \
-                           AND id = (SELECT session_id FROM chat_messages WHERE id = $1) \
-                         RETURNING message_count, last_message_at; \
+                           CASE WHEN m.status IN {OUT_OF_CONVERSATION} THEN -1 ELSE 0 END \
+                         FROM chat_messages m \
+                         WHERE changes() = 1 AND m.id = $1 AND chat_sessions.id = m.session_id \
+                         RETURNING chat_sessions.message_count, chat_sessions.last_message_at; \
                          COMMIT"
                     );
                     let got = self.run_script(q(sql)).await?;
