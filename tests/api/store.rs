@@ -182,6 +182,17 @@ both!(sessions_and_messages_round_trip, |db: TestDb| async move {
     assert!(s.session("john", Uuid::now_v7()).await.unwrap().is_none());
 });
 
+/// A new session of john's, without a snapshot, started at `at(0)`.
+fn johns_session(id: Uuid, title: &str) -> NewSession {
+    NewSession {
+        id,
+        user_id: "john".into(),
+        title: title.into(),
+        context_snapshot: None,
+        started_at: at(0),
+    }
+}
+
 /// Imports one task for john, which moves his workspace version; returns the new version.
 async fn import_a_task(s: &Arc<dyn Store>, when: DateTime<Utc>) -> i64 {
     s.import(
@@ -206,13 +217,7 @@ async fn import_a_task(s: &Arc<dyn Store>, when: DateTime<Utc>) -> i64 {
 both!(a_turns_rows_are_written_together, |db: TestDb| async move {
     let s = store(&db).await;
     let sid = Uuid::now_v7();
-    let new = NewSession {
-        id: sid,
-        user_id: "john".into(),
-        title: "Plan".into(),
-        context_snapshot: None,
-        started_at: at(0),
-    };
+    let new = johns_session(sid, "Plan");
     let q1 = msg(sid, Role::User, "first", MessageStatus::Complete, at(0));
     let mut r1 = msg(sid, Role::Assistant, "", MessageStatus::Streaming, at(1));
     r1.reply_to = Some(q1.id);
@@ -392,13 +397,7 @@ both!(
     |db: TestDb| async move {
         let s = store(&db).await;
         let sid = Uuid::now_v7();
-        let new = NewSession {
-            id: sid,
-            user_id: "john".into(),
-            title: "Plan".into(),
-            context_snapshot: None,
-            started_at: at(0),
-        };
+        let new = johns_session(sid, "Plan");
         let q1 = msg(sid, Role::User, "first", MessageStatus::Complete, at(0));
         s.start_session(&new, std::slice::from_ref(&q1))
             .await
@@ -1058,13 +1057,7 @@ both!(
             "what's urgent?",
             "?!",
         ];
-        let new = NewSession {
-            id: sid,
-            user_id: "john".into(),
-            title: "q".into(),
-            context_snapshot: None,
-            started_at: at(0),
-        };
+        let new = johns_session(sid, "q");
         s.create_session(
             &new,
             &msg(sid, Role::User, asked[0], MessageStatus::Complete, at(0)),
@@ -1201,13 +1194,7 @@ both!(
     |db: TestDb| async move {
         let s = store(&db).await;
         let sid = Uuid::now_v7();
-        let new = NewSession {
-            id: sid,
-            user_id: "john".into(),
-            title: "Streams".into(),
-            context_snapshot: None,
-            started_at: at(0),
-        };
+        let new = johns_session(sid, "Streams");
         let q = msg(sid, Role::User, "what now?", MessageStatus::Complete, at(0));
         s.create_session(&new, &q).await.unwrap();
         let streaming = |when| msg(sid, Role::Assistant, "", MessageStatus::Streaming, when);
