@@ -296,6 +296,15 @@ macro_rules! sql_store {
                 last_message_at: r.try_get("session_last_message_at")?,
             })
         }
+        /// The same from a SQLite script's rows: the message, and the session's
+        /// `message_count` and `last_message_at` in a row of their own.
+        fn appended_apart(message: &$row, session: &$row) -> StoreResult<Appended> {
+            Ok(Appended {
+                message: message_row(message)?,
+                message_count: session.try_get("message_count")?,
+                last_message_at: session.try_get("last_message_at")?,
+            })
+        }
 
         /// Takes the row lock of a message's session before the message is changed, in a
         /// transaction that then updates the session's counters. Appends lock the session
@@ -799,11 +808,7 @@ macro_rules! sql_store {
                 let [bumped, row] = got.as_slice() else {
                     return Err(StoreError::NotFound);
                 };
-                Ok(Appended {
-                    message: message_row(row)?,
-                    message_count: bumped.try_get("message_count")?,
-                    last_message_at: bumped.try_get("last_message_at")?,
-                })
+                appended_apart(row, bumped)
             }
 
             async fn stream_progress(&self, mid: uuid::Uuid, content: &str) -> StoreResult<bool> {
@@ -866,11 +871,7 @@ macro_rules! sql_store {
                     let [row, session] = got.as_slice() else {
                         return Err(StoreError::NotFound);
                     };
-                    return Ok(Appended {
-                        message: message_row(row)?,
-                        message_count: session.try_get("message_count")?,
-                        last_message_at: session.try_get("last_message_at")?,
-                    });
+                    return appended_apart(row, session);
                 }
                 // PostgreSQL: one statement, one round trip where a transaction took five. The
                 // session's row is locked first (`l`), as every write that touches a session and
